@@ -1,0 +1,1 @@
+"""Input/output: the cluster data format and Parquet reading/writing."""

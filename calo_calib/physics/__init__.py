@@ -1,0 +1,1 @@
+"""Physics helpers: kinematics, detector geometry and resolution quantities."""

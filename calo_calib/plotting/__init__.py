@@ -1,0 +1,1 @@
+"""Plotting helpers: a common style, experiment-style labels and atomic figure saving."""

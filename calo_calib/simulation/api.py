@@ -1,0 +1,164 @@
+"""Public entry points of the simulation: compose and validate a config, simulate a table."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+from omegaconf import DictConfig, OmegaConf
+
+from calo_calib.io.schema import COLUMNS, arrow_schema
+from calo_calib.simulation.material import AccordionDepth, ConfigError, InnerDetectorProfile, UpstreamMaterial
+
+KNOWN_PARTICLES = ("electron", "photon", "photon_unconv", "photon_conv")
+KNOWN_SPECTRA = ("log_uniform", "flat_et", "fixed")
+CALORIMETER_ABS_ETA_MAX = 2.5  # outer-wheel edge: precision e/gamma needs |eta| < 2.47 [S10]
+BATCH_SIZE = 1000
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose ``conf/simulate.yaml`` with Hydra overrides (e.g. ``["particle=photon_conv"]``) and validate it.
+
+    ``out`` may stay unset (``???``) for in-memory use with :func:`simulate_table`.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from calo_calib.paths import conf_dir
+
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = compose(config_name="simulate", overrides=list(overrides))
+    validate_config(cfg)
+    return cfg
+
+
+def _number(cfg: DictConfig, key: str) -> float:
+    value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ConfigError(f"{key} must be finite, got {value!r}")
+    return out
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Fail early, naming the field, on any configuration the simulation cannot honour."""
+    name = OmegaConf.select(cfg, "particle.name")
+    if name not in KNOWN_PARTICLES:
+        raise ConfigError(f"particle={name!r} is unknown; choose one of {', '.join(KNOWN_PARTICLES)}")
+    if str(cfg.particle.generate) not in ("electron", "photon"):
+        raise ConfigError(f"particle.generate must be electron or photon, got {cfg.particle.generate!r}")
+    if str(cfg.particle.select) not in ("all", "unconverted", "converted"):
+        raise ConfigError(f"particle.select must be all, unconverted or converted, got {cfg.particle.select!r}")
+    n = OmegaConf.select(cfg, "n_clusters")
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        raise ConfigError(f"n_clusters must be a positive integer, got {n!r}")
+    shard = OmegaConf.select(cfg, "shard_size")
+    if not isinstance(shard, int) or shard <= 0:
+        raise ConfigError(f"shard_size must be a positive integer, got {shard!r}")
+    workers = OmegaConf.select(cfg, "workers")
+    if not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"workers must be an integer >= 0 (0 = one per core), got {workers!r}")
+    if _number(cfg, "mu") < 0:
+        raise ConfigError(f"mu (mean pile-up) must be >= 0, got {cfg.mu}")
+    if _number(cfg, "pileup.mu_rel_sigma") < 0:
+        raise ConfigError(f"pileup.mu_rel_sigma must be >= 0, got {cfg.pileup.mu_rel_sigma}")
+    if _number(cfg, "pileup.mu_reference") < 0:
+        raise ConfigError(f"pileup.mu_reference must be >= 0, got {cfg.pileup.mu_reference}")
+    g = cfg.gun
+    if g.spectrum not in KNOWN_SPECTRA:
+        raise ConfigError(f"gun.spectrum={g.spectrum!r} is unknown; choose one of {', '.join(KNOWN_SPECTRA)}")
+    e_min, e_max = _number(cfg, "gun.e_min"), _number(cfg, "gun.e_max")
+    if e_min <= 0:
+        raise ConfigError(f"gun.e_min must be > 0 GeV, got {e_min}")
+    if g.spectrum != "fixed" and e_max < e_min:
+        raise ConfigError(f"gun.e_max ({e_max}) must be >= gun.e_min ({e_min})")
+    lo, hi = _number(cfg, "gun.abs_eta_min"), _number(cfg, "gun.abs_eta_max")
+    if lo < 0 or hi > CALORIMETER_ABS_ETA_MAX or lo > hi:
+        raise ConfigError(
+            f"gun.abs_eta_min/abs_eta_max = [{lo}, {hi}] outside the calorimeter: need 0 <= min <= max <= {CALORIMETER_ABS_ETA_MAX}"
+        )
+    if _number(cfg, "gun.vertex_sigma_z") < 0:
+        raise ConfigError(f"gun.vertex_sigma_z must be >= 0 mm, got {g.vertex_sigma_z}")
+    det = cfg.detector
+    UpstreamMaterial.from_config(det.material)
+    AccordionDepth.from_config(det.accordion)
+    InnerDetectorProfile.from_config(det.material)
+    for key in ("sigma_elec_barrel", "sigma_elec_endcap", "sigma_pu_eta0"):
+        values = list(det.readout[key])
+        if len(values) != 4 or any(float(v) < 0 for v in values):
+            raise ConfigError(f"detector.readout.{key} must be 4 values >= 0 (PS, L1, L2, L3), got {values}")
+    for key in ("a_barrel_ref", "a_endcap"):
+        if _number(cfg, f"detector.sampling.{key}") < 0:
+            raise ConfigError(f"detector.sampling.{key} must be >= 0")
+    for key in ("seed_sigma", "grow_sigma", "boundary_sigma"):
+        if _number(cfg, f"detector.clustering.{key}") < 0:
+            raise ConfigError(f"detector.clustering.{key} must be >= 0")
+    c = det.clustering
+    if not float(c.seed_sigma) >= float(c.grow_sigma) >= float(c.boundary_sigma):
+        raise ConfigError("detector.clustering thresholds must satisfy seed_sigma >= grow_sigma >= boundary_sigma")
+
+
+def simulate_columns(cfg: DictConfig, n_clusters: int, seed: int | np.random.SeedSequence) -> tuple[dict, int]:
+    """Simulate until ``n_clusters`` clusters pass the selection; returns (columns, n_rejected)."""
+    from calo_calib.simulation.generator import Simulator
+
+    sim = Simulator(cfg)
+    rng = np.random.default_rng(seed)
+    batches, have, rejected = [], 0, 0
+    while have < n_clusters:
+        out = sim.batch(BATCH_SIZE, rng)
+        if out is None:
+            continue
+        rejected += int(out.pop("n_rejected")[0])
+        batches.append(out)
+        have += out["cluster_e"].shape[0]
+    return _concat(batches, n_clusters), rejected
+
+
+def _concat(batches: list[dict], n: int) -> dict:
+    """Concatenate batch columns and keep the first ``n`` clusters."""
+    out = {}
+    offsets = [batches[0]["cell_offsets"]]
+    for b in batches[1:]:
+        offsets.append(b["cell_offsets"][1:] + offsets[-1][-1])
+    offsets = np.concatenate(offsets)[: n + 1]
+    for key in batches[0]:
+        if key == "cell_offsets":
+            continue
+        arr = np.concatenate([b[key] for b in batches])
+        out[key] = arr[: offsets[-1]] if key.startswith("cell_") else arr[:n]
+    out["cell_offsets"] = offsets
+    return out
+
+
+def columns_to_table(cols: dict, metadata: dict[bytes, bytes] | None = None) -> pa.Table:
+    """Arrow table in the schema of :mod:`calo_calib.io.schema` from simulated columns."""
+    schema = arrow_schema(metadata)
+    offsets = pa.array(cols["cell_offsets"], type=pa.int32())
+    arrays = []
+    for col in COLUMNS:
+        if col.name.startswith("cell_"):
+            values = pa.array(cols[col.name], type=col.type.value_type)
+            arrays.append(pa.ListArray.from_arrays(offsets, values).cast(col.type))
+        else:
+            arrays.append(pa.array(cols[col.name], type=col.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def simulate_table(cfg: DictConfig, n_clusters: int, seed: int | np.random.SeedSequence) -> pa.Table:
+    """Simulate ``n_clusters`` clusters of ``cfg.particle`` as an Arrow table (no metadata).
+
+    Identical ``cfg`` and ``seed`` give identical output.
+    """
+    validate_config(cfg)
+    if n_clusters <= 0:
+        raise ConfigError(f"n_clusters must be > 0, got {n_clusters}")
+    cols, _ = simulate_columns(cfg, n_clusters, seed)
+    return columns_to_table(cols)

@@ -1,0 +1,424 @@
+"""Generate clusters: gun -> upstream -> showers -> readout -> clustering -> columns.
+
+:class:`Simulator` holds everything derived from the configuration; :meth:`Simulator.batch`
+simulates one vectorised batch of particles and returns the selected clusters as columns of the
+schema in :mod:`calo_calib.io.schema`. Everything is computed in the positive-eta frame and half
+of the clusters are mirrored at the end (the detector is symmetric in eta).
+
+Energy bookkeeping (exact, by construction): for every cluster
+
+    truth_e = truth_e_dep_cluster + truth_e_outside_cluster + truth_e_lost_upstream
+              + truth_e_lost_passive + truth_e_leak_behind
+
+and, with noise, sampling fluctuations and the phi modulation switched off, the accordion cells
+of the cluster sum to truth_e_dep_cluster. The presampler is a measurement of the shower in the
+passive material (charged-particle count), as in ATLAS, and is part of cluster_e.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calo_calib.simulation import geometry as geo
+from calo_calib.simulation.clustering import topo_egamma_cluster
+from calo_calib.simulation.conversions import CONV_R_NONE, reconstruct_conversions
+from calo_calib.simulation.material import AccordionDepth, InnerDetectorProfile, UpstreamMaterial
+from calo_calib.simulation.readout import (
+    noise_sigmas,
+    phi_modulation,
+    pileup_noise,
+    presampler_mip_energy,
+    presampler_path_factor,
+    presampler_present,
+    sampling_fluctuation,
+    sampling_term,
+)
+from calo_calib.simulation.shower import (
+    Medium,
+    cumulative,
+    longitudinal_params,
+    mean_depth_in,
+    profile_density,
+    radial_params,
+    rectangle_fractions,
+)
+from calo_calib.simulation.upstream import (
+    CONVERSION_MEAN_X0,
+    Showers,
+    propagate_electrons,
+    sample_pair_fraction,
+)
+
+# Depth slices per accordion layer: the radial profile widens with depth, so each layer is
+# integrated in slices, each with the radial parameters at the slice's energy-weighted mean depth.
+SLICES_PER_LAYER = {geo.LAYER_L1: 1, geo.LAYER_L2: 2, geo.LAYER_L3: 1}
+LAR_X0_MM = 140.0
+
+
+@dataclass
+class _Event:
+    """Generated particles of a batch (positive-eta frame), arrays (n,)."""
+
+    e: np.ndarray
+    abs_eta: np.ndarray
+    sign: np.ndarray
+    phi: np.ndarray
+    z0: np.ndarray
+    mu: np.ndarray
+
+
+class Simulator:
+    """Everything the simulation derives from a validated config (``calo_calib.simulation.config``)."""
+
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg
+        det = cfg.detector
+        self.det = det
+        self.material = UpstreamMaterial.from_config(det.material)
+        self.accordion = AccordionDepth.from_config(det.accordion)
+        self.idp = InnerDetectorProfile.from_config(det.material)
+        acc = det.accordion
+        self.media = [
+            Medium.pb_lar(float(acc.lead_mm_thick), float(acc.lar_gap_mm_barrel)),
+            Medium.pb_lar(float(acc.lead_mm_thin), float(acc.lar_gap_mm_barrel)),
+            Medium.pb_lar(float(acc.lead_mm_endcap), float(acc.lar_gap_mm_endcap)),
+        ]
+        self.generate = str(cfg.particle.generate)
+        self.select = str(cfg.particle.select)
+        self.lateral_log_sigma = float(det.shower.lateral_log_sigma)
+
+    # -- gun -----------------------------------------------------------------------------------
+    def _gun(self, n: int, rng: np.random.Generator) -> _Event:
+        g = self.cfg.gun
+        abs_eta = rng.uniform(float(g.abs_eta_min), float(g.abs_eta_max), n)
+        if g.spectrum == "log_uniform":
+            e = np.exp(rng.uniform(np.log(float(g.e_min)), np.log(float(g.e_max)), n))
+        elif g.spectrum == "flat_et":
+            e = rng.uniform(float(g.e_min), float(g.e_max), n) * np.cosh(abs_eta)
+        else:  # fixed
+            e = np.full(n, float(g.e_min))
+        sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+        phi = rng.uniform(-np.pi, np.pi, n)
+        z0 = rng.normal(0.0, float(g.vertex_sigma_z), n)
+        mu_mean = float(self.cfg.mu)
+        mu_sigma = float(self.cfg.pileup.mu_rel_sigma) * mu_mean
+        mu = np.maximum(rng.normal(mu_mean, mu_sigma, n), 0.0) if mu_sigma > 0 else np.full(n, mu_mean)
+        return _Event(e, abs_eta, sign, phi, z0, mu)
+
+    # -- upstream ------------------------------------------------------------------------------
+    def _propagate(self, idx, e0, charge, r0, x_id, cosh_eta, sinh_eta, rng):
+        f = self.det.field
+        return propagate_electrons(
+            idx, e0, charge, r0, np.zeros_like(e0), x_id, cosh_eta, sinh_eta, self.idp,
+            float(f.b_tesla), float(f.solenoid_radius_mm), float(f.solenoid_half_length_mm),
+            float(self.det.brem.min_photon_e), rng,
+        )  # fmt: skip
+
+    def _upstream(self, ev: _Event, rng: np.random.Generator):
+        """Showers and conversion information of every particle; returns (showers, info dict)."""
+        n = ev.e.shape[0]
+        idx = np.arange(n)
+        x_id, _, _ = self.material.at(ev.abs_eta)
+        cosh_eta, sinh_eta = np.cosh(ev.abs_eta), np.sinh(ev.abs_eta)
+        info = {
+            "converted": np.zeros(n, bool),
+            "conv_r": np.full(n, np.nan),
+            "conv_fraction": np.full(n, np.nan),
+            "brem_fraction": np.zeros(n),
+            "ctype": np.zeros(n, np.int8),
+            "conv_r_input": np.full(n, CONV_R_NONE),
+            "conv_pt_ratio": np.ones(n),
+            "conv_pt": np.zeros(n),
+            "reco": None,
+        }
+        if self.generate == "electron":
+            charge = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+            res = self._propagate(idx, ev.e, charge, np.zeros(n), x_id, cosh_eta, sinh_eta, rng)
+            info["brem_fraction"] = 1.0 - res.keep_fraction
+            return res.showers, info
+
+        t_conv = rng.exponential(CONVERSION_MEAN_X0, n)
+        conv = t_conv < x_id
+        r_conv = np.where(conv, self.idp.radius_at_fraction(np.minimum(t_conv / x_id, 1.0)), np.nan)
+        x = sample_pair_fraction(n, rng)
+        parts = [
+            Showers(
+                idx[~conv], ev.e[~conv], t_conv[~conv], np.zeros(int((~conv).sum())), np.zeros(int((~conv).sum())),
+                np.zeros(int((~conv).sum())), np.full(int((~conv).sum()), 2, np.int8),
+            )
+        ]  # fmt: skip
+        keep1, keep2 = np.ones(n), np.ones(n)
+        if np.any(conv):
+            ci = idx[conv]
+            e1, e2 = x[conv] * ev.e[conv], (1 - x[conv]) * ev.e[conv]
+            both_idx = np.concatenate([ci, ci])
+            res = self._propagate(
+                both_idx, np.concatenate([e1, e2]), np.concatenate([-np.ones(ci.size), np.ones(ci.size)]),
+                np.concatenate([r_conv[conv], r_conv[conv]]), x_id[both_idx], cosh_eta[both_idx],
+                sinh_eta[both_idx], rng,
+            )  # fmt: skip
+            keep1[conv], keep2[conv] = res.keep_fraction[: ci.size], res.keep_fraction[ci.size :]
+            parts.append(res.showers)
+            info["brem_fraction"][conv] = 1.0 - (e1 * keep1[conv] + e2 * keep2[conv]) / ev.e[conv]
+        reco = reconstruct_conversions(
+            conv, np.where(conv, r_conv, 0.0), x * ev.e, (1 - x) * ev.e, keep1, keep2, ev.e, cosh_eta,
+            self.det.conversion, rng,
+        )  # fmt: skip
+        info.update(
+            converted=conv,
+            conv_r=r_conv,
+            conv_fraction=np.where(conv, x, np.nan),
+            ctype=reco.conversion_type,
+            conv_r_input=reco.conv_r(),
+            conv_pt_ratio=reco.pt_ratio(),
+            conv_pt=reco.conv_pt,
+            reco=reco,
+        )
+        return Showers.concat(parts), info
+
+    # -- one batch -----------------------------------------------------------------------------
+    def batch(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+        """Simulate ``n`` particles; return the columns of the clusters that pass the selection."""
+        cfg, det = self.cfg, self.det
+        ev = self._gun(n, rng)
+        showers, info = self._upstream(ev, rng)
+
+        # Particle-type selection on the reconstructed conversion category, before the costly part.
+        if self.select == "unconverted":
+            keep = info["ctype"] == 0
+        elif self.select == "converted":
+            keep = info["ctype"] > 0
+        else:
+            keep = np.ones(n, bool)
+        if not np.any(keep):
+            return None
+        ev, info, showers = _subset(ev, info, showers, keep)
+        c = ev.e.shape[0]
+        sc = showers.cluster  # shower -> cluster
+
+        # Impact positions per layer (vertex shifts the eta seen by the projective cells).
+        sinh_eta = np.sinh(ev.abs_eta)
+        r2_b = geo.barrel_radius(geo.LAYER_L2, ev.abs_eta)
+        eta2_b = np.arcsinh((ev.z0 + r2_b * sinh_eta) / r2_b)
+        endcap = eta2_b >= float(det.accordion.barrel_end)
+        layer_rho, layer_eta = [], []
+        for layer in range(geo.N_LAYERS):
+            rb = geo.barrel_radius(layer, ev.abs_eta)
+            eta_b = np.arcsinh((ev.z0 + rb * sinh_eta) / rb)
+            zl = geo.ENDCAP_Z[layer]
+            rho_e = (zl - ev.z0) / np.maximum(sinh_eta, 1e-6)
+            eta_e = np.arcsinh(zl / rho_e)
+            layer_rho.append(np.where(endcap, rho_e, rb))
+            layer_eta.append(np.where(endcap, eta_e, eta_b))
+        # Window centre in phi: energy-weighted shower axis at the middle layer.
+        phi_rel2 = showers.phi_at(layer_rho[geo.LAYER_L2][sc])
+        phi_c_rel = np.bincount(sc, showers.e * phi_rel2, c) / np.bincount(sc, showers.e, c)
+        phi_c = geo.wrap_phi(ev.phi + phi_c_rel)
+        windows = [geo.layer_window(layer, layer_eta[layer], phi_c, endcap) for layer in range(geo.N_LAYERS)]
+
+        # Longitudinal development: depth boundaries at the cluster's |eta|.
+        _, x_ps, x_acc = self.material.at(ev.abs_eta)
+        l1, l2, l3 = self.accordion.at(ev.abs_eta)
+        medium = np.where(endcap, 2, np.where(ev.abs_eta < float(det.accordion.thin_lead_eta), 0, 1))
+        params = longitudinal_params(showers.e, medium[sc], self.media, rng, self.lateral_log_sigma)
+        t0 = showers.t0
+        bounds = [x_acc[sc]]
+        layer_of_slice = []
+        for layer, lo, hi in ((1, x_acc, l1), (2, l1, l2), (3, l2, l3)):
+            k = SLICES_PER_LAYER[layer]
+            for j in range(1, k + 1):
+                bounds.append(lo[sc] + (hi[sc] - lo[sc]) * j / k)
+                layer_of_slice.append(layer)
+        bounds = np.stack(bounds, axis=1)  # (s, n_slices + 1)
+        cdf_b = cumulative(params, t0, bounds)
+        slice_frac = np.diff(cdf_b, axis=1)  # (s, n_slices)
+        cdf_ps = cumulative(params, t0, x_ps[sc])
+        e_up = showers.e * cdf_ps
+        e_passive = showers.e * (cdf_b[:, 0] - cdf_ps)
+        e_leak = showers.e * (1.0 - cdf_b[:, -1])
+        e_acc_total = showers.e * (cdf_b[:, -1] - cdf_b[:, 0])
+        t_mid = mean_depth_in(params, t0, bounds[:, :-1], bounds[:, 1:])
+        tau = np.maximum(t_mid - t0[:, None], 0.0) * params.tau_scale[:, None]
+        r_core, r_tail, p_core = radial_params(params, tau)
+
+        # Accordion modulation per shower, from its impact phi at the middle layer.
+        if bool(det.readout.phi_modulation):
+            mod = phi_modulation(ev.phi[sc] + phi_rel2, ev.abs_eta[sc], det)
+        else:
+            mod = np.ones(showers.e.shape[0])
+
+        starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+        dep = [None] * geo.N_LAYERS
+        vis = [None] * geo.N_LAYERS
+        for layer in (1, 2, 3):
+            w = windows[layer]
+            rho = layer_rho[layer][sc]
+            x_edges = rho[:, None] * (
+                np.concatenate([w.eta_lo, w.eta_lo[:, -1:] + w.deta[:, None]], axis=1)[sc] - layer_eta[layer][sc][:, None]
+            )
+            phi_axis = ev.phi[sc] + showers.phi_at(rho)
+            base = geo.wrap_phi(w.phi_lo[sc, 0] - phi_axis)
+            y_edges = rho[:, None] * (base[:, None] + np.arange(w.phi_lo.shape[1] + 1)[None, :] * w.dphi)
+            acc_layer = 0.0
+            for k, lay in enumerate(layer_of_slice):
+                if lay != layer:
+                    continue
+                frac = p_core[:, k, None, None] * rectangle_fractions(x_edges, y_edges, r_core[:, k]) + (
+                    1 - p_core[:, k, None, None]
+                ) * rectangle_fractions(x_edges, y_edges, r_tail[:, k])
+                acc_layer = acc_layer + (showers.e * slice_frac[:, k])[:, None, None] * frac
+            dep[layer] = np.add.reduceat(acc_layer, starts, axis=0) * w.valid
+            vis[layer] = np.add.reduceat(acc_layer * mod[:, None, None], starts, axis=0) * w.valid
+
+        # Presampler: Poisson count of charged particles crossing it (card §3.4 [E]).
+        w0 = windows[0]
+        ps_on = presampler_present(np.abs(layer_eta[0]), endcap, det)
+        path = presampler_path_factor(ev.abs_eta, endcap)
+        w_ps = np.where(endcap, float(det.presampler.active_mm_endcap), float(det.presampler.active_mm_barrel)) / LAR_X0_MM * path
+        t_ps = x_ps + 0.5 * w_ps
+        dens = profile_density(params, t0, t_ps[sc])
+        lam = showers.e * 1000.0 * dens / float(det.presampler.ec_upstream_mev)
+        lam = lam + np.where(t0 < t_ps[sc], showers.n_charged, 0)
+        tau_ps = np.maximum(t_ps[sc] - t0, 0.0) * params.tau_scale
+        rc_ps, rt_ps, p_ps = radial_params(params, tau_ps[:, None])
+        rho0 = layer_rho[0][sc]
+        x_edges = rho0[:, None] * (
+            np.concatenate([w0.eta_lo, w0.eta_lo[:, -1:] + w0.deta[:, None]], axis=1)[sc] - layer_eta[0][sc][:, None]
+        )
+        phi_axis = ev.phi[sc] + showers.phi_at(rho0)
+        base = geo.wrap_phi(w0.phi_lo[sc, 0] - phi_axis)
+        y_edges = rho0[:, None] * (base[:, None] + np.arange(w0.phi_lo.shape[1] + 1)[None, :] * w0.dphi)
+        frac_ps = p_ps[:, 0, None, None] * rectangle_fractions(x_edges, y_edges, rc_ps[:, 0]) + (
+            1 - p_ps[:, 0, None, None]
+        ) * rectangle_fractions(x_edges, y_edges, rt_ps[:, 0])
+        expected = np.add.reduceat(lam[:, None, None] * frac_ps, starts, axis=0) * w0.valid * ps_on[:, None, None]
+        counts = rng.poisson(expected)
+        e_ps_cells = counts * presampler_mip_energy(ev.abs_eta, endcap, det)[:, None, None]
+
+        # Sampling fluctuations of the accordion's visible energy.
+        if bool(det.sampling.enabled):
+            a = sampling_term(ev.abs_eta, endcap, det)
+            vis = [None] + [sampling_fluctuation(v, a, rng) for v in vis[1:]]
+        cells = [e_ps_cells] + vis[1:]
+
+        # Noise: per-event <mu> for the cell content; a reference <mu> for the clustering thresholds.
+        sigma_tot = []
+        mu_ref = np.full(c, float(cfg.pileup.mu_reference))
+        for layer in range(geo.N_LAYERS):
+            w = windows[layer]
+            eta_cell = np.abs(w.eta_centre)[:, :, None] * np.ones((1, 1, w.phi_lo.shape[1]))
+            s_el, s_pu_ref = noise_sigmas(layer, eta_cell, endcap, mu_ref, det)
+            sigma_tot.append(np.hypot(s_el, s_pu_ref))
+            if bool(det.readout.noise):
+                s_el_ev, s_pu_ev = noise_sigmas(layer, eta_cell, endcap, ev.mu, det)
+                noise = s_el_ev * rng.standard_normal(eta_cell.shape) + pileup_noise(s_pu_ev, ev.mu, det, rng)
+                cells[layer] = cells[layer] + noise * w.valid
+
+        masks = topo_egamma_cluster(cells, sigma_tot, windows, np.full(c, self.generate == "electron"), det.clustering)
+
+        # Cluster-level quantities.
+        layer_e = np.stack([np.where(m, e, 0.0).sum(axis=(1, 2)) for m, e in zip(masks, cells)], axis=1)  # (c, 4)
+        cluster_e = layer_e.sum(axis=1)
+        dep_cluster = sum(np.where(masks[layer], dep[layer], 0.0).sum(axis=(1, 2)) for layer in (1, 2, 3))
+        w2 = windows[geo.LAYER_L2]
+        wgt = np.where(masks[2], np.maximum(cells[2], 0.0), 0.0)
+        wsum = np.maximum(wgt.sum(axis=(1, 2)), 1e-12)
+        cl_eta = (wgt * w2.eta_centre[:, :, None]).sum(axis=(1, 2)) / wsum
+        dphi_rel = geo.wrap_phi(w2.phi_centre - phi_c[:, None])
+        cl_phi = geo.wrap_phi(phi_c + (wgt * dphi_rel[:, None, :]).sum(axis=(1, 2)) / wsum)
+        n_cells = sum(m.sum(axis=(1, 2)) for m in masks)
+        good = (cluster_e > 0) & (n_cells > 0) & masks[2].any(axis=(1, 2))
+
+        def per_cluster(x):
+            return np.bincount(sc, x, c)
+
+        e_acc = layer_e[:, 1:].sum(axis=1)
+        cosh_eta = np.cosh(ev.abs_eta)
+        if info["reco"] is not None:
+            et_over_pt = info["reco"].et_over_pt(e_acc, np.cosh(cl_eta))
+        else:
+            et_over_pt = np.zeros(c)
+        sign = ev.sign
+        cols = {
+            "cluster_e": cluster_e,
+            "cluster_eta": cl_eta * sign,
+            "cluster_phi": cl_phi,
+            "cluster_e_ps": layer_e[:, 0],
+            "cluster_e_l1": layer_e[:, 1],
+            "cluster_e_l2": layer_e[:, 2],
+            "cluster_e_l3": layer_e[:, 3],
+            "cluster_e_tg3": np.zeros(c),
+            "mu": ev.mu,
+            "n_cells": n_cells.astype(np.int32),
+            "is_crack": (np.abs(cl_eta) >= 1.37) & (np.abs(cl_eta) <= 1.52),
+            "conversion_type": info["ctype"].astype(np.int8),
+            "conv_r": info["conv_r_input"],
+            "conv_pt_ratio": info["conv_pt_ratio"],
+            "conv_et_over_pt": et_over_pt,
+            "conv_pt": info["conv_pt"],
+            "truth_e": ev.e,
+            "truth_eta": ev.abs_eta * sign,
+            "truth_phi": ev.phi,
+            "truth_vertex_z": ev.z0 * sign,
+            "truth_e_lost_upstream": per_cluster(e_up),
+            "truth_e_lost_passive": per_cluster(e_passive),
+            "truth_e_leak_behind": per_cluster(e_leak),
+            "truth_e_outside_cluster": per_cluster(e_acc_total) - dep_cluster,
+            "truth_e_dep_cluster": dep_cluster,
+            "truth_converted": info["converted"],
+            "truth_conv_r": info["conv_r"],
+            "truth_conv_fraction": info["conv_fraction"],
+            "truth_brem_fraction": info["brem_fraction"],
+            "truth_n_showers": np.bincount(sc, minlength=c).astype(np.int8),
+        }
+        del cosh_eta
+        # Particle label: the reconstructed category for photons.
+        if self.generate == "electron":
+            cols["particle"] = np.full(c, "electron", dtype=object)
+        else:
+            cols["particle"] = np.where(info["ctype"] > 0, "photon_conv", "photon_unconv").astype(object)
+
+        # Cells: flatten the selected cells, layer by layer, eta then phi.
+        flat = {name: [] for name in ("cell_e", "cell_eta", "cell_phi", "cell_x", "cell_y", "cell_z", "cell_layer", "cell_noise")}
+        for layer in range(geo.N_LAYERS):
+            w = windows[layer]
+            shape = masks[layer].shape
+            x, y, z = w.cell_xyz()
+            flat["cell_e"].append(cells[layer].reshape(c, -1))
+            flat["cell_eta"].append(np.broadcast_to(w.eta_centre[:, :, None] * sign[:, None, None], shape).reshape(c, -1))
+            flat["cell_phi"].append(np.broadcast_to(geo.wrap_phi(w.phi_centre)[:, None, :], shape).reshape(c, -1))
+            flat["cell_x"].append(x.reshape(c, -1))
+            flat["cell_y"].append(y.reshape(c, -1))
+            flat["cell_z"].append((z * sign[:, None, None]).reshape(c, -1))
+            flat["cell_layer"].append(np.full((c, shape[1] * shape[2]), layer, dtype=np.int8))
+            flat["cell_noise"].append(sigma_tot[layer].reshape(c, -1))
+        mask_all = np.concatenate([m.reshape(c, -1) for m in masks], axis=1)[good]
+        counts_sel = mask_all.sum(axis=1)
+        out = {k: v[good] for k, v in cols.items()}
+        out["n_cells"] = counts_sel.astype(np.int32)
+        offsets = np.zeros(int(good.sum()) + 1, dtype=np.int32)
+        np.cumsum(counts_sel, out=offsets[1:])
+        out["cell_offsets"] = offsets
+        for name, parts in flat.items():
+            out[name] = np.concatenate(parts, axis=1)[good][mask_all]
+        out["n_rejected"] = np.array([int((~good).sum())])
+        return out
+
+
+def _subset(ev: _Event, info: dict, showers: Showers, keep: np.ndarray):
+    """Keep the selected particles of a batch and re-index their showers."""
+    new_index = np.cumsum(keep) - 1
+    ev = _Event(*(getattr(ev, f)[keep] for f in _Event.__dataclass_fields__))
+    reco = info.pop("reco")
+    info = {k: v[keep] for k, v in info.items()}
+    if reco is not None:
+        from calo_calib.simulation.conversions import ConversionReco
+
+        reco = ConversionReco(*(getattr(reco, f)[keep] for f in ConversionReco.__dataclass_fields__))
+    info["reco"] = reco
+    sel = keep[showers.cluster]
+    showers = Showers(*(getattr(showers, f)[sel] for f in Showers.__dataclass_fields__))
+    showers.cluster = new_index[showers.cluster]
+    return ev, info, showers

@@ -1,0 +1,107 @@
+"""Readout: sampling fluctuations, accordion phi modulation, presampler response and cell noise.
+
+All energies in GeV at the EM scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sampling_term(abs_eta: np.ndarray, endcap: np.ndarray, cfg) -> np.ndarray:
+    """Stochastic term a (sqrt(GeV)) of the accordion at |eta|.
+
+    Barrel: 10% at eta = 0.687 [S19], scaled with the square root of the lead path per sampling
+    cell, t_Pb cosh(eta) ([E]: the thinner lead above |eta| = 0.8 compensates the oblique path).
+    End-cap: constant [E].
+    """
+    acc = cfg.accordion
+    lead = np.where(abs_eta < float(acc.thin_lead_eta), float(acc.lead_mm_thick), float(acc.lead_mm_thin))
+    ref = float(acc.lead_mm_thick) * np.cosh(float(cfg.sampling.a_ref_eta))
+    a_barrel = float(cfg.sampling.a_barrel_ref) * np.sqrt(lead * np.cosh(abs_eta) / ref)
+    return np.where(endcap, float(cfg.sampling.a_endcap), a_barrel)
+
+
+def sampling_fluctuation(e_dep: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Visible energy with Gamma fluctuations of variance a^2 E (card §3.4 recommendation).
+
+    Args:
+        e_dep: (c, ...) deposited EM-scale energy per cell, GeV (>= 0).
+        a: (c,) stochastic term per cluster, sqrt(GeV).
+    """
+    theta = (a**2).reshape((-1,) + (1,) * (e_dep.ndim - 1)) * np.ones_like(e_dep)
+    shape = e_dep / theta
+    out = np.zeros_like(e_dep)
+    pos = shape > 0
+    out[pos] = rng.gamma(shape[pos], theta[pos])
+    return out
+
+
+def phi_modulation(phi: np.ndarray, abs_eta: np.ndarray, cfg) -> np.ndarray:
+    """Accordion response versus phi within an absorber period (card §4.5, shape [S6]).
+
+    response = 1 + |A| [a cos(N phi + B) + (1 - a) cos(2 N phi + D)], a = atan(C)/pi + 0.5,
+    N = 1024 absorbers for |eta| < 1.5, 768 in the outer wheel.
+    """
+    r = cfg.readout
+    n_abs = np.where(abs_eta < 1.5, 1024.0, 768.0)
+    amp = np.where(abs_eta < 1.5, float(r.phi_mod_amplitude_barrel), float(r.phi_mod_amplitude_endcap))
+    a = np.arctan(float(r.phi_mod_shape_c)) / np.pi + 0.5
+    return 1.0 + amp * (
+        a * np.cos(n_abs * phi + float(r.phi_mod_phase_b)) + (1 - a) * np.cos(2 * n_abs * phi + float(r.phi_mod_phase_d))
+    )
+
+
+def noise_sigmas(layer: int, eta_cell: np.ndarray, endcap: np.ndarray, mu: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """Electronic and pile-up noise sigma (GeV) of cells, card §4.2 [E].
+
+    Pile-up noise grows as cosh|eta| in energy and as sqrt(<mu>). Args broadcast: eta_cell (c, ne, 1)
+    or (c, ne, nph), endcap and mu (c,). Returns two arrays of the broadcast shape.
+    """
+    r = cfg.readout
+    s_el = np.where(endcap, float(r.sigma_elec_endcap[layer]), float(r.sigma_elec_barrel[layer]))
+    s_el = s_el.reshape((-1,) + (1,) * (eta_cell.ndim - 1))
+    mu_b = mu.reshape((-1,) + (1,) * (eta_cell.ndim - 1))
+    s_pu = float(r.sigma_pu_eta0[layer]) * np.cosh(eta_cell) * np.sqrt(np.maximum(mu_b, 0.0) / float(r.mu_ref_noise))
+    return np.broadcast_to(s_el, np.broadcast_shapes(s_el.shape, s_pu.shape)), s_pu
+
+
+def pileup_noise(sigma_pu: np.ndarray, mu: np.ndarray, cfg, rng: np.random.Generator) -> np.ndarray:
+    """Pile-up noise: compound Poisson of exponential hits minus its mean (card §4.2 [E]).
+
+    The mean-subtracted sum (baseline correction of the bipolar shaping) is zero on average, has the
+    positive tail of in-time pile-up and the negative values of out-of-time pile-up, and its sigma
+    is ``sigma_pu``. The mean number of hits scales with <mu>; the hit size does not.
+    """
+    r = cfg.readout
+    nu_ref = float(r.pu_mean_hits)
+    mu_b = mu.reshape((-1,) + (1,) * (sigma_pu.ndim - 1))
+    nu = np.broadcast_to(nu_ref * np.maximum(mu_b, 0.0) / float(r.mu_ref_noise), sigma_pu.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        theta = np.where(nu > 0, sigma_pu / np.sqrt(2.0 * nu), 0.0)
+    hits = rng.poisson(nu)
+    out = np.zeros(sigma_pu.shape)
+    pos = hits > 0
+    out[pos] = rng.gamma(hits[pos], theta[pos])
+    return out - nu * theta
+
+
+def presampler_path_factor(abs_eta: np.ndarray, endcap: np.ndarray) -> np.ndarray:
+    """Path length through the presampler relative to normal incidence (projective geometry)."""
+    return np.where(endcap, 1.0 / np.tanh(np.maximum(abs_eta, 0.1)), np.cosh(abs_eta))
+
+
+def presampler_mip_energy(abs_eta: np.ndarray, endcap: np.ndarray, cfg) -> np.ndarray:
+    """EM-scale presampler energy of one minimum-ionising particle, GeV (card §3.4 [E])."""
+    ps = cfg.presampler
+    active = np.where(endcap, float(ps.active_mm_endcap), float(ps.active_mm_barrel))
+    vis_mev = float(ps.mip_mev_per_mm) * active * presampler_path_factor(abs_eta, endcap)
+    return vis_mev * float(ps.em_scale) / 1000.0
+
+
+def presampler_present(abs_eta: np.ndarray, endcap: np.ndarray, cfg) -> np.ndarray:
+    """Whether the cluster's side has a presampler at |eta|."""
+    ps = cfg.presampler
+    lo, hi = (float(v) for v in ps.endcap_eta)
+    return np.where(endcap, (abs_eta >= lo) & (abs_eta < hi), abs_eta < float(ps.barrel_max_eta))
+
