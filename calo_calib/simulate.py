@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -107,14 +108,16 @@ def prepare_output(cfg: DictConfig, tasks: list[ShardTask]) -> list[ShardTask]:
     """Apply the overwrite/resume policy; return the shards that still need generating."""
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.tmp"):  # left by an interrupted run: never a valid shard
-        stale.unlink()
     existing = sorted(out.glob("shard_*.parquet"))
     if existing and not (bool(cfg.overwrite) or bool(cfg.resume)):
         raise FileExistsError(
             f"out={out} already holds {len(existing)} shard(s); pass overwrite=true to replace them "
             "or resume=true to keep the complete ones and generate the rest"
         )
+    # Temporary shards left by an interrupted run are never valid: remove them, but only once this
+    # run has the right to write here.
+    for stale in out.glob("shard_*.parquet.*.tmp"):
+        stale.unlink()
     if bool(cfg.overwrite) and not bool(cfg.resume):
         for path in existing:
             path.unlink()
@@ -148,8 +151,9 @@ def run_simulation(cfg: DictConfig) -> Path:
             rejected += rej
             bar.update(n)
     elif todo:
-        # Workers inherit nothing mutable; each shard's bytes depend only on its task.
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # "spawn": forking a process whose torch/OpenMP thread pools are already running can
+        # deadlock the children. Each shard's bytes depend only on its task.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_run_shard, t) for t in todo]
             for fut in as_completed(futures):
                 _, n, rej, _ = fut.result()

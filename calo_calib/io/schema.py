@@ -105,3 +105,11 @@ def missing_columns(names: list[str] | tuple[str, ...], required: tuple[str, ...
     """Names of required columns (default: all of the format) absent from ``names``."""
     present = set(names)
     return [n for n in (required if required is not None else tuple(COLUMN_BY_NAME)) if n not in present]
+
+
+def markdown_table() -> str:
+    """The column list as a markdown table (docs/data_format.md embeds it; a test keeps them in sync)."""
+    lines = ["| column | type | unit | meaning |", "|---|---|---|---|"]
+    for c in COLUMNS:
+        lines.append(f"| `{c.name}` | {c.type} | {c.unit or '–'} | {c.doc} |")
+    return "\n".join(lines)

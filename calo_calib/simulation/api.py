@@ -38,6 +38,8 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 
 def _number(cfg: DictConfig, key: str) -> float:
     value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be a number, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -60,10 +62,10 @@ def validate_config(cfg: DictConfig) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
         raise ConfigError(f"n_clusters must be a positive integer, got {n!r}")
     shard = OmegaConf.select(cfg, "shard_size")
-    if not isinstance(shard, int) or shard <= 0:
+    if not isinstance(shard, int) or isinstance(shard, bool) or shard <= 0:
         raise ConfigError(f"shard_size must be a positive integer, got {shard!r}")
     workers = OmegaConf.select(cfg, "workers")
-    if not isinstance(workers, int) or workers < 0:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ConfigError(f"workers must be an integer >= 0 (0 = one per core), got {workers!r}")
     if _number(cfg, "mu") < 0:
         raise ConfigError(f"mu (mean pile-up) must be >= 0, got {cfg.mu}")

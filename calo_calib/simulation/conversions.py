@@ -71,8 +71,11 @@ def reconstruct_conversions(
     rec = float(cfg.brem_recovery)
 
     def measured_pt(e, keep, trt_only):
+        # The fit (GSF-like) recovers the brem of most tracks; the unrecovered ones measure a part
+        # of the momentum lost after the vertex, which makes the E/p tail above 1 (card §2.3 [E]).
         pt = e / cosh_eta
-        seen = pt * (1.0 - (1.0 - rec) * (1.0 - keep))
+        unrecovered = rng.random(n) > rec
+        seen = pt * (1.0 - np.where(unrecovered, rng.random(n) * (1.0 - keep), 0.0))
         sigma = np.hypot(float(cfg.pt_res_a) * pt, float(cfg.pt_res_b)) * np.where(trt_only, 3.0, 1.0)
         return np.maximum(seen * (1.0 + sigma * rng.standard_normal(n)), 0.0)
 

@@ -53,7 +53,7 @@ ENDCAP_Z = (3600.0, 3760.0, 3880.0, 4150.0)  # |z| of PS, EME1, EME2, EME3 in mm
 # neighbours topo-clustering may reach.
 WINDOW_HALF_ETA = 0.09
 WINDOW_N_ETA = (9, 59, 9, 5)  # max cells in eta per layer (strip granularity sets the L1 size)
-WINDOW_N_PHI = (3, 3, 11, 11)
+WINDOW_N_PHI = (3, 3, 13, 13)
 
 
 def barrel_radius(layer: int, abs_eta: np.ndarray) -> np.ndarray:
