@@ -295,7 +295,13 @@ class Simulator:
         ) * rectangle_fractions(x_edges, y_edges, rt_ps[:, 0])
         expected = np.add.reduceat(lam[:, None, None] * frac_ps, starts, axis=0) * w0.valid * ps_on[:, None, None]
         counts = rng.poisson(expected)
-        e_ps_cells = counts * presampler_mip_energy(ev.abs_eta, endcap, det)[:, None, None]
+        # Each crossing particle deposits a Landau-like amount in the thin LAr gap: a Gamma with
+        # shape k per particle (relative width 1/sqrt(k)) stands in for the sum of Landaus.
+        k_mip = float(det.presampler.mip_gamma_shape)
+        mip = presampler_mip_energy(ev.abs_eta, endcap, det)[:, None, None] * np.ones(counts.shape)
+        e_ps_cells = np.zeros(counts.shape)
+        hit = counts > 0
+        e_ps_cells[hit] = rng.gamma(k_mip * counts[hit], mip[hit] / k_mip)
 
         # Sampling fluctuations of the accordion's visible energy.
         if bool(det.sampling.enabled):

@@ -1,0 +1,127 @@
+"""Resolution and calibration metrics used by the validation (and reusable elsewhere).
+
+The project's resolution figure of merit is sigma_rel = IQR / (1.349 <E_reco/E_true>): for a Gaussian
+the inter-quartile range is 1.349 sigma, so sigma_rel equals sigma/mean there, while being robust
+against non-Gaussian tails. The <> is the arithmetic mean of the ratio, as written in the definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+IQR_TO_SIGMA = 1.349
+"""IQR / sigma of a Gaussian (2 * 0.6745 = 1.34898)."""
+
+
+def _finite(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64).ravel()
+    return x[np.isfinite(x)]
+
+
+def iqr(x) -> float:
+    """Inter-quartile range q75 - q25 of the finite values of ``x`` (NaN if empty)."""
+    x = _finite(x)
+    if x.size == 0:
+        return float("nan")
+    q25, q75 = np.percentile(x, [25.0, 75.0])
+    return float(q75 - q25)
+
+
+def sigma_rel(ratio) -> float:
+    """Relative resolution IQR / (1.349 * mean) of a response sample ``ratio`` = E_reco/E_true.
+
+    Non-finite entries are ignored; NaN for an empty sample or a non-positive mean.
+    """
+    x = _finite(ratio)
+    if x.size == 0:
+        return float("nan")
+    m = float(x.mean())
+    if not m > 0:
+        return float("nan")
+    return iqr(x) / (IQR_TO_SIGMA * m)
+
+
+def median_response(ratio) -> float:
+    """Median of the response ``ratio`` = E_reco/E_true (robust scale estimator; NaN if empty)."""
+    x = _finite(ratio)
+    return float(np.median(x)) if x.size else float("nan")
+
+
+def bootstrap_error(
+    fn: Callable[[np.ndarray], float],
+    x,
+    n: int = 200,
+    rng: np.random.Generator | int | None = None,
+) -> float:
+    """Standard deviation of ``fn`` over ``n`` bootstrap resamples of ``x`` (along axis 0).
+
+    Args:
+        fn: statistic of a sample (e.g. :func:`sigma_rel`).
+        x: the sample; for multi-dimensional input whole rows are resampled.
+        n: number of bootstrap replicas.
+        rng: a numpy Generator or a seed (default: a fixed seed 0, so results are reproducible).
+
+    Returns:
+        The bootstrap standard error (NaN for fewer than 2 entries).
+    """
+    x = np.asarray(x)
+    if x.shape[0] < 2 or n < 2:
+        return float("nan")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
+    m = x.shape[0]
+    vals = np.empty(n)
+    for i in range(n):
+        vals[i] = fn(x[gen.integers(0, m, size=m)])
+    vals = vals[np.isfinite(vals)]
+    return float(vals.std(ddof=1)) if vals.size > 1 else float("nan")
+
+
+def fit_linear_calibration(X, y, intercept: bool = True) -> tuple[np.ndarray, float]:
+    """Least-squares linear calibration y ~ sum_i w_i X_i (+ c).
+
+    Typical use: ``X`` = layer energies (PS, L1, L2, L3) of the clusters of one (E, |eta|) bin and
+    ``y`` = E_true. Rank-deficient inputs (e.g. an always-zero presampler in the end-cap) are
+    handled by the minimum-norm solution (``numpy.linalg.lstsq``).
+
+    Note: in a sample at a *fixed* true energy an intercept makes the fit trivial (w = 0, c = E);
+    use ``intercept=False`` there. Without intercept the solution is proportional to
+    Cov(X)^-1 <X>-like optimal weights, i.e. the best linear layer weighting (the resolution
+    sigma_rel is invariant under its overall scale).
+
+    Returns:
+        (weights of shape (n_features,), intercept c; 0.0 when ``intercept=False``).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    ok = np.all(np.isfinite(X), axis=1) & np.isfinite(y)
+    X, y = X[ok], y[ok]
+    A = np.hstack([X, np.ones((X.shape[0], 1))]) if intercept else X
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    if intercept:
+        return coef[:-1], float(coef[-1])
+    return coef, 0.0
+
+
+def apply_linear_calibration(X, weights, c: float = 0.0) -> np.ndarray:
+    """E_calib = X @ weights + c (see :func:`fit_linear_calibration`)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    return X @ np.asarray(weights, dtype=np.float64) + c
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation of the jointly finite entries of ``x`` and ``y`` (NaN if degenerate)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 3 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
