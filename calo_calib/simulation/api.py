@@ -113,9 +113,11 @@ def simulate_columns(cfg: DictConfig, n_clusters: int, seed: int | np.random.See
 
     sim = Simulator(cfg)
     rng = np.random.default_rng(seed)
+    # A converted/unconverted selection keeps about half of the photons: generate more per batch.
+    batch_size = BATCH_SIZE if str(cfg.particle.select) == "all" else 2 * BATCH_SIZE
     batches, have, rejected = [], 0, 0
     while have < n_clusters:
-        out = sim.batch(BATCH_SIZE, rng)
+        out = sim.batch(batch_size, rng)
         if out is None:
             continue
         rejected += int(out.pop("n_rejected")[0])

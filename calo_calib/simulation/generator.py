@@ -108,12 +108,12 @@ class Simulator:
         return _Event(e, abs_eta, sign, phi, z0, mu)
 
     # -- upstream ------------------------------------------------------------------------------
-    def _propagate(self, idx, e0, charge, r0, x_id, cosh_eta, sinh_eta, rng):
+    def _propagate(self, idx, e0, charge, r0, x_id, cosh_eta, sinh_eta, rng, group_by_region=True):
         f = self.det.field
         return propagate_electrons(
             idx, e0, charge, r0, np.zeros_like(e0), x_id, cosh_eta, sinh_eta, self.idp,
             float(f.b_tesla), float(f.solenoid_radius_mm), float(f.solenoid_half_length_mm),
-            float(self.det.brem.min_photon_e), rng,
+            float(self.det.brem.min_photon_e), rng, group_by_region,
         )  # fmt: skip
 
     def _upstream(self, ev: _Event, rng: np.random.Generator):
@@ -157,7 +157,7 @@ class Simulator:
             res = self._propagate(
                 both_idx, np.concatenate([e1, e2]), np.concatenate([-np.ones(ci.size), np.ones(ci.size)]),
                 np.concatenate([r_conv[conv], r_conv[conv]]), x_id[both_idx], cosh_eta[both_idx],
-                sinh_eta[both_idx], rng,
+                sinh_eta[both_idx], rng, group_by_region=False,  # one brem photon per conversion leg
             )  # fmt: skip
             keep1[conv], keep2[conv] = res.keep_fraction[: ci.size], res.keep_fraction[ci.size :]
             parts.append(res.showers)
@@ -335,7 +335,8 @@ class Simulator:
         dphi_rel = geo.wrap_phi(w2.phi_centre - phi_c[:, None])
         cl_phi = geo.wrap_phi(phi_c + (wgt * dphi_rel[:, None, :]).sum(axis=(1, 2)) / wsum)
         n_cells = sum(m.sum(axis=(1, 2)) for m in masks)
-        good = (cluster_e > 0) & (n_cells > 0) & masks[2].any(axis=(1, 2))
+        # No egamma cluster without positive middle-layer energy (its position comes from there).
+        good = (cluster_e > 0) & (n_cells > 0) & (wgt.sum(axis=(1, 2)) > 0)
 
         def per_cluster(x):
             return np.bincount(sc, x, c)

@@ -67,23 +67,24 @@ def noise_sigmas(layer: int, eta_cell: np.ndarray, endcap: np.ndarray, mu: np.nd
 
 
 def pileup_noise(sigma_pu: np.ndarray, mu: np.ndarray, cfg, rng: np.random.Generator) -> np.ndarray:
-    """Pile-up noise: compound Poisson of exponential hits minus its mean (card §4.2 [E]).
+    """Pile-up noise: a compound Poisson of exponential hits, minus its mean (card §4.2 [E]).
 
     The mean-subtracted sum (baseline correction of the bipolar shaping) is zero on average, has the
     positive tail of in-time pile-up and the negative values of out-of-time pile-up, and its sigma
-    is ``sigma_pu``. The mean number of hits scales with <mu>; the hit size does not.
+    is ``sigma_pu``. The mean number of hits nu scales with <mu>, the hit size does not. The
+    compound Poisson is drawn as the Gamma with the same mean, variance and skewness
+    (shape 8 nu / 9), one random number per cell instead of two.
     """
     r = cfg.readout
     nu_ref = float(r.pu_mean_hits)
     mu_b = mu.reshape((-1,) + (1,) * (sigma_pu.ndim - 1))
     nu = np.broadcast_to(nu_ref * np.maximum(mu_b, 0.0) / float(r.mu_ref_noise), sigma_pu.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        theta = np.where(nu > 0, sigma_pu / np.sqrt(2.0 * nu), 0.0)
-    hits = rng.poisson(nu)
+    k = (8.0 / 9.0) * nu
     out = np.zeros(sigma_pu.shape)
-    pos = hits > 0
-    out[pos] = rng.gamma(hits[pos], theta[pos])
-    return out - nu * theta
+    pos = (k > 0) & (sigma_pu > 0)
+    scale = sigma_pu[pos] / np.sqrt(k[pos])
+    out[pos] = rng.gamma(k[pos], scale) - k[pos] * scale
+    return out
 
 
 def presampler_path_factor(abs_eta: np.ndarray, endcap: np.ndarray) -> np.ndarray:

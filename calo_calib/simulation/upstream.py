@@ -97,11 +97,13 @@ def propagate_electrons(
     solenoid_half_length: float,
     min_photon_e: float,
     rng: np.random.Generator,
+    group_by_region: bool = True,
 ) -> ElectronResult:
     """Propagate electrons from radius ``r0`` through the inner-detector elements beyond it.
 
     All arrays have shape (n,). ``phi0`` is the starting position and direction (relative azimuth,
-    a radial start). Returns the electrons' showers (start at X_ID) and their brem photons.
+    a radial start). Returns the electrons' showers (start at X_ID) and their brem photons: one
+    photon per inner-detector region (pixel, SCT, TRT) with ``group_by_region``, else one in all.
     """
     n = e0.shape[0]
     r_exit = np.minimum(solenoid_radius, solenoid_half_length / np.maximum(sinh_eta, 1e-9))
@@ -127,6 +129,7 @@ def propagate_electrons(
         e_ph = np.where(active, e * (1.0 - z), 0.0)
         e = e - e_ph
         phi_ref = (r_k * phi + psi * (R_REF_MM - r_k)) / R_REF_MM
+        grp = grp if group_by_region else 0
         g_e[grp] += e_ph
         g_phi[grp] += e_ph * phi_ref
         g_psi[grp] += e_ph * psi
