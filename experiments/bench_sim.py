@@ -25,8 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from calo_calib.provenance import git_commit
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # usable from a checkout without install
 
 RESULTS_JSON = REPO / "benchmarks" / "results" / "sim.json"
 RESULTS_MD = REPO / "benchmarks" / "results" / "sim.md"
@@ -68,17 +69,6 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_commit() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except Exception:
-        return "uncommitted"
-    if not sha:
-        return "uncommitted"
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    return sha + ("+dirty" if dirty else "")
 
 
 def _write_md(records: list[dict]) -> None:
@@ -122,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     machine = {"node": platform.node(), "cpu": _cpu_model(), "nproc": os.cpu_count()}
-    commit = _git_commit()
+    commit = git_commit()
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     records = []
     print(

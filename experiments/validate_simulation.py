@@ -9,11 +9,8 @@ The arguments are Hydra overrides of ``conf/validate.yaml``.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
-
-from calo_calib.validate import compose_validate_config, run  # noqa: E402
+from calo_calib.validate import compose_validate_config, run
 
 if __name__ == "__main__":
     run(compose_validate_config(sys.argv[1:]))

@@ -60,7 +60,7 @@ class UpstreamMaterial:
     x_ps_to_acc: np.ndarray
 
     @classmethod
-    def from_config(cls, node) -> "UpstreamMaterial":
+    def from_config(cls, node) -> UpstreamMaterial:
         columns = ["abs_eta", "x_id", "x_before_ps", "x_ps_to_acc"]
         if list(node.columns) != columns:
             raise ConfigError(f"detector.material.columns must be {columns}, got {list(node.columns)}")
@@ -93,7 +93,7 @@ class AccordionDepth:
     l3_end: np.ndarray
 
     @classmethod
-    def from_config(cls, node) -> "AccordionDepth":
+    def from_config(cls, node) -> AccordionDepth:
         columns = ["abs_eta", "l1_end", "l2_end", "l3_end"]
         if list(node.columns) != columns:
             raise ConfigError(f"detector.accordion.columns must be {columns}, got {list(node.columns)}")
@@ -129,7 +129,7 @@ class InnerDetectorProfile:
     cdf_u: np.ndarray  # cumulative fraction at the knots
 
     @classmethod
-    def from_config(cls, node) -> "InnerDetectorProfile":
+    def from_config(cls, node) -> InnerDetectorProfile:
         r = np.asarray(list(node.id_layers_radius), dtype=float)
         f = np.asarray(list(node.id_layers_x_fraction), dtype=float)
         if r.shape != f.shape or r.size == 0:

@@ -35,7 +35,7 @@ class Medium:
     ehat: float  # e/mip
 
     @classmethod
-    def pb_lar(cls, lead_mm: float, lar_mm: float) -> "Medium":
+    def pb_lar(cls, lead_mm: float, lar_mm: float) -> Medium:
         d1, d2 = lead_mm / 10.0, lar_mm / 10.0  # cm
         m1, m2 = d1 * PB["rho"], d2 * LAR["rho"]
         w1, w2 = m1 / (m1 + m2), m2 / (m1 + m2)

@@ -47,7 +47,7 @@ class Showers:
         return (self.r_a * self.phi_a + self.psi_a * (radius - self.r_a)) / radius
 
     @staticmethod
-    def concat(parts: list["Showers"]) -> "Showers":
+    def concat(parts: list[Showers]) -> Showers:
         merged = Showers(*(np.concatenate([getattr(p, f) for p in parts]) for f in Showers.__dataclass_fields__))
         order = np.argsort(merged.cluster, kind="stable")
         return Showers(*(getattr(merged, f)[order] for f in Showers.__dataclass_fields__))

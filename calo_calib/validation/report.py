@@ -20,7 +20,6 @@ import datetime as _dt
 import json
 import math
 import os
-import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.physics.observables import layer_depths, shower_depth
+from calo_calib.provenance import git_commit
 from calo_calib.validation import targets as T
 from calo_calib.validation.metrics import (
     apply_linear_calibration,
@@ -1405,19 +1405,6 @@ def _pretty(q: str) -> str:
     return q.replace("abs(eta)", "|η|").replace("mu=", "⟨μ⟩=")
 
 
-def _git_commit() -> str:
-    from calo_calib.paths import REPO_ROOT
-
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except Exception:
-        return "uncommitted"
 
 
 def _jsonable(x):
@@ -1460,7 +1447,7 @@ def run_validation(cfg: DictConfig) -> Path:
     s = cfg.quick_sizes if cfg.quick else cfg
     meta = {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "git": _git_commit(),
+        "git": git_commit(),
         "n_clusters": int(sum(d["truth_e"].size for d in data.values())),
         "wall_s": time.perf_counter() - t0,
         "sim_cpu_s": sim_s,
