@@ -68,15 +68,21 @@ def make_default_data(cfg: DictConfig) -> Path:
 
 
 def ensure_default_data(particle: str, root: str | Path | None = None, overrides: list[str] | None = None) -> Path:
-    """Make sure the default splits of ``particle`` exist (generating them if needed); returns the root."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    """Make sure the default splits of ``particle`` exist (generating them if needed); returns the root.
 
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    ov = [f"particles=[{particle}]"] + ([f"root={root}"] if root is not None else []) + list(overrides or [])
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = compose(config_name="make_data", overrides=ov)
+    Safe to call inside another Hydra application (the training entry point): the config is read
+    with OmegaConf, not composed through Hydra's global state.
+
+    Args:
+        overrides: dotlist overrides of ``conf/make_data.yaml`` (e.g. ``["splits.train=1000"]``).
+    """
+    cfg = OmegaConf.load(CONF_DIR / "make_data.yaml")
+    for key in ("defaults", "hydra"):
+        cfg.pop(key, None)
+    cfg.particles = [particle]
+    if root is not None:
+        cfg.root = str(root)
+    cfg.merge_with_dotlist(list(overrides or []))
     return make_default_data(cfg)
 
 

@@ -1,0 +1,169 @@
+"""A trained calibration as one object: load it from its run directory, apply it to a dataset.
+
+The training pipeline, the pile-up study and (later) export use the same loader, so a model is
+always applied with the features, selection and normalisation it was trained with. A run
+directory holds ``config.yaml`` (the resolved run config) and either ``checkpoints/best.pt``
+(networks) or ``bdt/`` (the XGBoost baseline).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from calo_calib.data.features import default_cluster_features
+from calo_calib.data.loader import ClusterDataset
+
+PathLike = str | os.PathLike[str]
+
+
+def cell_and_cluster_features(cfg: DictConfig) -> tuple[list[str], list[str]]:
+    """The run's cell and cluster feature names (``data.cluster_features: auto`` resolved per particle)."""
+    cells = [str(f) for f in cfg.data.cell_features]
+    clusters = cfg.data.cluster_features
+    if clusters == "auto" or clusters is None:
+        clusters = default_cluster_features(str(cfg.particle.name))
+    return cells, [str(f) for f in clusters]
+
+
+def make_dataset(
+    cfg: DictConfig,
+    paths: PathLike | Sequence[PathLike],
+    *,
+    shuffle: bool = False,
+    batch_size: int | None = None,
+    max_clusters: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    training: bool = False,
+) -> ClusterDataset:
+    """A :class:`ClusterDataset` with the run's features and selection.
+
+    ``training=True`` (training and validation splits) adds the truth-level target cut
+    ``data.max_train_target``; test and inference data never get it.
+    """
+    max_target = cfg.data.get("max_train_target") if training else None
+    cells, clusters = cell_and_cluster_features(cfg)
+    return ClusterDataset(
+        paths,
+        cell_features=cells,
+        cluster_features=clusters,
+        batch_size=int(batch_size or cfg.data.eval_batch_size),
+        shuffle=shuffle,
+        seed=int(cfg.seed),
+        exclude_crack=bool(cfg.data.exclude_crack),
+        nonfinite=str(cfg.data.nonfinite),
+        buffer_clusters=int(cfg.data.buffer_clusters),
+        max_clusters=max_clusters,
+        rank=rank,
+        world_size=world_size,
+        min_cluster_et=float(cfg.data.get("min_cluster_et") or 0.0),
+        max_target=float(max_target) if max_target else None,
+    )
+
+
+def build_network(cfg: DictConfig, n_cell_features: int, n_cluster_features: int, norm: dict[str, Any] | None) -> torch.nn.Module:
+    """Instantiate ``cfg.model.net`` (a ``_partial_`` Hydra node) with the data-dependent arguments."""
+    from hydra.utils import instantiate
+
+    factory = instantiate(cfg.model.net)
+    return factory(n_cell_features=n_cell_features, n_cluster_features=n_cluster_features, norm=norm)
+
+
+@dataclass
+class Prediction:
+    """Per-cluster output of a calibration: ``row_id`` (N,) and ``correction`` (N,) = E_reco / cluster_e."""
+
+    row_id: np.ndarray
+    correction: np.ndarray
+
+
+class Calibration:
+    """A trained calibration loaded from a run directory."""
+
+    def __init__(self, run_dir: PathLike, cfg: DictConfig) -> None:
+        self.run_dir = Path(run_dir)
+        self.cfg = cfg
+
+    @property
+    def name(self) -> str:
+        return str(self.cfg.model.name)
+
+    @property
+    def particle(self) -> str:
+        return str(self.cfg.particle.name)
+
+    def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
+        """Apply the calibration to every selected cluster of a dataset; returns the prediction and the dataset."""
+        raise NotImplementedError
+
+
+class NetworkCalibration(Calibration):
+    """A transformer / gnn_edge calibration: weights and normalisation from ``checkpoints/best.pt``."""
+
+    def __init__(self, run_dir: PathLike, cfg: DictConfig, checkpoint: str = "best.pt", device: str = "cpu") -> None:
+        super().__init__(run_dir, cfg)
+        from calo_calib.training import checkpoint as ckpt
+
+        path = self.run_dir / "checkpoints" / checkpoint
+        if not path.exists():
+            raise FileNotFoundError(f"no trained network in {self.run_dir}: {path} is missing")
+        payload = ckpt.load(path, "cpu")
+        cells, clusters = cell_and_cluster_features(cfg)
+        self.model = build_network(cfg, len(cells), len(clusters), None)
+        self.model.load_state_dict(payload["model"])
+        self.model.eval()
+        self.device = torch.device(device)
+        self.model.to(self.device)
+
+    def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
+        from calo_calib.training.distributed import DistEnv
+        from calo_calib.training.loop import predict
+
+        dataset = make_dataset(self.cfg, paths)
+        env = DistEnv(0, 0, 1, self.device)
+        out = predict(self.model, dataset.batches(0), env, precision="fp32")
+        return Prediction(out["row_id"], out["correction"]), dataset
+
+
+class BDTRunCalibration(Calibration):
+    """The XGBoost baseline saved under ``<run_dir>/bdt``."""
+
+    def __init__(self, run_dir: PathLike, cfg: DictConfig) -> None:
+        super().__init__(run_dir, cfg)
+        from calo_calib.models.bdt import BDTCalibration
+
+        self.bdt = BDTCalibration.load(self.run_dir / "bdt")
+
+    def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
+        from calo_calib.data.high_level import high_level_columns, high_level_features
+
+        dataset = make_dataset(self.cfg, paths)
+        table = dataset.scalar_table(sorted(set(high_level_columns(self.particle)) | {"cluster_e"}))
+        feats = high_level_features(table, self.particle)
+        feats["cluster_e"] = table.column("cluster_e").to_numpy()
+        corr = self.bdt.predict_correction(feats)
+        return Prediction(table.column("row_id").to_numpy(), corr), dataset
+
+
+def load_run_config(run_dir: PathLike) -> DictConfig:
+    """The resolved configuration a run was made with (``<run_dir>/config.yaml``)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a calo_calib run directory: {path} is missing")
+    return OmegaConf.load(path)
+
+
+def load_calibration(run_dir: PathLike, device: str = "cpu") -> Calibration:
+    """Load the calibration trained in ``run_dir`` (network or BDT, from its saved config)."""
+    cfg = load_run_config(run_dir)
+    if cfg.model.kind == "bdt":
+        return BDTRunCalibration(run_dir, cfg)
+    return NetworkCalibration(run_dir, cfg, device=device)

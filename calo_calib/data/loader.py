@@ -1,0 +1,494 @@
+"""Streaming training batches from Parquet cluster shards, with length bucketing.
+
+:class:`ClusterDataset` never holds the data set in memory: at construction it checks the schemas and
+scans the files once (column by column, vectorised with pyarrow) to decide which clusters are used;
+:meth:`ClusterDataset.batches` then reads one row group at a time into a bounded shuffle buffer.
+Memory is bounded by the largest row group plus one buffer.
+
+Batch contract (``docs/architecture.md``), B clusters, L = max ``n_cells`` in the batch:
+
+* ``cells``    float32 (B, L, F_cell): raw cell features, 0 at padded positions;
+* ``valid``    bool (B, L): True = a real cell;
+* ``cluster``  float32 (B, F_cluster): raw cluster features;
+* ``pair``     float32 (B, L, 7): raw eta, phi [rad], x, y, z [mm], layer, E [GeV], 0 at padding;
+* ``target``   float32 (B,): truth_e / cluster_e;
+* ``cluster_e`` float32 (B,) GeV;
+* ``row_id``   int64 (B,): row index of the cluster in the concatenation of all files in sorted path
+  order, before any selection; joins predictions with :meth:`ClusterDataset.scalar_table`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+
+from calo_calib.data import features as F
+from calo_calib.io.parquet import _resolve_paths
+
+log = logging.getLogger(__name__)
+
+PathArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+NONFINITE_MODES = ("error", "drop")
+
+
+@dataclass
+class _RowGroup:
+    """Selected rows of one row group: ``rows`` are indices within the row group (ascending)."""
+
+    file_index: int
+    group_index: int
+    start: int  # row index of the group's first row within its file
+    rows: np.ndarray  # int64, selected rows within the group
+
+
+def _expand_paths(paths: PathArg) -> list[Path]:
+    """Dataset dirs and/or .parquet files -> unique files sorted by path (row ids follow this order)."""
+    if isinstance(paths, (str, os.PathLike)):
+        items: list[str | os.PathLike[str]] = [paths]
+    else:
+        items = list(paths)
+    if not items:
+        raise FileNotFoundError("ClusterDataset: empty list of paths")
+    files: list[Path] = []
+    for item in items:
+        files += _resolve_paths(item)
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"Parquet file does not exist: {f}")
+    # Duplicates (a file given twice, or a file inside a given directory) would give clusters twice.
+    return sorted({f.resolve() for f in files})
+
+
+def _to_numpy(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _flat_values(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The flattened values of a list column as numpy (slices respected)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return col.flatten().to_numpy(zero_copy_only=False)
+
+
+class ClusterDataset:
+    """Clusters from Parquet shards as padded, length-bucketed torch batches.
+
+    Args:
+        paths: a dataset directory, a ``.parquet`` file, or a sequence of them. Files are used in sorted
+            path order (this defines ``row_id``).
+        cell_features: names from :data:`calo_calib.data.features.CELL_FEATURES`.
+        cluster_features: names from :data:`calo_calib.data.features.CLUSTER_FEATURES`.
+        batch_size: clusters per batch (the last batch of an epoch may be smaller).
+        shuffle: permute files, row groups, rows and batch order per epoch (training).
+        seed: base seed; epoch ``e`` uses ``np.random.default_rng([seed, e])``.
+        exclude_crack: drop clusters with ``is_crack`` (1.37 < |eta| < 1.52).
+        nonfinite: ``"error"`` raises on a NaN/inf in a used column; ``"drop"`` drops and counts them.
+        buffer_clusters: shuffle/bucketing buffer size, rounded up to a multiple of ``batch_size``
+            so that each buffer gives whole batches (only the epoch's last batch can be short).
+        max_clusters: keep only the first N selected clusters in file order (quick runs). The scan
+            stops once N are found, so ``counts`` then covers only the rows scanned.
+        rank, world_size: distributed data parallelism; rank r takes batches i % world_size == r.
+        min_cluster_et: drop clusters with E_cluster / cosh(eta_cluster) below this (GeV); a
+            reconstruction-level cut, applied to every split.
+        max_target: drop clusters with E_true / E_cluster above this (training and validation only:
+            a truth cut must never select test clusters); None keeps all.
+
+    Raises:
+        ValueError: bad arguments, missing columns (all listed, with the file), a non-finite value
+            (file, row within the file, column) with ``nonfinite="error"``, cell lists whose length
+            differs from ``n_cells``, or a cell_layer outside [0, 5).
+        FileNotFoundError: a path that does not exist or a directory without shards.
+    """
+
+    def __init__(
+        self,
+        paths: PathArg,
+        cell_features: Sequence[str],
+        cluster_features: Sequence[str],
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int = 0,
+        exclude_crack: bool = True,
+        nonfinite: str = "error",
+        buffer_clusters: int = 16384,
+        max_clusters: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        min_cluster_et: float = 0.0,
+        max_target: float | None = None,
+    ) -> None:
+        if nonfinite not in NONFINITE_MODES:
+            raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {nonfinite!r}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if int(buffer_clusters) < 1:
+            raise ValueError(f"buffer_clusters must be >= 1, got {buffer_clusters}")
+        if max_clusters is not None and int(max_clusters) < 0:
+            raise ValueError(f"max_clusters must be >= 0 or None, got {max_clusters}")
+        if int(world_size) < 1 or not 0 <= int(rank) < int(world_size):
+            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+        self.cell_features = list(cell_features)
+        self.cluster_features = list(cluster_features)
+        self.scalar_columns = F.scalar_columns(self.cell_features, self.cluster_features)
+        self.cell_columns = F.cell_columns(self.cell_features)
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.exclude_crack = bool(exclude_crack)
+        self.nonfinite = nonfinite
+        self.buffer_size = math.ceil(int(buffer_clusters) / self.batch_size) * self.batch_size
+        self.max_clusters = None if max_clusters is None else int(max_clusters)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.min_cluster_et = float(min_cluster_et)
+        self.max_target = None if max_target is None else float(max_target)
+
+        self.files = _expand_paths(paths)
+        self._check_schemas()
+        self._file_rows = [pq.ParquetFile(f).metadata.num_rows for f in self.files]
+        self._file_offset = np.concatenate([[0], np.cumsum(self._file_rows)]).astype(np.int64)
+        self.counts: dict[str, int] = dict(
+            n_rows=0, n_selected=0, n_crack_excluded=0, n_no_cells=0, n_nonpositive_e=0, n_nonfinite_dropped=0,
+            n_low_et=0, n_target_above_max=0,
+        )
+        self._groups: list[_RowGroup] = self._scan()
+        self._n = int(sum(len(g.rows) for g in self._groups))
+        self.counts["n_selected"] = self._n
+        c = self.counts
+        log.info(
+            "ClusterDataset: %d files, %d rows scanned, %d selected (crack %d, no cells %d, E<=0 %d, "
+            "E_T < min %d, target > max %d, non-finite dropped %d%s)",
+            len(self.files),
+            c["n_rows"],
+            c["n_selected"],
+            c["n_crack_excluded"],
+            c["n_no_cells"],
+            c["n_nonpositive_e"],
+            c["n_low_et"],
+            c["n_target_above_max"],
+            c["n_nonfinite_dropped"],
+            f", max_clusters={self.max_clusters}" if self.max_clusters is not None else "",
+        )
+
+    # ------------------------------------------------------------------ construction
+    def _check_schemas(self) -> None:
+        needed = self.scalar_columns + self.cell_columns
+        for path in self.files:
+            schema = pq.read_schema(path)
+            missing = [c for c in needed if c not in schema.names]
+            if missing:
+                raise ValueError(
+                    f"{path}: missing column(s) {missing} needed for cell features {self.cell_features} "
+                    f"and cluster features {self.cluster_features}"
+                )
+            for c in self.cell_columns:
+                t = schema.field(c).type
+                if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+                    raise ValueError(f"{path}: column {c!r} must be a list column (one entry per cell), has type {t}")
+            for c in self.scalar_columns:
+                t = schema.field(c).type
+                if pa.types.is_nested(t):
+                    raise ValueError(f"{path}: column {c!r} must be a scalar column, has type {t}")
+
+    def _scan(self) -> list[_RowGroup]:
+        """One vectorised pass over the used columns: selection masks and data checks."""
+        groups: list[_RowGroup] = []
+        n_kept = 0
+        for fi, path in enumerate(self.files):
+            pf = pq.ParquetFile(path)
+            start = 0
+            for gi in range(pf.metadata.num_row_groups):
+                if self.max_clusters is not None and n_kept >= self.max_clusters:
+                    return groups
+                t = pf.read_row_group(gi, columns=self.scalar_columns + self.cell_columns)
+                n = t.num_rows
+                self.counts["n_rows"] += n
+                rows = self._select(path, t, start)
+                if self.max_clusters is not None:
+                    rows = rows[: self.max_clusters - n_kept]
+                n_kept += len(rows)
+                if len(rows):
+                    groups.append(_RowGroup(fi, gi, start, rows))
+                start += n
+        return groups
+
+    def _select(self, path: Path, t: pa.Table, start: int) -> np.ndarray:
+        """Selected row indices (within the row group) of table ``t``; updates counts, raises on bad data."""
+        n = t.num_rows
+        n_cells = _to_numpy(t["n_cells"]).astype(np.int64)
+        # Cell lists must all have n_cells entries: batches use one set of offsets for every column.
+        for c in self.cell_columns:
+            lengths = pc.fill_null(pc.list_value_length(t[c]), -1)
+            bad = np.flatnonzero(_to_numpy(lengths) != n_cells)
+            if len(bad):
+                r = int(bad[0])
+                raise ValueError(
+                    f"{path}: row {start + r}: column {c!r} has {int(_to_numpy(lengths)[r])} entries but "
+                    f"n_cells = {int(n_cells[r])}"
+                )
+        # e_frac_layer groups cells by layer index: an index outside [0, N_LAYERS) is corrupt data.
+        layer = t["cell_layer"]
+        flat_layer = pc.list_flatten(layer)
+        if len(flat_layer):
+            mm = pc.min_max(flat_layer)
+            if mm["min"].as_py() < 0 or mm["max"].as_py() >= F.N_LAYERS:
+                flat = _to_numpy(flat_layer)
+                parents = _to_numpy(pc.list_parent_indices(layer))
+                r = int(parents[np.flatnonzero((flat < 0) | (flat >= F.N_LAYERS))[0]])
+                raise ValueError(f"{path}: row {start + r}: cell_layer value outside [0, {F.N_LAYERS})")
+
+        keep = np.ones(n, dtype=bool)
+        if self.exclude_crack:
+            crack = _to_numpy(pc.fill_null(t["is_crack"], False)).astype(bool)
+            self.counts["n_crack_excluded"] += int(crack.sum())
+            keep &= ~crack
+        no_cells = keep & (n_cells <= 0)
+        self.counts["n_no_cells"] += int(no_cells.sum())
+        keep &= ~no_cells
+        e = _to_numpy(t["cluster_e"]).astype(np.float64)
+        nonpos = keep & (e <= 0)  # NaN compares False: handled as non-finite below
+        self.counts["n_nonpositive_e"] += int(nonpos.sum())
+        keep &= ~nonpos
+        if self.min_cluster_et > 0:
+            # A reconstruction-level cut (egamma seeds need E_T above ~1.5 GeV): noise-dominated
+            # clusters that carry a tiny fraction of the particle's energy are not calibrated.
+            et = e / np.cosh(_to_numpy(t["cluster_eta"]).astype(np.float64))
+            low = keep & (et < self.min_cluster_et)
+            self.counts["n_low_et"] += int(low.sum())
+            keep &= ~low
+        if self.max_target is not None:
+            # Training-only truth cut (never on test data): a cluster holding a few per mille of the
+            # true energy has E_true/E_cluster of 10-500; with a squared loss one such cluster
+            # dominates a batch and the normalisation. ATLAS trains on truth-matched clusters.
+            target = _to_numpy(t["truth_e"]).astype(np.float64) / np.where(e > 0, e, np.nan)
+            high = keep & (target > self.max_target)
+            self.counts["n_target_above_max"] += int(high.sum())
+            keep &= ~high
+
+        # Non-finite (or null) values in any used float column, among clusters otherwise kept.
+        bad_by_col: dict[str, np.ndarray] = {}
+        for c in self.scalar_columns:
+            col = t[c]
+            if pa.types.is_floating(col.type) or col.null_count:
+                ok = (
+                    _to_numpy(pc.fill_null(pc.is_finite(col), False))
+                    if pa.types.is_floating(col.type)
+                    else _to_numpy(pc.is_valid(col))
+                )
+                bad = keep & ~ok.astype(bool)
+                if bad.any():
+                    bad_by_col[c] = bad
+        for c in self.cell_columns:
+            col = t[c]
+            values = pc.list_flatten(col)
+            if not pa.types.is_floating(values.type) and values.null_count == 0:
+                continue
+            ok = pc.fill_null(pc.is_finite(values), False) if pa.types.is_floating(values.type) else pc.is_valid(values)
+            if pc.all(ok).as_py() in (True, None):
+                continue
+            parents = _to_numpy(pc.list_parent_indices(col))
+            bad_rows = np.zeros(n, dtype=bool)
+            bad_rows[parents[~_to_numpy(ok).astype(bool)]] = True
+            bad = keep & bad_rows
+            if bad.any():
+                bad_by_col[c] = bad
+        if bad_by_col:
+            any_bad = np.zeros(n, dtype=bool)
+            for b in bad_by_col.values():
+                any_bad |= b
+            if self.nonfinite == "error":
+                r = int(np.flatnonzero(any_bad)[0])
+                cols = [c for c, b in bad_by_col.items() if b[r]]
+                raise ValueError(
+                    f"{path}: row {start + r}: non-finite (NaN/inf/null) value in column(s) {cols}; "
+                    f"{int(any_bad.sum())} such row(s) in row group starting at row {start} "
+                    "(use nonfinite='drop' to drop them)"
+                )
+            self.counts["n_nonfinite_dropped"] += int(any_bad.sum())
+            keep &= ~any_bad
+        return np.flatnonzero(keep).astype(np.int64)
+
+    # ------------------------------------------------------------------ sizes
+    def __len__(self) -> int:
+        """Number of selected clusters."""
+        return self._n
+
+    def _n_batches_total(self) -> int:
+        # Buffers hold exactly buffer_size clusters (a multiple of batch_size) except the last one.
+        full, rest = divmod(self._n, self.buffer_size)
+        return full * (self.buffer_size // self.batch_size) + math.ceil(rest / self.batch_size)
+
+    def steps_per_epoch(self) -> int:
+        """Exact number of batches :meth:`batches` yields on this rank (the same for every epoch and rank)."""
+        return self._n_batches_total() // self.world_size
+
+    # ------------------------------------------------------------------ batches
+    def _stream(self, rng: np.random.Generator | None) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        """Selected rows, one row group at a time: (table of used columns, row ids)."""
+        columns = self.scalar_columns + self.cell_columns
+        by_file: dict[int, list[_RowGroup]] = {}
+        for g in self._groups:
+            by_file.setdefault(g.file_index, []).append(g)
+        file_order = sorted(by_file)
+        if rng is not None:
+            file_order = [file_order[i] for i in rng.permutation(len(file_order))]
+        for fi in file_order:
+            groups = by_file[fi]
+            if rng is not None:
+                groups = [groups[i] for i in rng.permutation(len(groups))]
+            pf = pq.ParquetFile(self.files[fi])
+            for g in groups:
+                rows = g.rows if rng is None else g.rows[rng.permutation(len(g.rows))]
+                t = pf.read_row_group(g.group_index, columns=columns).take(pa.array(rows))
+                yield t, self._file_offset[fi] + g.start + rows
+
+    def _buffers(self, rng: np.random.Generator | None) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        """The stream cut into buffers of exactly ``buffer_size`` clusters (the last one may be smaller)."""
+        pending: list[pa.Table] = []
+        pending_ids: list[np.ndarray] = []
+        n_pending = 0
+        for t, ids in self._stream(rng):
+            pending.append(t)
+            pending_ids.append(ids)
+            n_pending += t.num_rows
+            while n_pending >= self.buffer_size:
+                tab = pa.concat_tables(pending)
+                all_ids = np.concatenate(pending_ids)
+                yield tab.slice(0, self.buffer_size), all_ids[: self.buffer_size]
+                pending, pending_ids = [tab.slice(self.buffer_size)], [all_ids[self.buffer_size :]]
+                n_pending -= self.buffer_size
+        if n_pending:
+            yield pa.concat_tables(pending), np.concatenate(pending_ids)
+
+    def batches(self, epoch: int, all_ranks: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+        """Yield this rank's batches of ``epoch`` (see the module docstring for the dict contract).
+
+        Deterministic for a given (seed, epoch). Within each buffer the clusters are sorted by
+        ``n_cells`` (after a shuffle, so equal lengths are in random order) and cut into batches of
+        ``batch_size`` (length bucketing keeps padding small); with ``shuffle`` the batch order
+        within the buffer is then permuted. With ``world_size > 1`` rank r takes the batches
+        i % world_size == r of the epoch's first ``steps_per_epoch() * world_size`` batches; the
+        remainder (< world_size batches) is dropped so that every rank runs the same number of
+        steps (DDP needs matching collective calls). Evaluate with ``world_size = 1`` to see every
+        cluster.
+
+        Args:
+            epoch: the epoch number (seeds the shuffle).
+            all_ranks: yield every batch of the epoch, as a ``world_size = 1`` dataset would (used for
+                statistics that must be identical on all ranks).
+        """
+        rng = np.random.default_rng([self.seed, int(epoch)]) if self.shuffle else None
+        rank, ws = (0, 1) if all_ranks else (self.rank, self.world_size)
+        n_use = (self._n_batches_total() // ws) * ws
+        i = 0
+        for tab, ids in self._buffers(rng):
+            buf = _Buffer(tab, ids, self.scalar_columns, self.cell_columns)
+            if rng is None:
+                order = np.argsort(buf.n_cells, kind="stable")
+            else:
+                # Shuffle the buffer, then a stable sort: clusters of equal length stay in random order.
+                perm = rng.permutation(len(ids))
+                order = perm[np.argsort(buf.n_cells[perm], kind="stable")]
+            chunks = [order[k : k + self.batch_size] for k in range(0, len(order), self.batch_size)]
+            if rng is not None:
+                chunks = [chunks[j] for j in rng.permutation(len(chunks))]
+            for idx in chunks:
+                if i >= n_use:
+                    return
+                if i % ws == rank:
+                    yield buf.batch(idx, self.cell_features, self.cluster_features)
+                i += 1
+
+    # ------------------------------------------------------------------ evaluation columns
+    def scalar_table(self, columns: Sequence[str]) -> pa.Table:
+        """The selected clusters' scalar columns in file order, plus ``row_id`` (int64).
+
+        Raises:
+            ValueError: if a column is missing from a file (named with the file) or is a list column.
+        """
+        columns = list(columns)
+        parts: list[pa.Table] = []
+        by_file: dict[int, list[_RowGroup]] = {}
+        for g in self._groups:
+            by_file.setdefault(g.file_index, []).append(g)
+        for fi, path in enumerate(self.files):
+            schema = pq.read_schema(path)
+            missing = [c for c in columns if c not in schema.names]
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {missing}")
+            nested = [c for c in columns if pa.types.is_nested(schema.field(c).type)]
+            if nested:
+                raise ValueError(f"scalar_table: {nested} are list (per-cell) columns, not scalar columns")
+            if fi not in by_file:
+                continue
+            rows = np.concatenate([g.start + g.rows for g in by_file[fi]])
+            t = pq.read_table(path, columns=columns).take(pa.array(rows))
+            parts.append(t.append_column("row_id", pa.array(self._file_offset[fi] + rows, pa.int64())))
+        if not parts:
+            schema = pq.read_schema(self.files[0])
+            return pa.table(
+                {c: pa.array([], schema.field(c).type) for c in columns} | {"row_id": pa.array([], pa.int64())}
+            )
+        return pa.concat_tables(parts)
+
+
+class _Buffer:
+    """One buffer of clusters as numpy: scalar columns (S,), flattened cell columns (N,), offsets (S+1,)."""
+
+    def __init__(self, tab: pa.Table, ids: np.ndarray, scalar_columns: list[str], cell_columns: list[str]) -> None:
+        self.ids = ids
+        self.scalars = {c: _to_numpy(tab[c]) for c in scalar_columns}
+        self.n_cells = self.scalars["n_cells"].astype(np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.n_cells)])
+        self.cells = {c: _flat_values(tab[c]) for c in cell_columns}
+
+    def batch(self, idx: np.ndarray, cell_features: list[str], cluster_features: list[str]) -> dict[str, torch.Tensor]:
+        """Padded tensors for the buffer rows ``idx`` (B,)."""
+        b = len(idx)
+        n = self.n_cells[idx]
+        length = int(n.max())
+        total = int(n.sum())
+        batch_start = np.cumsum(n) - n  # start of each cluster in the batch's flat cells
+        # Flat position of every batch cell in the buffer, and its (cluster, slot) in the padded batch.
+        within = np.arange(total) - np.repeat(batch_start, n)
+        seg = np.repeat(np.arange(b), n)
+        pos = self.offsets[idx][seg] + within
+        cells = {c: v[pos] for c, v in self.cells.items()}
+        scalars = {c: v[idx] for c, v in self.scalars.items()}
+
+        feat = F.compute_cell_features(cell_features, cells, seg, b, scalars)
+        pair = F.compute_pair(cells)
+        # Scatter into the padded (B, L, .) grids through flat row indices (faster than 2-D fancy indexing).
+        slot = seg * length + within
+        cells_pad = np.zeros((b * length, feat.shape[1]), dtype=np.float32)
+        cells_pad[slot] = feat
+        pair_pad = np.zeros((b * length, pair.shape[1]), dtype=np.float32)
+        pair_pad[slot] = pair
+        valid = np.zeros(b * length, dtype=bool)
+        valid[slot] = True
+        cells_pad = cells_pad.reshape(b, length, -1)
+        pair_pad = pair_pad.reshape(b, length, -1)
+        valid = valid.reshape(b, length)
+        cluster_e = scalars["cluster_e"].astype(np.float32)
+        target = (scalars["truth_e"].astype(np.float64) / scalars["cluster_e"]).astype(np.float32)
+        return {
+            "cells": torch.from_numpy(cells_pad),
+            "valid": torch.from_numpy(valid),
+            "cluster": torch.from_numpy(F.compute_cluster_features(cluster_features, scalars)),
+            "pair": torch.from_numpy(pair_pad),
+            "target": torch.from_numpy(target),
+            "cluster_e": torch.from_numpy(cluster_e),
+            "row_id": torch.from_numpy(self.ids[idx].astype(np.int64)),
+        }

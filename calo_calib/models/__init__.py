@@ -1,0 +1,39 @@
+"""Calibration models: the two networks (``transformer``, ``gnn_edge``) and, in ``bdt.py``, the BDT baseline.
+
+Every network maps a batch (``docs/architecture.md``) to the multiplicative correction (B,):
+``forward(cells (B, L, F_cell), valid (B, L), cluster (B, F_cluster), pair (B, L, 7) | None) -> (B,)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from calo_calib.models.gnn_edge import EdgeTransformer
+from calo_calib.models.transformer import CellTransformer
+
+NETWORKS: dict[str, type[nn.Module]] = {"transformer": CellTransformer, "gnn_edge": EdgeTransformer}
+
+
+def build_network(
+    name: str,
+    n_cell_features: int,
+    n_cluster_features: int,
+    norm: Mapping[str, torch.Tensor] | None,
+    **hparams: Any,
+) -> nn.Module:
+    """The network ``name`` (transformer | gnn_edge) with the given sizes, normalisation and hyper-parameters."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; valid names: {sorted(NETWORKS)}")
+    return NETWORKS[name](n_cell_features, n_cluster_features, norm, **hparams)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (buffers such as the normalisation are not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["NETWORKS", "CellTransformer", "EdgeTransformer", "build_network", "count_parameters"]

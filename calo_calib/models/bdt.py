@@ -1,0 +1,469 @@
+"""XGBoost baseline reproducing the ATLAS egammaMVACalib BDT (detector card §5.1).
+
+* **Target** (as ATLAS): ``E_true / E_acc`` with E_acc = E1 + E2 + E3, the accordion energy.
+* **Output** (as the networks): :meth:`BDTCalibration.predict_correction` returns the multiplicative
+  correction to ``cluster_e``, E_reco = correction × cluster_e. Since ``cluster_e`` also contains
+  the presampler energy, correction = prediction × E_acc / cluster_e (not the prediction itself).
+* **Binning** (``binned=True``): one booster per (|η|, raw E_T) bin, E_T = E_acc / cosh η; the card's
+  edges by default. Rows lying inside the crack [1.37, 1.52] use the card's crack E_T edges. A value
+  on an edge belongs to the upper bin; values outside the grid go to the first/last bin.
+* **Small bins are merged**, never given a constant: a bin with fewer than ``min_bin_clusters``
+  training clusters (or fewer than ``max(1, min_bin_clusters // 10)`` validation clusters, which early
+  stopping needs) is predicted by a booster trained on its whole |η| row (all E_T bins together,
+  with ``abs_eta`` and ``e_t_raw`` as extra inputs); if the row is small too, by one global booster
+  trained on every cluster (the unbinned model). Bins without any training cluster (e.g. the crack
+  when it is excluded from training) follow the same rule, so every cluster gets a trained booster.
+* **Per-bin inputs** (as ATLAS): ``f0`` is dropped in rows with |η| ≥ 1.8 (no presampler there) and
+  ``cell_index_calo`` in the edge rows one or two middle cells wide (0-0.05, 1.52-1.55, 2.47-2.5
+  with the default edges), where it is (nearly) constant.
+* **Training selection**: clusters with E_true/E_acc > ``max_train_target`` (3 by default) or
+  E_acc <= 0 are left out of the fit and of early stopping (see :data:`MAX_TRAIN_TARGET`); they are
+  predicted and evaluated like every other cluster.
+* ``binned=False``: one booster with ``abs_eta`` and ``e_t_raw`` as additional inputs.
+* Loss: ``mse`` → ``reg:squarederror``; ``huber`` → ``reg:pseudohubererror`` with
+  ``huber_slope = huber_delta``. Each booster starts from the mean (mse) or median (huber) of its
+  training targets, so the few trees early stopping keeps only model the corrections around it.
+  Early stopping monitors the same loss (``rmse`` / ``mphe``) on the validation clusters of the bin,
+  and the saved booster keeps only the trees up to the best iteration.
+
+Saved layout (:meth:`BDTCalibration.save`): ``<dir>/<booster>.json`` (XGBoost JSON models) and the
+manifest ``<dir>/bdt.json`` (bins, routes, params, inputs, version), each written atomically; the
+manifest is written last, so its presence marks a complete model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+from tqdm.auto import tqdm
+
+from calo_calib.data.high_level import BINLESS_EXTRA_INPUTS, L2_DETA, bdt_input_names
+
+FORMAT_VERSION = "calo_calib.bdt/1"
+MANIFEST = "bdt.json"
+
+# Card §5.1 [S10].
+ETA_EDGES = (0.0, 0.05, 0.65, 0.8, 1.0, 1.2, 1.37, 1.52, 1.55, 1.74, 1.82, 2.0, 2.2, 2.47, 2.5)
+ET_EDGES = (0.0, 10.0, 20.0, 40.0, 60.0, 80.0, 120.0, 500.0, 1000.0, 50000.0)  # GeV, raw E_T
+CRACK_ET_EDGES = (0.0, 25.0, 50.0, 100.0, 500.0, 1000.0, 50000.0)  # GeV, crack bins
+CRACK = (1.37, 1.52)  # |eta| range of the barrel/end-cap transition
+F0_MAX_ABS_ETA = 1.8  # no presampler beyond: f0 dropped in rows starting at or above this |eta|
+EDGE_ROW_MAX_WIDTH = 2 * L2_DETA  # rows at most 2 middle cells wide drop cell_index_calo
+# Clusters with E_true/E_acc > 3 hold less than a third of the particle's energy in the accordion: a
+# noise/pile-up cluster or a fragment of a shower whose bulk was lost (~0.5% of simulated electrons,
+# E_true/E_acc up to several hundred). They are not predictable from the cluster, and with
+# loss=mse a single one dominates a leaf and the validation RMSE, so early stopping keeps a handful
+# of trees and the BDT ends up worse than the raw energy. ATLAS trains on truth-matched clusters with
+# TMVA's default Huber loss, which is insensitive to them; here they are left out of the fit.
+MAX_TRAIN_TARGET = 3.0
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "max_depth": 5,
+    "eta": 0.1,
+    "subsample": 0.8,
+    "min_child_weight": 20,
+    "tree_method": "hist",
+}
+_OBJECTIVES = {"mse": ("reg:squarederror", "rmse"), "huber": ("reg:pseudohubererror", "mphe")}
+_EPS_E = 1e-6  # GeV; below this E_acc / cluster_e the cluster cannot be calibrated (see fit/predict)
+
+
+def _check_edges(name: str, edges: Sequence[float]) -> tuple[float, ...]:
+    e = tuple(float(x) for x in edges)
+    if len(e) < 2 or any(b <= a for a, b in zip(e[:-1], e[1:])):
+        raise ValueError(f"{name} must be >= 2 strictly increasing values, got {list(edges)}")
+    return e
+
+
+def _require(features: Mapping[str, np.ndarray], names: Sequence[str], what: str) -> None:
+    for name in names:
+        if name not in features:
+            raise ValueError(f"BDT {what}: missing feature/column {name!r} (have {sorted(features)})")
+
+
+class BDTCalibration:
+    """Per-(|η|, E_T)-bin XGBoost regression of E_true/E_acc (see the module docstring).
+
+    Args:
+        particle: electron | photon_unconv | photon_conv | photon (decides the inputs).
+        binned: one booster per bin (ATLAS) or a single booster.
+        eta_edges: |η| bin edges.
+        et_edges: raw-E_T bin edges [GeV].
+        params: XGBoost parameters, merged over :data:`DEFAULT_PARAMS` (``objective`` and
+            ``eval_metric`` are set by ``loss``; ``seed`` is honoured).
+        num_boost_round: maximum trees per booster.
+        early_stopping_rounds: stop when the validation loss has not improved for this many trees.
+        min_bin_clusters: a bin (or row) with fewer training clusters is merged (see module docstring).
+        nthread: XGBoost threads; 0 = XGBoost's default (all cores).
+        loss: ``mse`` or ``huber``.
+        huber_delta: pseudo-Huber slope δ (on E_true/E_acc) for ``loss='huber'``.
+        crack_et_edges: raw-E_T edges [GeV] of the rows inside ``crack``.
+        crack: |η| range whose rows use ``crack_et_edges``.
+        max_train_target: training/validation clusters with E_true/E_acc above this are left out of
+            the fit (junk clusters, see :data:`MAX_TRAIN_TARGET`); ``None`` keeps them. They are
+            still predicted like any other cluster.
+    """
+
+    def __init__(
+        self,
+        particle: str,
+        binned: bool = True,
+        eta_edges: Sequence[float] = ETA_EDGES,
+        et_edges: Sequence[float] = ET_EDGES,
+        params: Mapping[str, Any] | None = None,
+        num_boost_round: int = 500,
+        early_stopping_rounds: int = 20,
+        min_bin_clusters: int = 200,
+        nthread: int = 0,
+        loss: str = "mse",
+        huber_delta: float = 0.05,
+        crack_et_edges: Sequence[float] = CRACK_ET_EDGES,
+        crack: tuple[float, float] = CRACK,
+        max_train_target: float | None = MAX_TRAIN_TARGET,
+    ) -> None:
+        if loss not in _OBJECTIVES:
+            raise ValueError(f"BDT loss {loss!r}: expected one of {sorted(_OBJECTIVES)}")
+        if loss == "huber" and not huber_delta > 0:
+            raise ValueError(f"BDT huber_delta must be > 0, got {huber_delta}")
+        user = dict(params or {})
+        for key in ("objective", "eval_metric"):
+            if key in user:
+                raise ValueError(f"BDT params[{key!r}] is set by loss={loss!r}; do not pass it")
+        if num_boost_round < 1 or early_stopping_rounds < 1 or min_bin_clusters < 1:
+            raise ValueError(
+                f"BDT num_boost_round={num_boost_round}, early_stopping_rounds={early_stopping_rounds}, "
+                f"min_bin_clusters={min_bin_clusters}: all must be >= 1"
+            )
+        self.particle = particle
+        self.input_names = bdt_input_names(particle, binned=True)  # validates particle
+        self.binned = bool(binned)
+        self.eta_edges = _check_edges("eta_edges", eta_edges)
+        self.et_edges = _check_edges("et_edges", et_edges)
+        self.crack_et_edges = _check_edges("crack_et_edges", crack_et_edges)
+        self.crack = (float(crack[0]), float(crack[1]))
+        if max_train_target is not None and not max_train_target > 1:
+            raise ValueError(f"BDT max_train_target must be > 1 or None, got {max_train_target}")
+        self.max_train_target = None if max_train_target is None else float(max_train_target)
+        self.loss = loss
+        self.huber_delta = float(huber_delta)
+        self.num_boost_round = int(num_boost_round)
+        self.early_stopping_rounds = int(early_stopping_rounds)
+        self.min_bin_clusters = int(min_bin_clusters)
+        self.nthread = int(nthread)
+        self.params = {**DEFAULT_PARAMS, **user}
+        # Grid: rows in |eta|, each with its own E_T edges; bins flattened row after row.
+        self.row_et_edges = [
+            self.crack_et_edges if self._is_crack_row(r) else self.et_edges for r in range(self.n_rows)
+        ]
+        self.row_offset = np.cumsum([0] + [len(e) - 1 for e in self.row_et_edges])
+        self.bins: list[dict[str, float | int]] = [
+            {"row": r, "eta_lo": self.eta_edges[r], "eta_hi": self.eta_edges[r + 1], "et_lo": e[k], "et_hi": e[k + 1]}
+            for r, e in enumerate(self.row_et_edges)
+            for k in range(len(e) - 1)
+        ]
+        self.boosters: dict[str, xgb.Booster] = {}
+        self.booster_inputs: dict[str, list[str]] = {}
+        self.routes: list[str] = []  # booster name per bin, set by fit/load
+        self.summary: dict[str, Any] = {}
+
+    # --- binning ---------------------------------------------------------------------------------
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.eta_edges) - 1
+
+    def _is_crack_row(self, r: int) -> bool:
+        lo, hi = self.eta_edges[r], self.eta_edges[r + 1]
+        return lo >= self.crack[0] - 1e-9 and hi <= self.crack[1] + 1e-9
+
+    def row_inputs(self, r: int, extra: Sequence[str] = ()) -> list[str]:
+        """Inputs of the boosters of |η| row ``r`` (ATLAS drops, see the module docstring)."""
+        lo, hi = self.eta_edges[r], self.eta_edges[r + 1]
+        drop = set()
+        if lo >= F0_MAX_ABS_ETA - 1e-9:
+            drop.add("f0")
+        if hi - lo <= EDGE_ROW_MAX_WIDTH + 1e-9:
+            drop.add("cell_index_calo")
+        return [n for n in self.input_names if n not in drop] + list(extra)
+
+    def bin_index(self, abs_eta: np.ndarray, e_t_raw: np.ndarray) -> np.ndarray:
+        """Bin of each cluster, (N,) int64 into :attr:`bins`; an edge value goes to the upper bin.
+
+        Args:
+            abs_eta: (N,) |η|.
+            e_t_raw: (N,) raw E_T [GeV]. Out-of-grid values (incl. negative E_T) use the edge bins.
+        """
+        a = np.asarray(abs_eta, dtype=np.float64)
+        et = np.asarray(e_t_raw, dtype=np.float64)
+        row = np.clip(np.searchsorted(self.eta_edges, a, side="right") - 1, 0, self.n_rows - 1)
+        out = np.empty(a.shape, dtype=np.int64)
+        for r, edges in enumerate(self.row_et_edges):  # ~15 rows, vectorised inside
+            m = row == r
+            k = np.clip(np.searchsorted(edges, et[m], side="right") - 1, 0, len(edges) - 2)
+            out[m] = self.row_offset[r] + k
+        return out
+
+    # --- training --------------------------------------------------------------------------------
+
+    def _xgb_params(self, base_score: float) -> dict[str, Any]:
+        objective, metric = _OBJECTIVES[self.loss]
+        p = {**self.params, "objective": objective, "eval_metric": metric, "base_score": float(base_score)}
+        if self.loss == "huber":
+            p["huber_slope"] = self.huber_delta
+        if self.nthread > 0:
+            p["nthread"] = self.nthread
+        return p
+
+    @staticmethod
+    def _matrix(features: Mapping[str, np.ndarray], names: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.asarray(features[n], dtype=np.float32)[rows] for n in names])
+
+    def _train_one(
+        self,
+        names: list[str],
+        train: Mapping[str, np.ndarray],
+        y: np.ndarray,
+        tr: np.ndarray,
+        val: Mapping[str, np.ndarray],
+        y_val: np.ndarray,
+        va: np.ndarray,
+    ) -> tuple[xgb.Booster, int]:
+        """One booster on training rows ``tr`` with early stopping on validation rows ``va``."""
+        dtrain = xgb.DMatrix(self._matrix(train, names, tr), label=y[tr], feature_names=names)
+        dval = xgb.DMatrix(self._matrix(val, names, va), label=y_val[va], feature_names=names)
+        start = np.median(y[tr]) if self.loss == "huber" else np.mean(y[tr])
+        booster = xgb.train(
+            self._xgb_params(start),
+            dtrain,
+            num_boost_round=self.num_boost_round,
+            evals=[(dval, "val")],
+            early_stopping_rounds=self.early_stopping_rounds,
+            verbose_eval=False,
+        )
+        best = int(booster.best_iteration)
+        return booster[: best + 1], best  # keep only the trees early stopping selected
+
+    def _fit_inputs(self, data: Mapping[str, np.ndarray], what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(target E_true/E_acc, usable mask, bin index) of a train/val dict."""
+        need = bdt_input_names(self.particle, binned=False) + ["e_acc", "truth_e"]
+        _require(data, need, what)
+        e_acc = np.asarray(data["e_acc"], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.asarray(data["truth_e"], dtype=np.float64) / e_acc
+        # E_acc <= 0 (a cluster of pure noise in the accordion) has no meaningful E_true/E_acc target.
+        ok = (e_acc > _EPS_E) & np.isfinite(y)
+        if self.max_train_target is not None:
+            ok &= y <= self.max_train_target
+        return y, ok, self.bin_index(data["abs_eta"], data["e_t_raw"])
+
+    def fit(
+        self, train: Mapping[str, np.ndarray], val: Mapping[str, np.ndarray], progress: bool = True
+    ) -> dict[str, Any]:
+        """Train every booster, with early stopping on ``val``; returns (and keeps) a JSON-able summary.
+
+        Args:
+            train, val: output of :func:`~calo_calib.data.high_level.high_level_features` plus
+                ``truth_e`` (and ``cluster_e``, unused here) arrays, each (N,), GeV.
+            progress: tqdm bar over the boosters.
+
+        Returns:
+            ``n_bins``, ``n_boosters``, ``n_bins_own`` / ``n_bins_row`` / ``n_bins_global`` (how bins are
+            predicted), ``bins`` (per bin: edges, n_train, n_val, route, best_iteration),
+            ``train_seconds``, ``train_clusters_per_s``, ``n_train_used``, ``n_train_skipped``.
+        """
+        y, ok, b = self._fit_inputs(train, "fit(train)")
+        y_val, ok_val, b_val = self._fit_inputs(val, "fit(val)")
+        if not ok.any() or not ok_val.any():
+            raise ValueError(
+                f"BDT fit: {int(ok.sum())} usable training and {int(ok_val.sum())} validation clusters (need > 0)"
+            )
+        nb = len(self.bins)
+        n_tr = np.bincount(b[ok], minlength=nb)
+        n_va = np.bincount(b_val[ok_val], minlength=nb)
+        min_val = max(1, self.min_bin_clusters // 10)
+        rows = np.array([bn["row"] for bn in self.bins])
+        jobs: list[tuple[str, list[str], np.ndarray, np.ndarray]] = []  # (name, inputs, train rows, val rows)
+        routes: list[str] = []
+        if self.binned:
+            row_tr = np.bincount(rows, weights=n_tr, minlength=self.n_rows)
+            row_va = np.bincount(rows, weights=n_va, minlength=self.n_rows)
+            row_ok = (row_tr >= self.min_bin_clusters) & (row_va >= min_val)
+            for i, bn in enumerate(self.bins):
+                r = int(bn["row"])
+                if n_tr[i] >= self.min_bin_clusters and n_va[i] >= min_val:
+                    routes.append(f"bin_{i:03d}")
+                    jobs.append(
+                        (
+                            routes[-1],
+                            self.row_inputs(r),
+                            np.flatnonzero(ok & (b == i)),
+                            np.flatnonzero(ok_val & (b_val == i)),
+                        )
+                    )
+                else:
+                    routes.append(f"row_{r:02d}" if row_ok[r] else "global")
+            for r in sorted({int(rt[4:]) for rt in routes if rt.startswith("row_")}):
+                in_row = rows[b] == r
+                in_row_val = rows[b_val] == r
+                jobs.append(
+                    (
+                        f"row_{r:02d}",
+                        self.row_inputs(r, BINLESS_EXTRA_INPUTS),
+                        np.flatnonzero(ok & in_row),
+                        np.flatnonzero(ok_val & in_row_val),
+                    )
+                )
+        else:
+            routes = ["global"] * nb
+        if "global" in routes:
+            jobs.append(
+                ("global", bdt_input_names(self.particle, binned=False), np.flatnonzero(ok), np.flatnonzero(ok_val))
+            )
+
+        self.boosters, self.booster_inputs, best_it = {}, {}, {}
+        t0 = time.perf_counter()
+        for name, names, tr, va in tqdm(jobs, desc=f"BDT {self.particle}", unit="booster", disable=not progress):
+            self.boosters[name], best_it[name] = self._train_one(names, train, y, tr, val, y_val, va)
+            self.booster_inputs[name] = names
+        seconds = time.perf_counter() - t0
+        self.routes = routes
+        n_used = int(ok.sum())
+        self.summary = {
+            "binned": self.binned,
+            "n_bins": nb,
+            "n_boosters": len(self.boosters),
+            "n_bins_own": sum(r.startswith("bin_") for r in routes),
+            "n_bins_row": sum(r.startswith("row_") for r in routes),
+            "n_bins_global": sum(r == "global" for r in routes),
+            "booster_best_iteration": best_it,
+            "booster_n_train": {name: int(len(tr)) for name, _, tr, _ in jobs},
+            "bins": [
+                {
+                    **bn,
+                    "n_train": int(n_tr[i]),
+                    "n_val": int(n_va[i]),
+                    "route": routes[i],
+                    "best_iteration": best_it[routes[i]],
+                }
+                for i, bn in enumerate(self.bins)
+            ],
+            "train_seconds": seconds,
+            "train_clusters_per_s": n_used / seconds if seconds > 0 else None,
+            "n_train_used": n_used,
+            "n_train_skipped": int((~ok).sum()),
+        }
+        return self.summary
+
+    # --- inference -------------------------------------------------------------------------------
+
+    def predict_ratio(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Predicted E_true/E_acc of every cluster, (N,) float64."""
+        if not self.routes:
+            raise RuntimeError("BDTCalibration: not trained (call fit or load)")
+        _require(features, ["abs_eta", "e_t_raw"], "predict")
+        route = np.asarray(self.routes)[self.bin_index(features["abs_eta"], features["e_t_raw"])]
+        out = np.full(route.shape, np.nan)
+        for name in np.unique(route):
+            rows = np.flatnonzero(route == name)
+            names = self.booster_inputs[name]
+            _require(features, names, "predict")
+            d = xgb.DMatrix(self._matrix(features, names, rows), feature_names=names)
+            out[rows] = self.boosters[name].predict(d)
+        return out
+
+    def predict_correction(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Multiplicative correction to ``cluster_e``, (N,) float64: E_reco = correction × cluster_e.
+
+        ``features``: :func:`~calo_calib.data.high_level.high_level_features` output plus
+        ``cluster_e`` [GeV]. correction = (E_true/E_acc)_pred × E_acc / cluster_e; NaN where
+        |cluster_e| < 1 keV (no meaningful correction to an empty cluster; never in simulated data).
+        """
+        _require(features, ["cluster_e", "e_acc"], "predict")
+        ratio = self.predict_ratio(features)
+        cluster_e = np.asarray(features["cluster_e"], dtype=np.float64)
+        e_acc = np.asarray(features["e_acc"], dtype=np.float64)
+        ok = np.abs(cluster_e) >= _EPS_E
+        return np.where(ok, ratio * e_acc / np.where(ok, cluster_e, 1.0), np.nan)
+
+    # --- persistence -----------------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "particle": self.particle,
+            "binned": self.binned,
+            "eta_edges": list(self.eta_edges),
+            "et_edges": list(self.et_edges),
+            "params": self.params,
+            "num_boost_round": self.num_boost_round,
+            "early_stopping_rounds": self.early_stopping_rounds,
+            "min_bin_clusters": self.min_bin_clusters,
+            "nthread": self.nthread,
+            "loss": self.loss,
+            "huber_delta": self.huber_delta,
+            "crack_et_edges": list(self.crack_et_edges),
+            "crack": list(self.crack),
+            "max_train_target": self.max_train_target,
+        }
+
+    @staticmethod
+    def _write_atomic(path: Path, data: bytes) -> None:
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def save(self, directory: Path | str) -> None:
+        """Write ``<directory>/<booster>.json`` then the manifest ``bdt.json`` (each atomically)."""
+        if not self.routes:
+            raise RuntimeError("BDTCalibration: nothing to save (call fit first)")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, booster in self.boosters.items():
+            self._write_atomic(d / f"{name}.json", bytes(booster.save_raw("json")))
+        manifest = {
+            "version": FORMAT_VERSION,
+            "config": self._config(),
+            "input_names": self.input_names,
+            "bins": self.bins,
+            "routes": self.routes,
+            "boosters": {name: {"file": f"{name}.json", "inputs": self.booster_inputs[name]} for name in self.boosters},
+            "summary": self.summary,
+        }
+        self._write_atomic(d / MANIFEST, json.dumps(manifest, indent=1, default=float).encode())
+
+    @classmethod
+    def load(cls, directory: Path | str, nthread: int | None = None) -> BDTCalibration:
+        """Load a model written by :meth:`save` (``nthread`` overrides the saved thread count)."""
+        d = Path(directory)
+        path = d / MANIFEST
+        if not path.exists():
+            raise FileNotFoundError(f"{d} holds no BDT: {path} is missing")
+        manifest = json.loads(path.read_text())
+        if manifest.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: version {manifest.get('version')!r}, expected {FORMAT_VERSION!r}")
+        cfg = dict(manifest["config"])
+        if nthread is not None:
+            cfg["nthread"] = nthread
+        self = cls(**cfg)
+        if len(manifest["routes"]) != len(self.bins):
+            raise ValueError(f"{path}: {len(manifest['routes'])} routes for {len(self.bins)} bins")
+        self.routes = list(manifest["routes"])
+        for name, entry in manifest["boosters"].items():
+            booster = xgb.Booster(params={"nthread": self.nthread} if self.nthread > 0 else None)
+            booster.load_model(str(d / entry["file"]))
+            self.boosters[name] = booster
+            self.booster_inputs[name] = list(entry["inputs"])
+        missing = set(self.routes) - set(self.boosters)
+        if missing:
+            raise ValueError(f"{path}: routes use boosters {sorted(missing)} that are not listed")
+        self.summary = manifest.get("summary", {})
+        return self

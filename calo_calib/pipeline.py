@@ -1,0 +1,400 @@
+"""One calibration run, start to finish: data -> training -> test predictions -> σ_rel report.
+
+``train_and_evaluate(cfg, run_dir)`` is what ``python -m calo_calib.run`` calls (and what tests and
+sweeps call). Everything a physicist needs is written to the run directory:
+
+- ``config.yaml``: the resolved configuration (``resume`` reads it back);
+- ``checkpoints/{last,best}.pt`` (networks) or ``bdt/`` (XGBoost), ``norm.json``, ``history.json``;
+- ``predictions.parquet``: one row per test cluster with truth, raw, oracle and model energies
+  (and the BDT's, when a BDT run on the same test data is found);
+- ``metrics.json``: inclusive and binned σ_rel and median response with bootstrap errors;
+- ``summary.md``: the σ_rel tables in % and the ratio to the BDT;
+- ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from calo_calib.calibration import (
+    BDTRunCalibration,
+    NetworkCalibration,
+    build_network,
+    cell_and_cluster_features,
+    make_dataset,
+)
+from calo_calib.evaluation import predictions as P
+from calo_calib.tracking import Tracker, open_tracker
+from calo_calib.training.distributed import DistEnv
+
+log = logging.getLogger(__name__)
+
+TRAINABLE_PARTICLES = ("electron", "photon_unconv", "photon_conv")
+SPLITS = ("train", "val", "test")
+
+
+class RunError(ValueError):
+    """A run cannot start: bad configuration or data (the message names what to fix)."""
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def resolve_splits(cfg: DictConfig) -> dict[str, list[Path]]:
+    """Dataset directories (or files) per split: explicit ``data.<split>`` or the default dataset.
+
+    The default dataset (``data.root/<particle>/<split>``) is generated on first use.
+    """
+    particle = str(cfg.particle.name)
+    explicit = {s: cfg.data.get(s) for s in SPLITS}
+    out: dict[str, list[Path]] = {}
+    missing_default = [s for s, v in explicit.items() if v is None]
+    if missing_default:
+        from calo_calib.make_data import ensure_default_data, split_dir
+
+        root = Path(str(cfg.data.root))
+        if not all((split_dir(root, particle, s) / "dataset.json").exists() for s in missing_default):
+            log.info("default %s data not found in %s: generating it (once)", particle, root)
+            ensure_default_data(particle, root=root, overrides=[f"progress={str(bool(cfg.progress)).lower()}"])
+        for s in missing_default:
+            out[s] = [split_dir(root, particle, s)]
+    for s, v in explicit.items():
+        if v is None:
+            continue
+        items = [v] if isinstance(v, str) else list(v)
+        paths = [Path(str(p)) for p in items]
+        for p in paths:
+            if not p.exists():
+                raise RunError(f"data.{s}: {p} does not exist")
+        out[s] = paths
+    return out
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (weights init, dropout); the data order has its own (seed, epoch) RNG."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail at start, naming the field, on a configuration the run cannot honour."""
+    particle = str(cfg.particle.name)
+    if particle not in TRAINABLE_PARTICLES:
+        raise RunError(
+            f"particle={particle}: calibrations are trained per reconstructed type; "
+            f"choose one of {', '.join(TRAINABLE_PARTICLES)}"
+        )
+    if cfg.model.kind not in ("network", "bdt"):
+        raise RunError(f"model.kind={cfg.model.kind!r}: expected network or bdt")
+    if cfg.loss.name not in ("mse", "huber"):
+        raise RunError(f"loss.name={cfg.loss.name!r}: expected mse or huber")
+    if cfg.loss.name == "huber" and not (cfg.loss.delta and float(cfg.loss.delta) > 0):
+        raise RunError(f"loss.delta must be > 0 for the Huber loss, got {cfg.loss.delta}")
+    if int(cfg.data.batch_size) <= 0:
+        raise RunError(f"data.batch_size must be > 0, got {cfg.data.batch_size}")
+    cell_and_cluster_features(cfg)  # unknown feature names raise here
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path, env: DistEnv, tracker: Tracker) -> dict[str, Any]:
+    """Train a transformer / gnn_edge network; returns a training summary. Best weights: ``checkpoints/best.pt``."""
+    from calo_calib.data.normalization import NormStats, compute_norm_stats
+    from calo_calib.training import checkpoint as ckpt
+    from calo_calib.training.loop import TrainerConfig, fit
+    from calo_calib.training.losses import build_loss
+
+    trainer_cfg = TrainerConfig(**{k: v for k, v in OmegaConf.to_container(cfg.trainer).items() if k != "device"})
+    max_train = cfg.data.max_train_clusters
+    train = make_dataset(
+        cfg, splits["train"], shuffle=True, batch_size=int(cfg.data.batch_size),
+        max_clusters=int(max_train) if max_train else None, rank=env.rank, world_size=env.world_size, training=True,
+    )  # fmt: skip
+    val = make_dataset(cfg, splits["val"], rank=env.rank, world_size=env.world_size, training=True)
+    if len(train) == 0:
+        raise RunError(f"no training clusters left after the selection in {splits['train']}: {train.counts}")
+
+    last = run_dir / "checkpoints" / ckpt.LAST
+    resuming = bool(cfg.resume) and last.exists()
+    if resuming:
+        norm = NormStats.from_dict(ckpt.load(last)["extra"]["norm"])
+    else:
+        t0 = time.perf_counter()
+        norm = compute_norm_stats(train, max_clusters=int(cfg.data.norm_max_clusters))
+        log.info("normalisation statistics from %d training clusters in %.1f s", min(len(train), int(cfg.data.norm_max_clusters)), time.perf_counter() - t0)
+    if env.is_main:
+        _write_text_atomic(run_dir / "norm.json", json.dumps(norm.to_dict(), indent=2))
+
+    seed_everything(int(cfg.seed))
+    cells, clusters = cell_and_cluster_features(cfg)
+    model = build_network(cfg, len(cells), len(clusters), norm.as_tensors())
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("%s: %d parameters; %d training / %d validation clusters", cfg.model.name, n_params, len(train), len(val))
+
+    def on_epoch(record: dict[str, float]) -> None:
+        tracker.log_scalars(record, step=int(record["epoch"]))
+
+    t0 = time.perf_counter()
+    state = fit(
+        model,
+        train_batches=train.batches,
+        val_batches=lambda: val.batches(0),
+        steps_per_epoch=train.steps_per_epoch(),
+        loss_fn=build_loss(str(cfg.loss.name), float(cfg.loss.delta or 0.05)),
+        cfg=trainer_cfg,
+        run_dir=run_dir,
+        env=env,
+        resume=resuming,
+        on_epoch=on_epoch,
+        extra_state={"norm": norm.to_dict(), "model": OmegaConf.to_container(cfg.model, resolve=True)},
+    )
+    seconds = time.perf_counter() - t0
+    rates = [h["train_clusters_per_s"] for h in state.history]
+    return {
+        "kind": "network",
+        "n_parameters": n_params,
+        "n_train": len(train),
+        "n_val": len(val),
+        "selection_train": train.counts,
+        "epochs_run": len(state.history),
+        "best_epoch": state.best_epoch,
+        "best_val_loss": state.best_val,
+        "train_seconds_this_session": seconds,
+        "train_clusters_per_s": float(np.median(rates)) if rates else None,
+        "resumed": resuming,
+    }
+
+
+def _bdt_inputs(dataset, particle: str) -> dict[str, np.ndarray]:
+    from calo_calib.data.high_level import high_level_columns, high_level_features
+
+    table = dataset.scalar_table(sorted(set(high_level_columns(particle)) | {"cluster_e", "truth_e"}))
+    feats = high_level_features(table, particle)
+    feats["cluster_e"] = table.column("cluster_e").to_numpy()
+    feats["truth_e"] = table.column("truth_e").to_numpy()
+    return feats
+
+
+def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> dict[str, Any]:
+    """Train the XGBoost baseline (per (|η|, E_T) bin by default); saved under ``<run_dir>/bdt``."""
+    from calo_calib.models.bdt import BDTCalibration
+
+    particle = str(cfg.particle.name)
+    bdt_dir = run_dir / "bdt"
+    if cfg.resume and (bdt_dir / "bdt.json").exists():
+        log.info("resume: the BDT in %s is complete, not retrained", bdt_dir)
+        return {"kind": "bdt", "resumed": True}
+    max_train = cfg.data.max_train_clusters
+    train = make_dataset(cfg, splits["train"], max_clusters=int(max_train) if max_train else None, training=True)
+    val = make_dataset(cfg, splits["val"], training=True)
+    m = cfg.model
+    bdt = BDTCalibration(
+        particle,
+        binned=bool(m.binned),
+        params={**OmegaConf.to_container(m.params, resolve=True), "seed": int(cfg.seed)},
+        num_boost_round=int(m.num_boost_round),
+        early_stopping_rounds=int(m.early_stopping_rounds),
+        min_bin_clusters=int(m.min_bin_clusters),
+        loss=str(cfg.loss.name),
+        huber_delta=float(cfg.loss.delta or 0.05),
+        nthread=int(m.get("nthread", 0)),
+        max_train_target=m.get("max_train_target"),  # on its own target E_true/E_acc, after data.max_train_target
+    )
+    summary = bdt.fit(_bdt_inputs(train, particle), _bdt_inputs(val, particle), progress=bool(cfg.progress))
+    bdt.save(bdt_dir)
+    return {"kind": "bdt", "n_train": len(train), "n_val": len(val), "selection_train": train.counts, **summary}
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def find_reference_run(cfg: DictConfig, run_dir: Path, fingerprint: str) -> Path | None:
+    """The BDT run to compare with: ``compare_to`` or, for ``auto``, the newest BDT run of this
+    particle whose test data has the same fingerprint."""
+    choice = cfg.compare_to
+    if choice is None or str(choice) in ("null", "none", ""):
+        return None
+    if str(choice) != "auto":
+        path = Path(str(choice))
+        if not (path / "predictions.parquet").exists():
+            raise RunError(f"compare_to={path}: no predictions.parquet there")
+        return path
+    runs_root = run_dir.parent.parent  # <runs>/<particle>/<model>-<loss>/<timestamp>
+    candidates = sorted(runs_root.glob("bdt-*/*/metrics.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for metrics_path in candidates:
+        ref = metrics_path.parent
+        if ref.resolve() == run_dir.resolve():
+            continue
+        try:
+            meta = json.loads(metrics_path.read_text()).get("run", {})
+        except (OSError, json.JSONDecodeError):
+            continue
+        if meta.get("test_fingerprint") == fingerprint and (ref / "predictions.parquet").exists():
+            return ref
+    return None
+
+
+def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], run_dir: Path, tracker: Tracker, training: dict[str, Any]) -> dict[str, Any]:
+    """Predict the test split, write predictions, metrics, summary and plots; returns the metrics."""
+    from calo_calib.evaluation.plots import write_all_plots
+    from calo_calib.evaluation.report import compare, evaluate, summary_markdown, write_metrics
+
+    t0 = time.perf_counter()
+    prediction, test = calibration.predict(splits["test"])
+    predict_seconds = time.perf_counter() - t0
+    truth = test.scalar_table(list(P.TRUTH_COLUMNS))
+    name = str(cfg.model.name)
+    table = P.build_predictions(truth, prediction.row_id, prediction.correction, name)
+    fingerprint = P.dataset_fingerprint(splits["test"])
+
+    reference = find_reference_run(cfg, run_dir, fingerprint) if name != "bdt" else None
+    if reference is not None:
+        try:
+            table = P.add_method(table, pq.read_table(reference / "predictions.parquet"), "bdt")
+            log.info("comparing with the BDT run %s", reference)
+        except (ValueError, KeyError) as err:
+            log.warning("BDT run %s not used for comparison: %s", reference, err)
+            reference = None
+    P.write_predictions(table, run_dir / "predictions.parquet")
+
+    methods = P.method_names(table)
+    metrics = evaluate(table, methods, n_boot=int(cfg.evaluation.n_boot), seed=int(cfg.seed), min_count=int(cfg.evaluation.min_count))
+    comparison = compare(metrics, metrics, name, "bdt") if "bdt" in methods and name != "bdt" else None
+    metrics["comparison_to_bdt"] = comparison
+    metrics["run"] = {
+        "model": name,
+        "loss": str(cfg.loss.name),
+        "particle": str(cfg.particle.name),
+        "run_dir": str(run_dir),
+        "test_data": [str(p) for p in splits["test"]],
+        "test_fingerprint": fingerprint,
+        "test_selection": test.counts,
+        "reference_bdt_run": str(reference) if reference else None,
+        "predict_seconds": predict_seconds,
+        "predict_clusters_per_s": len(test) / predict_seconds if predict_seconds > 0 else None,
+        "training": training,
+    }
+    write_metrics(metrics, run_dir / "metrics.json")
+    _write_text_atomic(run_dir / "summary.md", _summary_header(cfg, metrics) + summary_markdown(metrics, methods))
+
+    images: dict[str, Path] = {}
+    if cfg.evaluation.plots:
+        for path in write_all_plots(table, metrics, methods, run_dir / "plots", comparison=comparison):
+            images[f"plots/{Path(path).stem}"] = Path(path)
+    _log_results(tracker, metrics, methods, images)
+    return metrics
+
+
+def _summary_header(cfg: DictConfig, metrics: dict[str, Any]) -> str:
+    run = metrics["run"]
+    lines = [
+        f"# {run['model']} calibration of {run['particle']} ({run['loss']} loss)",
+        "",
+        f"Test clusters: {metrics.get('n_clusters')} from {', '.join(run['test_data'])}.",
+        f"σ_rel = IQR / (1.349 ⟨E_reco/E_true⟩); errors from {cfg.evaluation.n_boot} bootstrap resamples.",
+    ]
+    if run["reference_bdt_run"]:
+        lines.append(f"BDT reference: {run['reference_bdt_run']} (same test clusters).")
+    elif run["model"] != "bdt":
+        lines.append("No BDT run on the same test data was found: run `model=bdt` for this particle to get the ratio.")
+    return "\n".join(lines) + "\n\n"
+
+
+def _log_results(tracker: Tracker, metrics: dict[str, Any], methods: list[str], images: dict[str, Path]) -> None:
+    if not tracker.active:
+        return
+    summary = {}
+    for method, vals in metrics["inclusive"].items():
+        for key, value in vals.items():
+            summary[f"inclusive/{method}/{key}"] = value
+    tracker.set_summary(summary)
+    for key in ("vs_e", "vs_abs_eta", "vs_e_abs_eta", "vs_mu"):
+        if metrics.get(key):
+            tracker.log_table(f"sigma_rel/{key}", _flatten_rows(metrics[key]))
+    tracker.log_images(images)
+
+
+def _flatten_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Binned rows with nested per-method dicts -> flat records for a W&B table."""
+    flat = []
+    for row in rows:
+        rec: dict[str, Any] = {}
+        for k, v in row.items():
+            if isinstance(v, dict):
+                for kk, vv in v.items():
+                    rec[f"{k}/{kk}"] = vv
+            elif not isinstance(v, (list, tuple)):
+                rec[k] = v
+        flat.append(rec)
+    return flat
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def train_and_evaluate(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Train the configured calibration, evaluate it on the test split; returns metrics.json's content.
+
+    Rank 0 writes every file; other ranks (torchrun) only train.
+    """
+    from calo_calib.training.distributed import setup, teardown
+
+    run_dir = Path(run_dir)
+    check_config(cfg)
+    env = setup(str(cfg.trainer.device))
+    try:
+        if env.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        splits = resolve_splits(cfg) if env.is_main or not env.distributed else None
+        if env.distributed:
+            box = [splits]
+            torch.distributed.broadcast_object_list(box, src=0)  # rank 0 may have generated the data
+            splits = box[0]
+        assert splits is not None
+        tracker = open_tracker(
+            str(cfg.logger.mode),
+            run_dir,
+            OmegaConf.to_container(cfg, resolve=True),
+            project=str(cfg.logger.project),
+            entity=cfg.logger.entity,
+            name=f"{cfg.particle.name}/{cfg.model.name}-{cfg.loss.name}/{run_dir.name}",
+            group=str(cfg.logger.group),
+            tags=[str(t) for t in cfg.logger.tags],
+            enabled=env.is_main,
+        )
+        try:
+            if cfg.model.kind == "bdt":
+                training = train_bdt(cfg, splits, run_dir) if env.is_main else {}
+                calibration = BDTRunCalibration(run_dir, cfg) if env.is_main else None
+            else:
+                training = train_network(cfg, splits, run_dir, env, tracker)
+                calibration = NetworkCalibration(run_dir, cfg, device=str(env.device)) if env.is_main else None
+            metrics = evaluate_run(cfg, calibration, splits, run_dir, tracker, training) if env.is_main else {}
+        finally:
+            tracker.finish()
+        return metrics
+    finally:
+        teardown()

@@ -1,0 +1,1 @@
+"""Training of the network calibrations: losses, checkpoints, distributed set-up, the loop."""

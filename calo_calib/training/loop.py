@@ -1,0 +1,262 @@
+"""The training loop of the network calibrations.
+
+AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on GPU (fp32 on CPU),
+early stopping on the validation loss, a checkpoint every epoch (last and best) and ``resume`` from
+the last checkpoint with an identical continuation: the data order depends only on (seed, epoch)
+and every RNG state is restored. A non-finite loss stops the run with a clear message; the last
+good checkpoint stays on disk. Ready for DDP: the model is wrapped when the world size is > 1 and
+only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from calo_calib.training import checkpoint as ckpt
+from calo_calib.training.distributed import DistEnv
+from calo_calib.training.losses import LossFn
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, torch.Tensor]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Optimisation settings (``conf/trainer/*.yaml``)."""
+
+    epochs: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.05  # of all optimiser steps
+    min_lr_ratio: float = 0.02  # final lr / peak lr of the cosine decay
+    grad_clip: float = 1.0
+    patience: int = 4  # epochs without validation improvement before stopping
+    min_delta: float = 0.0
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32 | bf16
+    max_steps_per_epoch: int = 0  # 0 = the whole training split; > 0 caps an epoch (smoke tests)
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise ValueError(f"trainer.epochs must be > 0, got {self.epochs}")
+        if self.lr <= 0:
+            raise ValueError(f"trainer.lr must be > 0, got {self.lr}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"trainer.precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint restores besides the weights."""
+
+    epoch: int = -1  # last completed epoch
+    step: int = 0
+    best_val: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float) -> Callable[[int], float]:
+    """Multiplier of the peak learning rate: linear warm-up, then cosine decay to ``min_ratio``."""
+
+    def fn(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return fn
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    non_blocking = device.type == "cuda"
+    return {k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _forward(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    return model(batch["cells"], batch["valid"], batch["cluster"], batch.get("pair"))
+
+
+def _autocast(env: DistEnv, precision: str):
+    use_bf16 = precision == "bf16" or (precision == "auto" and env.device.type == "cuda")
+    return torch.autocast(device_type=env.device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, batches: Iterable[Batch], loss_fn: LossFn, env: DistEnv, precision: str) -> float:
+    """Cluster-weighted mean loss over ``batches`` (all-reduced across ranks)."""
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=env.device)
+    for batch in batches:
+        batch = _to_device(batch, env.device)
+        with _autocast(env, precision):
+            pred = _forward(model, batch)
+        n = batch["target"].shape[0]
+        total[0] += loss_fn(pred, batch["target"]).double() * n
+        total[1] += n
+    if env.distributed:
+        torch.distributed.all_reduce(total)
+    return float(total[0] / total[1].clamp(min=1))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, batches: Iterable[Batch], env: DistEnv, precision: str = "fp32") -> dict[str, np.ndarray]:
+    """Corrections for every cluster of ``batches``: {"row_id": (n,), "correction": (n,)}."""
+    model.eval()
+    rows, corr = [], []
+    for batch in batches:
+        batch = _to_device(batch, env.device)
+        with _autocast(env, precision):
+            pred = _forward(model, batch)
+        rows.append(batch["row_id"].cpu().numpy())
+        corr.append(pred.float().cpu().numpy())
+    return {"row_id": np.concatenate(rows), "correction": np.concatenate(corr)}
+
+
+def fit(
+    model: torch.nn.Module,
+    train_batches: Callable[[int], Iterable[Batch]],
+    val_batches: Callable[[], Iterable[Batch]],
+    steps_per_epoch: int,
+    loss_fn: LossFn,
+    cfg: TrainerConfig,
+    run_dir: Path,
+    env: DistEnv,
+    resume: bool = False,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    extra_state: dict[str, Any] | None = None,
+) -> TrainState:
+    """Train ``model`` and return its final :class:`TrainState`; the best weights are in ``best.pt``.
+
+    Args:
+        train_batches: epoch -> iterable of training batches (deterministic per epoch).
+        val_batches: () -> iterable of validation batches.
+        steps_per_epoch: optimiser steps per epoch (for the schedule; an estimate is fine).
+        run_dir: checkpoints go to ``run_dir/checkpoints``.
+        resume: continue from ``checkpoints/last.pt`` if it exists.
+        on_epoch: called with the epoch's record (rank 0 only), e.g. to log to W&B.
+        extra_state: stored in every checkpoint (normalisation statistics, model hyperparameters).
+    """
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    model.to(env.device)
+    net: torch.nn.Module = model
+    if env.distributed:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.max_steps_per_epoch > 0:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    total = max(1, steps_per_epoch * cfg.epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, int(cfg.warmup_fraction * total), cfg.min_lr_ratio))
+    state = TrainState()
+
+    last = ckpt_dir / ckpt.LAST
+    if resume and last.exists():
+        payload = ckpt.load(last, env.device)
+        model.load_state_dict(payload["model"])
+        opt.load_state_dict(payload["optimizer"])
+        sched.load_state_dict(payload["scheduler"])
+        state = TrainState(**payload["state"])
+        ckpt.set_rng_state(payload["rng"])
+        log.info("resumed from %s after epoch %d (best val %.6g at epoch %d)", last, state.epoch, state.best_val, state.best_epoch)
+
+    def checkpoint(path: Path) -> None:
+        if env.is_main:
+            ckpt.save(
+                path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "state": asdict(state),
+                    "rng": ckpt.rng_state(),
+                    "extra": extra_state or {},
+                },
+            )
+
+    for epoch in range(state.epoch + 1, cfg.epochs):
+        if state.bad_epochs >= cfg.patience:
+            break
+        net.train()
+        t0 = time.perf_counter()
+        seen, loss_sum = 0, 0.0
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", disable=not env.is_main or not _show_progress())
+        for i, batch in enumerate(train_batches(epoch)):
+            if cfg.max_steps_per_epoch and i >= cfg.max_steps_per_epoch:
+                break
+            batch = _to_device(batch, env.device)
+            with _autocast(env, cfg.precision):
+                pred = _forward(net, batch)
+            loss = loss_fn(pred, batch["target"])
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"training loss is {loss.item()} at epoch {epoch}, step {state.step}; stopping. "
+                    f"The last good checkpoint is {last if last.exists() else 'not written yet'}. "
+                    "Try a lower trainer.lr, loss=huber, or check the inputs for extreme values."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            state.step += 1
+            n = batch["target"].shape[0]
+            seen += n
+            loss_sum += loss.item() * n
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.5f}", cl_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        bar.close()
+        train_time = time.perf_counter() - t0
+        val = evaluate_loss(net, val_batches(), loss_fn, env, cfg.precision)
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(seen, 1),
+            "val_loss": val,
+            "lr": sched.get_last_lr()[0],
+            "train_clusters_per_s": seen * env.world_size / train_time if train_time > 0 else 0.0,
+            "epoch_seconds": time.perf_counter() - t0,
+        }
+        state.history.append(record)
+        state.epoch = epoch
+        if val < state.best_val - cfg.min_delta:
+            state.best_val, state.best_epoch, state.bad_epochs = val, epoch, 0
+            checkpoint(ckpt_dir / ckpt.BEST)
+        else:
+            state.bad_epochs += 1
+        checkpoint(last)
+        if env.is_main:
+            log.info(
+                "epoch %d: train %.6g val %.6g (best %.6g @ %d), %.0f clusters/s",
+                epoch, record["train_loss"], val, state.best_val, state.best_epoch, record["train_clusters_per_s"],
+            )  # fmt: skip
+            if on_epoch is not None:
+                on_epoch(record)
+            _write_json(Path(run_dir) / "history.json", state.history)
+    return state
+
+
+def _show_progress() -> bool:
+    return os.environ.get("CALO_CALIB_PROGRESS", "1") != "0"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
