@@ -199,3 +199,19 @@ def test_bad_arguments(data):
         make(data, rank=2, world_size=2)
     with pytest.raises(FileNotFoundError):
         make(data / "nope")
+
+
+def test_min_cluster_et_and_max_target_cuts(data):
+    t = read_clusters(data, columns=["truth_e", "cluster_e", "cluster_eta", "is_crack"])
+    e, eta = t["cluster_e"].to_numpy(), t["cluster_eta"].to_numpy()
+    target = t["truth_e"].to_numpy() / e
+    not_crack = ~t["is_crack"].to_numpy()
+    et = e / np.cosh(eta)
+    ds = make(data, min_cluster_et=10.0, max_target=1.05)
+    expect_low = not_crack & (e > 0) & (et < 10.0)
+    expect_high = not_crack & (e > 0) & (et >= 10.0) & (target > 1.05)
+    assert expect_low.sum() > 0 and expect_high.sum() > 0  # the cuts are exercised
+    assert ds.counts["n_low_et"] == expect_low.sum()
+    assert ds.counts["n_target_above_max"] == expect_high.sum()
+    ids = np.array(row_ids(ds.batches(0)))
+    assert set(ids) == set(np.flatnonzero(not_crack & (e > 0) & ~expect_low & ~expect_high))
