@@ -7,7 +7,6 @@ ranges (η, φ near the ±π seam, positions in mm, layers 0-3, energies in GeV 
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -218,7 +217,6 @@ def test_learns_a_synthetic_correction(name: str) -> None:
         model.train()
         return loss
 
-    start = time.perf_counter()
     initial = test_loss()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for step in range(300):
@@ -228,7 +226,6 @@ def test_learns_a_synthetic_correction(name: str) -> None:
         loss.backward()
         opt.step()
     final = test_loss()
-    assert time.perf_counter() - start < 10
     assert final < initial / 10, (initial, final)
 
 
