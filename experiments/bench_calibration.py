@@ -55,6 +55,7 @@ def main(argv: list[str]) -> None:
             models = arg.split("=", 1)[1].strip("[]").split(",")
         else:
             overrides.append(arg)
+    commit = git_commit()  # the code that runs is the code at start (later commits must not relabel it)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     root = Path(os.environ.get("CALO_CALIB_RUNS", "runs")) / "bench" / stamp
     records = []
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> None:
         records.append({
             "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
             **_machine(),
-            "commit": git_commit(),
+            "commit": commit,
             "particle": str(cfg.particle.name),
             "model": model,
             "loss": str(cfg.loss.name),
