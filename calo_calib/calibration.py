@@ -51,11 +51,13 @@ def make_dataset(
     """
     max_target = cfg.data.get("max_train_target") if training else None
     cells, clusters = cell_and_cluster_features(cfg)
+    if batch_size is None:  # evaluation: any size works, so round up to split evenly over the ranks
+        batch_size = -(-int(cfg.data.eval_batch_size) // world_size) * world_size
     return ClusterDataset(
         paths,
         cell_features=cells,
         cluster_features=clusters,
-        batch_size=int(batch_size or cfg.data.eval_batch_size),
+        batch_size=int(batch_size),
         shuffle=shuffle,
         seed=int(cfg.seed),
         exclude_crack=bool(cfg.data.exclude_crack),

@@ -14,12 +14,14 @@ predictions.parquet, summary.md and plots/; see :mod:`calo_calib.pipeline`.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from calo_calib.paths import CONF_DIR
 
@@ -32,8 +34,19 @@ def _first_set(value, default):
     return default if value in (None, "", "None", "null") else value
 
 
+def _run_stamp() -> str:
+    """``${calo_stamp:}``: the run directory's timestamp. ``CALO_CALIB_RUN_STAMP`` when set (all
+    torchrun workers agree on it, see :func:`calo_calib.training.distributed.shared_run_stamp`)."""
+    return os.environ.get("CALO_CALIB_RUN_STAMP") or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 if not OmegaConf.has_resolver("calo_or"):
     OmegaConf.register_new_resolver("calo_or", _first_set)
+if not OmegaConf.has_resolver("calo_stamp"):
+    OmegaConf.register_new_resolver("calo_stamp", _run_stamp, use_cache=True)
+
+# What must match for a run directory's checkpoint to be continued automatically.
+_IDENTITY_KEYS = ("model", "loss", "particle", "data", "trainer", "seed")
 
 
 def compose_run_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -66,15 +79,43 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
     return saved
 
 
+def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
+    """True if ``run_dir`` already holds a started run of this very configuration, which then resumes.
+
+    This is how a SLURM job requeued after preemption or timeout (same job directory, same
+    overrides) and a restarted torchrun worker continue from the last checkpoint. A directory
+    holding a *different* configuration is an error, never overwritten.
+    """
+    saved_path = run_dir / "config.yaml"
+    started = (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "bdt" / "bdt.json").exists()
+    if not (saved_path.exists() and started):
+        return False
+    saved = OmegaConf.load(saved_path)
+    current = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    differ = [k for k in _IDENTITY_KEYS if OmegaConf.to_container(saved.get(k)) != OmegaConf.to_container(current.get(k))]
+    if differ:
+        raise SystemExit(
+            f"calo_calib.run: error: {run_dir} already holds a run with a different {', '.join(differ)}; "
+            "choose another directory (hydra.run.dir=...)"
+        )
+    log.info("%s already holds a checkpoint of this configuration: resuming it (requeued or restarted job)", run_dir)
+    return True
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="run", version_base=None)
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the inclusive σ_rel of the model (what a sweep optimises)."""
     from calo_calib.pipeline import RunError, train_and_evaluate
 
+    if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) > 0:
+        logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports; the others only warn
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume:
         cfg = resumed_config(cfg)
         run_dir = Path(str(cfg.resume))
+    elif continues_in_place(cfg, run_dir):
+        with open_dict(cfg):
+            cfg.resume = str(run_dir)
     try:
         metrics = train_and_evaluate(cfg, run_dir)
     except (RunError, FileNotFoundError) as err:
@@ -90,4 +131,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from calo_calib.training.distributed import shared_run_stamp
+
+    shared_run_stamp()  # torchrun: every worker must compose the same run directory
     main()

@@ -90,7 +90,9 @@ class ClusterDataset:
             path order (this defines ``row_id``).
         cell_features: names from :data:`calo_calib.data.features.CELL_FEATURES`.
         cluster_features: names from :data:`calo_calib.data.features.CLUSTER_FEATURES`.
-        batch_size: clusters per batch (the last batch of an epoch may be smaller).
+        batch_size: the global batch: clusters per optimiser step summed over all ranks (the last
+            batch of an epoch may be smaller). Each rank gets ``batch_size // world_size`` of them,
+            so the batches seen by N ranks together are exactly those of one process.
         shuffle: permute files, row groups, rows and batch order per epoch (training).
         seed: base seed; epoch ``e`` uses ``np.random.default_rng([seed, e])``.
         exclude_crack: drop clusters with ``is_crack`` (1.37 < |eta| < 1.52).
@@ -99,7 +101,8 @@ class ClusterDataset:
             so that each buffer gives whole batches (only the epoch's last batch can be short).
         max_clusters: keep only the first N selected clusters in file order (quick runs). The scan
             stops once N are found, so ``counts`` then covers only the rows scanned.
-        rank, world_size: distributed data parallelism; rank r takes batches i % world_size == r.
+        rank, world_size: distributed data parallelism; rank r takes the r-th contiguous slice of
+            every global batch (``batch_size`` must be a multiple of ``world_size``).
         min_cluster_et: drop clusters with E_cluster / cosh(eta_cluster) below this (GeV); a
             reconstruction-level cut, applied to every split.
         max_target: drop clusters with E_true / E_cluster above this (training and validation only:
@@ -139,6 +142,11 @@ class ClusterDataset:
             raise ValueError(f"max_clusters must be >= 0 or None, got {max_clusters}")
         if int(world_size) < 1 or not 0 <= int(rank) < int(world_size):
             raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+        if int(batch_size) % int(world_size):
+            raise ValueError(
+                f"batch_size={batch_size} (the global batch) is not a multiple of world_size={world_size}: "
+                "every rank must get the same number of clusters per step"
+            )
         self.cell_features = list(cell_features)
         self.cluster_features = list(cluster_features)
         self.scalar_columns = F.scalar_columns(self.cell_features, self.cluster_features)
@@ -325,14 +333,24 @@ class ClusterDataset:
         """Number of selected clusters."""
         return self._n
 
-    def _n_batches_total(self) -> int:
+    @property
+    def local_batch_size(self) -> int:
+        """Clusters per step on this rank: ``batch_size // world_size``."""
+        return self.batch_size // self.world_size
+
+    def _batch_sizes(self) -> tuple[int, int]:
+        """(number of global batches of an epoch, size of the last one)."""
         # Buffers hold exactly buffer_size clusters (a multiple of batch_size) except the last one.
         full, rest = divmod(self._n, self.buffer_size)
-        return full * (self.buffer_size // self.batch_size) + math.ceil(rest / self.batch_size)
+        n = full * (self.buffer_size // self.batch_size) + math.ceil(rest / self.batch_size)
+        last = rest % self.batch_size if rest % self.batch_size else self.batch_size
+        return n, (last if n else 0)
 
     def steps_per_epoch(self) -> int:
         """Exact number of batches :meth:`batches` yields on this rank (the same for every epoch and rank)."""
-        return self._n_batches_total() // self.world_size
+        n, last = self._batch_sizes()
+        # A final global batch with fewer clusters than ranks cannot give every rank a slice: dropped.
+        return n - 1 if n and last < self.world_size else n
 
     # ------------------------------------------------------------------ batches
     def _stream(self, rng: np.random.Generator | None) -> Iterator[tuple[pa.Table, np.ndarray]]:
@@ -378,11 +396,12 @@ class ClusterDataset:
         Deterministic for a given (seed, epoch). Within each buffer the clusters are sorted by
         ``n_cells`` (after a shuffle, so equal lengths are in random order) and cut into batches of
         ``batch_size`` (length bucketing keeps padding small); with ``shuffle`` the batch order
-        within the buffer is then permuted. With ``world_size > 1`` rank r takes the batches
-        i % world_size == r of the epoch's first ``steps_per_epoch() * world_size`` batches; the
-        remainder (< world_size batches) is dropped so that every rank runs the same number of
-        steps (DDP needs matching collective calls). Evaluate with ``world_size = 1`` to see every
-        cluster.
+        within the buffer is then permuted. With ``world_size > 1`` every global batch is cut into
+        ``world_size`` contiguous slices and rank r takes slice r: N ranks together see exactly the
+        batches of one process with the same ``batch_size`` and seed, so DDP's averaged gradient is
+        the single-process gradient (the epoch's last, short batch is split as evenly as possible,
+        or dropped if it has fewer clusters than ranks). Every rank runs the same number of steps
+        (DDP needs matching collective calls). Evaluate with ``world_size = 1`` to see every cluster.
 
         Args:
             epoch: the epoch number (seeds the shuffle).
@@ -391,8 +410,6 @@ class ClusterDataset:
         """
         rng = np.random.default_rng([self.seed, int(epoch)]) if self.shuffle else None
         rank, ws = (0, 1) if all_ranks else (self.rank, self.world_size)
-        n_use = (self._n_batches_total() // ws) * ws
-        i = 0
         for tab, ids in self._buffers(rng):
             buf = _Buffer(tab, ids, self.scalar_columns, self.cell_columns)
             if rng is None:
@@ -405,11 +422,10 @@ class ClusterDataset:
             if rng is not None:
                 chunks = [chunks[j] for j in rng.permutation(len(chunks))]
             for idx in chunks:
-                if i >= n_use:
-                    return
-                if i % ws == rank:
-                    yield buf.batch(idx, self.cell_features, self.cluster_features)
-                i += 1
+                if len(idx) < ws:
+                    continue  # only the epoch's last batch can be this short (see steps_per_epoch)
+                part = idx if ws == 1 else np.array_split(idx, ws)[rank]
+                yield buf.batch(part, self.cell_features, self.cluster_features)
 
     # ------------------------------------------------------------------ evaluation columns
     def scalar_table(self, columns: Sequence[str]) -> pa.Table:

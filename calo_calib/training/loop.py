@@ -224,13 +224,17 @@ def fit(
             bar.set_postfix(loss=f"{loss_sum / seen:.5f}", cl_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
         bar.close()
         train_time = time.perf_counter() - t0
+        if env.distributed:  # the epoch's loss and throughput over all ranks, not rank 0's share
+            totals = torch.tensor([loss_sum, float(seen)], dtype=torch.float64, device=env.device)
+            torch.distributed.all_reduce(totals)
+            loss_sum, seen = float(totals[0]), int(totals[1])
         val = evaluate_loss(net, val_batches(), loss_fn, env, cfg.precision)
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / max(seen, 1),
             "val_loss": val,
             "lr": sched.get_last_lr()[0],
-            "train_clusters_per_s": seen * env.world_size / train_time if train_time > 0 else 0.0,
+            "train_clusters_per_s": seen / train_time if train_time > 0 else 0.0,
             "epoch_seconds": time.perf_counter() - t0,
         }
         state.history.append(record)

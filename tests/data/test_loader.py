@@ -94,7 +94,7 @@ def test_bucketing_keeps_padding_low(data):
 
 @pytest.mark.parametrize(
     "batch_size,buffer,world_size,max_clusters",
-    [(32, 64, 1, None), (50, 1000, 1, None), (7, 30, 3, None), (32, 64, 2, 150), (1000, 16384, 1, None)],
+    [(32, 64, 1, None), (50, 1000, 1, None), (9, 30, 3, None), (32, 64, 2, 150), (1000, 16384, 1, None), (4, 16, 4, 149)],
 )
 def test_steps_per_epoch_exact(data, batch_size, buffer, world_size, max_clusters):
     for rank in range(world_size):
@@ -113,17 +113,24 @@ def test_steps_per_epoch_exact(data, batch_size, buffer, world_size, max_cluster
         assert len(ds) == max_clusters
 
 
-def test_ddp_ranks_partition_batches(data):
+def test_ddp_ranks_slice_the_global_batches(data):
+    """N ranks with a global batch B together see exactly the batches of one process with batch B."""
     kw = dict(batch_size=32, shuffle=True, buffer_clusters=64, seed=1)
     full = list(make(data, **kw).batches(4))
     r0 = list(make(data, rank=0, world_size=2, **kw).batches(4))
     r1 = list(make(data, rank=1, world_size=2, **kw).batches(4))
-    assert len(r0) == len(r1) == len(full) // 2
+    assert len(r0) == len(r1) == len(full)
     ids0, ids1 = set(row_ids(r0)), set(row_ids(r1))
     assert not ids0 & ids1
-    # rank r holds batches i % 2 == r of the single-process epoch
-    assert [b["row_id"].tolist() for b in r0] == [b["row_id"].tolist() for b in full[0 : 2 * len(r0) : 2]]
-    assert [b["row_id"].tolist() for b in r1] == [b["row_id"].tolist() for b in full[1 : 2 * len(r1) : 2]]
+    assert ids0 | ids1 == set(row_ids(full))
+    for b0, b1, b in zip(r0, r1, full):
+        assert b0["row_id"].tolist() + b1["row_id"].tolist() == b["row_id"].tolist()
+        assert len(b0["row_id"]) == len(b["row_id"]) // 2 or b is full[-1]
+
+
+def test_global_batch_must_split_over_ranks(data):
+    with pytest.raises(ValueError, match="batch_size=30 .*world_size=4"):
+        make(data, batch_size=30, world_size=4, rank=0)
 
 
 def _copy_modified(data: Path, dst: Path, fn) -> Path:

@@ -1,0 +1,1 @@
+"""Running many calibration jobs: local GPU scheduling under torchrun, SLURM via submitit."""
