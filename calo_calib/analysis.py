@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,34 @@ import numpy as np
 
 @dataclass
 class RunResult:
-    """One finished run: where it is, what it was and its metrics."""
+    """One finished run: where it is, what it was and its metrics.
+
+    The last four fields are filled by :mod:`calo_calib.compare` (sweeps); :func:`find_runs` leaves
+    them at their defaults.
+    """
 
     run_dir: Path
     particle: str
     model: str
     loss: str
     metrics: dict[str, Any]
+    sweep: str = ""
+    """Sweep the run belongs to (``<sweep_name>/<timestamp>`` of a Hydra multirun), or a source label."""
+    job: str = ""
+    """Hydra job directory name (``<num>_<override_dirname>``) or W&B run name."""
+    overrides: dict[str, str] = field(default_factory=dict)
+    """The job's Hydra overrides, ``{key: value}`` (from ``.hydra/overrides.yaml``)."""
+    created: float = 0.0
+    """When the metrics were written (POSIX seconds): picks the newest of equivalent BDT references."""
 
     @property
     def label(self) -> str:
         return f"{self.model}-{self.loss}"
+
+    @property
+    def test_fingerprint(self) -> str | None:
+        """Fingerprint of the test data (runs with equal fingerprints were evaluated on the same clusters)."""
+        return (self.metrics.get("run") or {}).get("test_fingerprint")
 
     def sigma_rel(self, method: str | None = None) -> tuple[float, float]:
         """Inclusive σ_rel and its bootstrap error for ``method`` (default: the run's model)."""

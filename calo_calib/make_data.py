@@ -11,6 +11,7 @@ the command is cheap to re-run and resumes after an interruption. Training code 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from pathlib import Path
 
@@ -83,7 +84,16 @@ def ensure_default_data(particle: str, root: str | Path | None = None, overrides
     if root is not None:
         cfg.root = str(root)
     cfg.merge_with_dotlist(list(overrides or []))
-    return make_default_data(cfg)
+    # The jobs of a sweep may all ask for the same missing data at once: one generates, the others
+    # wait for the lock and then find complete splits.
+    lock_path = Path(str(cfg.root)) / f".{particle}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return make_default_data(cfg)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="make_data", version_base=None)

@@ -66,7 +66,8 @@ def resolve_splits(cfg: DictConfig) -> dict[str, list[Path]]:
         root = Path(str(cfg.data.root))
         if not all((split_dir(root, particle, s) / "dataset.json").exists() for s in missing_default):
             log.info("default %s data not found in %s: generating it (once)", particle, root)
-            ensure_default_data(particle, root=root, overrides=[f"progress={str(bool(cfg.progress)).lower()}"])
+            sizes = [f"splits.{k}={int(v)}" for k, v in (cfg.data.get("make_splits") or {}).items()]
+            ensure_default_data(particle, root=root, overrides=[f"progress={str(bool(cfg.progress)).lower()}", *sizes])
         for s in missing_default:
             out[s] = [split_dir(root, particle, s)]
     for s, v in explicit.items():
@@ -127,6 +128,16 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
     from calo_calib.training.losses import build_loss
 
     trainer_cfg = TrainerConfig(**{k: v for k, v in OmegaConf.to_container(cfg.trainer).items() if k != "device"})
+    global_batch = int(cfg.data.batch_size)
+    if global_batch % env.world_size:
+        raise RunError(
+            f"data.batch_size={global_batch} is the global batch (all ranks together) and must be a multiple of "
+            f"the number of processes ({env.world_size})"
+        )
+    log.info(
+        "global batch %d = %d process(es) x %d clusters; peak learning rate %g (not rescaled with the batch)",
+        global_batch, env.world_size, global_batch // env.world_size, trainer_cfg.lr,
+    )  # fmt: skip
     max_train = cfg.data.max_train_clusters
     train = make_dataset(
         cfg, splits["train"], shuffle=True, batch_size=int(cfg.data.batch_size),
@@ -175,6 +186,9 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
     return {
         "kind": "network",
         "n_parameters": n_params,
+        "world_size": env.world_size,
+        "global_batch": global_batch,
+        "peak_lr": trainer_cfg.lr,
         "n_train": len(train),
         "n_val": len(val),
         "selection_train": train.counts,
@@ -241,8 +255,10 @@ def find_reference_run(cfg: DictConfig, run_dir: Path, fingerprint: str) -> Path
         if not (path / "predictions.parquet").exists():
             raise RunError(f"compare_to={path}: no predictions.parquet there")
         return path
-    runs_root = run_dir.parent.parent  # <runs>/<particle>/<model>-<loss>/<timestamp>
-    candidates = sorted(runs_root.glob("bdt-*/*/metrics.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # Single runs live in <runs>/<particle>/<model>-<loss>/<timestamp>; sweep jobs are siblings in
+    # <sweep dir>/<job>/ (a BDT job of the same sweep counts once it has finished).
+    candidates = list(run_dir.parent.parent.glob("bdt-*/*/metrics.json")) + list(run_dir.parent.glob("*/metrics.json"))
+    candidates = sorted(set(candidates), key=lambda p: p.stat().st_mtime, reverse=True)
     for metrics_path in candidates:
         ref = metrics_path.parent
         if ref.resolve() == run_dir.resolve():
@@ -251,7 +267,7 @@ def find_reference_run(cfg: DictConfig, run_dir: Path, fingerprint: str) -> Path
             meta = json.loads(metrics_path.read_text()).get("run", {})
         except (OSError, json.JSONDecodeError):
             continue
-        if meta.get("test_fingerprint") == fingerprint and (ref / "predictions.parquet").exists():
+        if meta.get("model") == "bdt" and meta.get("test_fingerprint") == fingerprint and (ref / "predictions.parquet").exists():
             return ref
     return None
 
@@ -334,6 +350,8 @@ def _log_results(tracker: Tracker, metrics: dict[str, Any], methods: list[str], 
         if metrics.get(key):
             tracker.log_table(f"sigma_rel/{key}", _flatten_rows(metrics[key]))
     tracker.log_images(images)
+    # metrics.json itself goes with the W&B run: calo_calib.compare.load_wandb reads runs back from it.
+    tracker.save_file(Path(metrics["run"]["run_dir"]) / "metrics.json")
 
 
 def _flatten_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -90,9 +90,9 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
     started = (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "bdt" / "bdt.json").exists()
     if not (saved_path.exists() and started):
         return False
-    saved = OmegaConf.load(saved_path)
-    current = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    differ = [k for k in _IDENTITY_KEYS if OmegaConf.to_container(saved.get(k)) != OmegaConf.to_container(current.get(k))]
+    saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
+    current = OmegaConf.to_container(cfg, resolve=True)
+    differ = [k for k in _IDENTITY_KEYS if saved.get(k) != current.get(k)]
     if differ:
         raise SystemExit(
             f"calo_calib.run: error: {run_dir} already holds a run with a different {', '.join(differ)}; "

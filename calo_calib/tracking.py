@@ -65,6 +65,21 @@ class Tracker:
 
         self._run.log({k: wandb.Image(str(p)) for k, p in images.items()})
 
+    def save_file(self, path: str | os.PathLike[str]) -> None:
+        """Attach a finished file of the run directory (e.g. ``metrics.json``) to the W&B run.
+
+        Saved under its own name (``base_path`` is its directory) with ``policy="now"``: uploaded at
+        once online, at ``wandb sync`` offline. Only for final files: a later change is not
+        re-uploaded. :func:`calo_calib.compare.load_wandb` downloads ``metrics.json`` back this way.
+        """
+        if self._run is None:
+            return
+        path = Path(path)
+        if not path.is_file():
+            log.warning("W&B: not saving %s: no such file", path)
+            return
+        self._run.save(str(path), base_path=str(path.parent), policy="now")
+
     def set_summary(self, values: Mapping[str, Any]) -> None:
         """Final numbers of the run (inclusive σ_rel per method, best epoch, ...)."""
         if self._run is not None:

@@ -121,7 +121,7 @@ def run_jobs(
                 else:
                     log.error("job #%d FAILED (exit code %d) after %.0f s; log %s ends with:\n%s", index, out.returncode, out.seconds, spec.log_path, out.log_tail[-1500:])
     finally:
-        for proc, spec, _mine, _t0, logfile in running.values():  # interrupted (Ctrl-C): no orphans
+        for proc, _spec, _mine, _t0, logfile in running.values():  # interrupted (Ctrl-C): no orphans
             proc.terminate()
             try:
                 proc.wait(timeout=30)

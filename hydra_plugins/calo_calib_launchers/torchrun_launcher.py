@@ -45,7 +45,7 @@ class TorchrunLauncherConf:
 
     _target_: str = "hydra_plugins.calo_calib_launchers.torchrun_launcher.TorchrunLauncher"
     entry: str = "calo_calib.run"  # module torchrun runs for each job
-    gpus_per_job: int = 1  # GPUs = torchrun processes per job; 0 runs CPU jobs (gloo)
+    gpus_per_job: Optional[int] = None  # GPUs = torchrun processes per job; 0: CPU jobs (gloo); null: 1 if the node has GPUs, else 0
     procs_per_cpu_job: int = 1  # torchrun processes per job when gpus_per_job = 0
     gpus: Optional[List[int]] = None  # GPU indices to use; null = every visible GPU
     max_parallel: Optional[int] = None  # jobs at once; null = as many as the GPUs allow (1 for CPU jobs)
@@ -60,7 +60,7 @@ class TorchrunLauncher(Launcher):
     def __init__(
         self,
         entry: str = "calo_calib.run",
-        gpus_per_job: int = 1,
+        gpus_per_job: int | None = None,
         procs_per_cpu_job: int = 1,
         gpus: list[int] | None = None,
         max_parallel: int | None = None,
@@ -68,7 +68,7 @@ class TorchrunLauncher(Launcher):
         poll_seconds: float = 1.0,
     ) -> None:
         self.entry = entry
-        self.gpus_per_job = int(gpus_per_job)
+        self.gpus_per_job = gpus_per_job if gpus_per_job is None else int(gpus_per_job)
         self.procs_per_cpu_job = int(procs_per_cpu_job)
         self.gpus = None if gpus is None else [int(g) for g in gpus]
         self.max_parallel = None if max_parallel is None else int(max_parallel)
@@ -86,6 +86,8 @@ class TorchrunLauncher(Launcher):
         """(GPUs to hand out, GPUs per job, jobs at once); raises before any job starts if impossible."""
         from calo_calib.launch.local_jobs import visible_gpus
 
+        if self.gpus_per_job is None:
+            self.gpus_per_job = 1 if visible_gpus() else 0
         if self.gpus_per_job < 0 or self.procs_per_cpu_job < 1:
             raise ValueError(f"hydra.launcher: gpus_per_job must be >= 0 and procs_per_cpu_job >= 1, got {self.gpus_per_job}, {self.procs_per_cpu_job}")
         if self.max_parallel is not None and self.max_parallel < 1:
@@ -159,6 +161,8 @@ class TorchrunLauncher(Launcher):
 
     @staticmethod
     def _write_summary(sweep_dir: Path, returns: list[JobReturn], outcomes) -> None:
+        from calo_calib.launch.summary import write_sweep_summary
+
         rows = []
         for ret, out in zip(returns, outcomes):
             rows.append({
@@ -172,12 +176,7 @@ class TorchrunLauncher(Launcher):
                 "return_value": ret._return_value if out.ok else None,
                 "error": None if out.ok else str(ret._return_value).splitlines()[0],
             })  # fmt: skip
-        tmp = sweep_dir / "launcher_results.json.tmp"
-        tmp.write_text(json.dumps(rows, indent=2, default=str))
-        os.replace(tmp, sweep_dir / "launcher_results.json")
-        failed = [r for r in rows if r["status"] != "COMPLETED"]
-        log.info("torchrun launcher: %d of %d jobs completed%s", len(rows) - len(failed), len(rows),
-                 "; failed: " + ", ".join(f"#{r['job']} ({r['error']})" for r in failed) if failed else "")  # fmt: skip
+        write_sweep_summary(sweep_dir, rows, "torchrun")
 
 
 def _task_value(job_dir: Path) -> float | None:
