@@ -19,10 +19,10 @@ $(PY):
 	python3 -m venv .venv
 
 test:
-	$(TEST_ENV) $(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 test-fast:
-	$(TEST_ENV) $(PY) -m pytest -n 2 -q -m "not slow" $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow" $(PYTEST_ARGS)
 
 data:
 	$(PY) -m calo_calib.make_data

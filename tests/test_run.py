@@ -141,3 +141,16 @@ def test_bad_inputs_fail_with_a_clear_message(tmp_path, tiny_data):
     assert proc.returncode != 0 and "/nonexistent/train" in proc.stderr
     proc = _run([f"resume={tmp_path / 'nothing'}"], cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "not a run directory" in proc.stderr
+
+
+def test_a_started_run_directory_continues_in_place_and_refuses_another_config(tmp_path, tiny_data):
+    """What a requeued SLURM job or a restarted torchrun worker does: same directory, same overrides."""
+    run_dir = tmp_path / "run"
+    args = ["model=transformer", *_data_args(tiny_data, "electron"), *_quick("transformer"), "logger=none", f"hydra.run.dir={run_dir}"]
+    _run(args, cwd=tmp_path)
+    proc = _run(args, cwd=tmp_path)
+    assert "resuming it" in proc.stdout + proc.stderr
+    assert [h["epoch"] for h in json.loads((run_dir / "history.json").read_text())] == [0]  # not retrained
+    proc = _run([*args, "loss=huber"], cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "different loss" in proc.stderr
+    assert json.loads((run_dir / "metrics.json").read_text())["run"]["loss"] == "mse"  # nothing overwritten
