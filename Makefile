@@ -4,6 +4,7 @@ PY := .venv/bin/python
 # On a GPU machine: make install TORCH=torch EXTRAS=gpu,dev
 TORCH ?= torch==2.13.0
 EXTRAS ?= cpu,dev
+# --dist loadfile: one worker per test file (tests/launch/test_slurm.py shares one SLURM).
 # Environment for tests: no W&B network, no display, no OpenMP spin-waiting on the 2 CI cores.
 TEST_ENV := WANDB_MODE=offline MPLBACKEND=Agg OMP_WAIT_POLICY=PASSIVE
 PYTEST_ARGS ?=
@@ -19,10 +20,10 @@ $(PY):
 	python3 -m venv .venv
 
 test:
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
 
 test-fast:
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow" $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadfile -q -m "not slow" $(PYTEST_ARGS)
 
 data:
 	$(PY) -m calo_calib.make_data

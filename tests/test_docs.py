@@ -17,3 +17,14 @@ def test_data_format_lists_every_column_as_in_the_schema():
 def test_simulation_doc_lists_deviations():
     text = (DOCS / "simulation.md").read_text()
     assert "Deviations from the card" in text
+
+
+def test_sweeps_doc_lists_every_torchrun_launcher_option():
+    import dataclasses
+
+    from hydra_plugins.calo_calib_launchers.torchrun_launcher import TorchrunLauncherConf
+
+    text = (DOCS / "sweeps.md").read_text()
+    for f in dataclasses.fields(TorchrunLauncherConf):
+        if not f.name.startswith("_") and f.name != "poll_seconds":
+            assert f"`{f.name}`" in text, f"docs/sweeps.md does not document hydra.launcher.{f.name}"

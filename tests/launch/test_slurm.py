@@ -25,8 +25,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ROOT / "tools" / "slurm" / "loopback.sh"
 
-# One xdist worker runs all SLURM tests: there is one slurmctld per machine.
-pytestmark = pytest.mark.xdist_group("slurm")
+# There is one slurmctld per machine: all tests of this file must run in one xdist worker, which
+# `make test` ensures with `--dist loadfile` (xdist 3.8's `loadgroup` did not group tests here).
 
 
 def _unavailable(reason: str) -> None:
@@ -35,24 +35,30 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
+# Ports away from SLURM's defaults: a developer's own SLURM may be running.
+PORTS = {"CALO_SLURM_CTLD_PORT": "16817", "CALO_SLURM_SLURMD_PORT": "16818"}
+
+
+@pytest.fixture(scope="session")
 def slurm_env(tmp_path_factory):
-    """Start the loopback SLURM for this module; yields the environment for client commands."""
+    """Start the loopback SLURM once per test session (xdist: on the one worker of the "slurm" group;
+    session scope, because xdist may interleave other modules' tests with this module's); yields
+    the environment for client commands."""
     if os.geteuid() != 0:
         _unavailable("the loopback SLURM needs root (apt-get, daemons)")
     state = tmp_path_factory.mktemp("slurm_state")
     for step in (["install"], ["start", str(state)]):
-        proc = subprocess.run(["bash", str(LOOPBACK), *step], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(["bash", str(LOOPBACK), *step], env={**os.environ, **PORTS}, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             _unavailable(f"loopback.sh {' '.join(step)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    exports = subprocess.run(["bash", str(LOOPBACK), "env", str(state)], capture_output=True, text=True, check=True).stdout
+    exports = subprocess.run(["bash", str(LOOPBACK), "env", str(state)], env={**os.environ, **PORTS}, capture_output=True, text=True, check=True).stdout
     env = dict(os.environ)
     for line in exports.splitlines():
         if line.startswith("export "):
             key, value = line[len("export ") :].split("=", 1)
             env[key] = os.path.expandvars(value.strip().strip('"').strip("'").replace("$PATH", os.environ["PATH"]))
     yield env
-    subprocess.run(["bash", str(LOOPBACK), "stop", str(state)], capture_output=True, text=True, timeout=120)
+    subprocess.run(["bash", str(LOOPBACK), "stop", str(state)], env={**os.environ, **PORTS}, capture_output=True, text=True, timeout=120)
 
 
 def _data(tiny_data) -> list[str]:

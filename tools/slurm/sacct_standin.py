@@ -72,7 +72,7 @@ def jobcomp_records() -> list:
         return []
     try:
         with open(path, errors="replace") as fh:
-            return [parse_record(l.rstrip("\n")) for l in fh if l.startswith("JobId=")]
+            return [parse_record(line.rstrip("\n")) for line in fh if line.startswith("JobId=")]
     except OSError:
         return []
 
@@ -84,7 +84,7 @@ def live_records() -> list:
     if proc.returncode != 0:
         sys.stderr.write(f"sacct (stand-in): scontrol failed: {proc.stderr.strip()}\n")
         sys.exit(1)
-    return [parse_record(l) for l in proc.stdout.splitlines() if l.startswith("JobId=")]
+    return [parse_record(line) for line in proc.stdout.splitlines() if line.startswith("JobId=")]
 
 
 def _num(value: str) -> int:
@@ -176,7 +176,7 @@ def parse_args(argv: list):
         elif len(a) > 2 and a[0] == "-" and a[1] != "-" and a[:2] in ("-o", "-j"):
             a, val = a[:2], a[2:]
 
-        def take():
+        def take(val=val):  # bound now: the value of this argument
             nonlocal i
             if val is not None:
                 return val
