@@ -35,6 +35,7 @@ from calo_calib.calibration import (
     make_dataset,
 )
 from calo_calib.evaluation import predictions as P
+from calo_calib.provenance import git_commit
 from calo_calib.tracking import Tracker, open_tracker
 from calo_calib.training.distributed import DistEnv
 
@@ -308,6 +309,7 @@ def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], ru
         "test_fingerprint": fingerprint,
         "test_selection": test.counts,
         "reference_bdt_run": str(reference) if reference else None,
+        "commit": git_commit(),
         "predict_seconds": predict_seconds,
         "predict_clusters_per_s": len(test) / predict_seconds if predict_seconds > 0 else None,
         "training": training,

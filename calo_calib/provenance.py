@@ -29,3 +29,23 @@ def git_commit() -> str:
     if not sha:
         return "uncommitted"
     return sha + ("+dirty" if dirty else "")
+
+
+def machine_info() -> dict[str, str]:
+    """Host, CPU model, core count and GPU (``none`` without CUDA): the machine a benchmark ran on."""
+    import os
+    import platform
+    from pathlib import Path
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu, "nproc": str(os.cpu_count()), "gpu": gpu}

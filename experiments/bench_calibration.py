@@ -17,12 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-from calo_calib.provenance import git_commit
+from calo_calib.provenance import git_commit, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_JSON = REPO / "benchmarks" / "results" / "calibration.json"
@@ -30,18 +29,7 @@ RESULTS_MD = REPO / "benchmarks" / "results" / "calibration.md"
 
 
 def _machine() -> dict[str, str]:
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"host": platform.node(), "cpu": cpu, "nproc": str(os.cpu_count()), "gpu": gpu}
+    return machine_info()
 
 
 def main(argv: list[str]) -> None:

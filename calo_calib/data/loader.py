@@ -107,6 +107,7 @@ class ClusterDataset:
             reconstruction-level cut, applied to every split.
         max_target: drop clusters with E_true / E_cluster above this (training and validation only:
             a truth cut must never select test clusters); None keeps all.
+        with_truth: False for data without ``truth_e`` (inference on real data): ``target`` is NaN.
 
     Raises:
         ValueError: bad arguments, missing columns (all listed, with the file), a non-finite value
@@ -131,6 +132,7 @@ class ClusterDataset:
         world_size: int = 1,
         min_cluster_et: float = 0.0,
         max_target: float | None = None,
+        with_truth: bool = True,
     ) -> None:
         if nonfinite not in NONFINITE_MODES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {nonfinite!r}")
@@ -150,6 +152,11 @@ class ClusterDataset:
         self.cell_features = list(cell_features)
         self.cluster_features = list(cluster_features)
         self.scalar_columns = F.scalar_columns(self.cell_features, self.cluster_features)
+        self.with_truth = bool(with_truth)
+        if not self.with_truth:  # inference on data without truth (real collisions): no target
+            if max_target is not None:
+                raise ValueError("max_target is a truth cut: it needs with_truth=True")
+            self.scalar_columns = [c for c in self.scalar_columns if c != "truth_e"]
         self.cell_columns = F.cell_columns(self.cell_features)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -498,7 +505,10 @@ class _Buffer:
         pair_pad = pair_pad.reshape(b, length, -1)
         valid = valid.reshape(b, length)
         cluster_e = scalars["cluster_e"].astype(np.float32)
-        target = (scalars["truth_e"].astype(np.float64) / scalars["cluster_e"]).astype(np.float32)
+        if "truth_e" in scalars:
+            target = (scalars["truth_e"].astype(np.float64) / scalars["cluster_e"]).astype(np.float32)
+        else:  # with_truth=False: no target to learn from
+            target = np.full(b, np.nan, dtype=np.float32)
         return {
             "cells": torch.from_numpy(cells_pad),
             "valid": torch.from_numpy(valid),

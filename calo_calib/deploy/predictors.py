@@ -1,0 +1,155 @@
+"""Exported calibrations behind one interface: ``predictor.predict(dataset) -> corrections``.
+
+``load_predictor(path)`` accepts an ONNX file written by ``calo_calib.export`` (a batched graph; a
+per-cluster graph also works, one cluster per call) or an exported BDT directory (XGBoost JSON).
+Both read clusters with the features and selection stored at export, so inference applies exactly
+the calibration that was trained.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calo_calib.data.loader import ClusterDataset
+
+
+class PredictorError(ValueError):
+    """The model file or the input data do not fit together (the message says what and where)."""
+
+
+class OnnxPredictor:
+    """An exported network run by onnxruntime.
+
+    Args:
+        path: ``<model>_<particle>_batched.onnx`` (or the per-cluster file).
+        device: ``cpu`` | ``cuda`` | ``auto``.
+        threads: onnxruntime intra-op threads (0 = all cores).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", threads: int = 0) -> None:
+        from calo_calib.deploy.onnx_export import read_metadata
+        from calo_calib.deploy.runtime import make_session
+
+        self.path = Path(path)
+        meta = read_metadata(self.path)
+        needed = ("convention", "cell_features", "cluster_features", "selection", "particle", "model")
+        missing = [k for k in needed if k not in meta]
+        if missing:
+            raise PredictorError(f"{self.path} is not a calo_calib export: metadata lacks {missing}")
+        self.metadata = meta
+        self.convention = meta["convention"]
+        self.cell_features = json.loads(meta["cell_features"])
+        self.cluster_features = json.loads(meta["cluster_features"])
+        self.with_pair = bool(json.loads(meta.get("pair_inputs", "[]")))
+        self.selection = json.loads(meta["selection"])
+        self.session = make_session(self.path, device=device, threads=threads)
+        self._check_graph_inputs()
+
+    def _check_graph_inputs(self) -> None:
+        """The graph's feature dimensions must match the feature lists of its metadata."""
+        shapes = {i.name: i.shape for i in self.session.get_inputs()}
+        expect = {"cells": len(self.cell_features), "cluster": len(self.cluster_features)}
+        for name, n in expect.items():
+            last = shapes.get(name, [None])[-1]
+            if isinstance(last, int) and last != n:
+                raise PredictorError(f"{self.path}: input {name!r} takes {last} features but the metadata lists {n}")
+
+    @property
+    def particle(self) -> str:
+        return self.metadata["particle"]
+
+    def dataset(self, paths: Any, batch_size: int = 1024, with_truth: bool = True) -> ClusterDataset:
+        """The clusters of ``paths`` with this model's features and selection."""
+        return ClusterDataset(
+            paths, self.cell_features, self.cluster_features, batch_size=batch_size,
+            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=str(self.selection["nonfinite"]),
+            min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
+        )  # fmt: skip
+
+    def predict_batch(self, batch: dict[str, Any]) -> np.ndarray:
+        """Corrections (B,) for one loader batch."""
+        from calo_calib.deploy.runtime import run
+
+        cells, valid, cluster = batch["cells"].numpy(), batch["valid"].numpy(), batch["cluster"].numpy()
+        pair = batch["pair"].numpy() if self.with_pair else None
+        if self.convention == "batched":
+            feeds = {"cells": cells, "valid": valid, "cluster": cluster}
+            if pair is not None:
+                feeds["pair"] = pair
+            return run(self.session, feeds)
+        out = np.empty(cells.shape[0], dtype=np.float32)
+        for i, n in enumerate(valid.sum(1)):  # per-cluster graph: the reconstruction convention
+            feeds = {"cluster": cluster[i : i + 1], "cells": cells[i, :n]}
+            if pair is not None:
+                feeds["cell_pair"] = pair[i, :n]
+            out[i] = run(self.session, feeds)[0]
+        return out
+
+    def iter_predictions(self, dataset: ClusterDataset) -> Iterator[dict[str, np.ndarray]]:
+        """Per batch: {row_id, cluster_e, correction, target} arrays."""
+        for batch in dataset.batches(0):
+            yield {
+                "row_id": batch["row_id"].numpy(),
+                "cluster_e": batch["cluster_e"].numpy(),
+                "correction": self.predict_batch(batch),
+                "target": batch["target"].numpy(),
+            }
+
+
+class BDTPredictor:
+    """An exported BDT (``bdt_<particle>/`` with ``calibration.json``) run by XGBoost."""
+
+    def __init__(self, path: str | os.PathLike[str], threads: int = 0) -> None:
+        from calo_calib.models.bdt import BDTCalibration
+
+        self.path = Path(path)
+        info_path = self.path / "calibration.json"
+        if not info_path.exists():
+            raise PredictorError(f"{self.path} is not an exported BDT: {info_path} is missing")
+        self.metadata = json.loads(info_path.read_text())
+        self.selection = self.metadata["selection"]
+        self.bdt = BDTCalibration.load(self.path, nthread=threads or None)
+
+    @property
+    def particle(self) -> str:
+        return self.metadata["particle"]
+
+    def dataset(self, paths: Any, batch_size: int = 1024, with_truth: bool = True) -> ClusterDataset:
+        from calo_calib.data.features import DEFAULT_CELL_FEATURES, default_cluster_features
+
+        return ClusterDataset(
+            paths, DEFAULT_CELL_FEATURES, default_cluster_features(self.particle), batch_size=batch_size,
+            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=str(self.selection["nonfinite"]),
+            min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
+        )  # fmt: skip
+
+    def iter_predictions(self, dataset: ClusterDataset, chunk: int = 65536) -> Iterator[dict[str, np.ndarray]]:
+        from calo_calib.data.high_level import high_level_columns, high_level_features
+
+        cols = sorted(set(high_level_columns(self.particle)) | {"cluster_e"} | ({"truth_e"} if dataset.with_truth else set()))
+        table = dataset.scalar_table(cols)
+        for start in range(0, table.num_rows, chunk):
+            t = table.slice(start, chunk)
+            feats = high_level_features(t, self.particle)
+            e = t.column("cluster_e").to_numpy()
+            feats["cluster_e"] = e
+            truth = t.column("truth_e").to_numpy() / e if dataset.with_truth else np.full(len(e), np.nan)
+            yield {"row_id": t.column("row_id").to_numpy(), "cluster_e": e, "correction": self.bdt.predict_correction(feats), "target": truth}
+
+
+def load_predictor(path: str | os.PathLike[str], device: str = "cpu", threads: int = 0) -> OnnxPredictor | BDTPredictor:
+    """An exported calibration: an ``.onnx`` file or an exported BDT directory."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"model {p} does not exist")
+    if p.is_dir():
+        return BDTPredictor(p, threads=threads)
+    if p.suffix != ".onnx":
+        raise PredictorError(f"model {p}: expected an .onnx file or an exported BDT directory")
+    return OnnxPredictor(p, device=device, threads=threads)

@@ -1,0 +1,212 @@
+"""Export a trained calibration for C++ reconstruction and fast batch inference.
+
+    python -m calo_calib.export runs/photon_conv/transformer-mse/20261123-101500
+    python -m calo_calib.export runs/.../checkpoints/best.pt --out exported/ --tolerance 1e-5
+    python -m calo_calib.export runs/photon_conv/bdt-mse/20261123-100000          # the BDT
+
+Networks (transformer, gnn_edge) -> two ONNX files with the normalisation inside the graph and the
+feature names, particle, model, version and training provenance in the metadata:
+``<model>_<particle>.onnx`` (one cluster per call, the athena convention) and
+``<model>_<particle>_batched.onnx`` (padded batches with a mask); see
+:mod:`calo_calib.deploy.onnx_graphs`. The export checks itself: onnxruntime against PyTorch on real
+clusters of many sizes (1 cell to the largest; batches of 1, 2, 7, 64); beyond ``--tolerance`` it
+fails and writes nothing. The BDT is exported in XGBoost's own JSON format
+(``bdt_<particle>/``: the boosters per (|η|, E_T) bin and ``calibration.json``), which
+``python -m calo_calib.predict`` runs with the same interface. ``export.json`` describes the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("calo_calib.export")
+
+DEFAULT_TOLERANCE = 1e-5  # |Δ correction|; onnxruntime reproduces fp32 PyTorch to ~1e-7
+
+
+class ExportError(RuntimeError):
+    """The export cannot be made (bad run directory, no data for the parity check, parity failure)."""
+
+
+def _run_dir_of(path: Path) -> Path:
+    """A run directory, or the run directory of a checkpoint file (``<run>/checkpoints/best.pt``)."""
+    if path.is_file() and path.suffix == ".pt":
+        return path.parent.parent
+    return path
+
+
+def _parity_data(cfg, data: str | None) -> list[Path]:
+    """Clusters for the parity check: ``--data``, else the run's test split (never generated here)."""
+    if data:
+        paths = [Path(data)]
+    elif cfg.data.get("test"):
+        test = cfg.data.test
+        paths = [Path(str(p)) for p in ([test] if isinstance(test, str) else test)]
+    else:
+        paths = [Path(str(cfg.data.root)) / str(cfg.particle.name) / "test"]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ExportError(f"no clusters for the parity check: {', '.join(missing)} missing; pass --data <dataset dir>")
+    return paths
+
+
+def _provenance(run_dir: Path, cfg) -> dict[str, str]:
+    from calo_calib import __version__
+    from calo_calib.provenance import git_commit
+
+    training_commit = "unknown"
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists():
+        training_commit = str(json.loads(metrics_path.read_text()).get("run", {}).get("commit", "unknown"))
+    return {
+        "calo_calib_version": __version__,
+        "model": str(cfg.model.name),
+        "loss": str(cfg.loss.name),
+        "particle": str(cfg.particle.name),
+        "run_dir": str(run_dir.resolve()),
+        "training_commit": training_commit,
+        "export_commit": git_commit(),
+        "exported_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _selection(cfg) -> dict[str, Any]:
+    """The cluster selection the calibration was trained for (applied again at inference)."""
+    return {
+        "exclude_crack": bool(cfg.data.exclude_crack),
+        "min_cluster_et": float(cfg.data.get("min_cluster_et") or 0.0),
+        "nonfinite": str(cfg.data.nonfinite),
+    }
+
+
+def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | None, checkpoint: str) -> dict[str, Any]:
+    import torch
+
+    from calo_calib.calibration import NetworkCalibration, cell_and_cluster_features, make_dataset
+    from calo_calib.deploy.onnx_export import export_batched, export_per_cluster, metadata_json
+    from calo_calib.deploy.onnx_graphs import N_PAIR_INPUTS, needs_pair
+    from calo_calib.deploy.parity import check_parity
+    from calo_calib.deploy.runtime import make_session
+
+    torch.manual_seed(0)
+    calib = NetworkCalibration(run_dir, cfg, checkpoint=checkpoint, device="cpu")
+    model = calib.model.eval()
+    cells, clusters = cell_and_cluster_features(cfg)
+    dataset = make_dataset(cfg, _parity_data(cfg, data), batch_size=64, max_clusters=2048)
+    batches = list(dataset.batches(0))
+    if not batches:
+        raise ExportError(f"no selected clusters in {dataset.files} for the parity check")
+    example = max(batches, key=lambda b: b["cells"].shape[0] * 1000 + b["cells"].shape[1])
+    prov = _provenance(run_dir, cfg)
+    meta = {
+        **prov,
+        "cell_features": metadata_json(cells),
+        "cluster_features": metadata_json(clusters),
+        "pair_inputs": metadata_json(["eta", "phi", "x", "y", "z", "layer", "e"] if needs_pair(model) else []),
+        "selection": metadata_json(_selection(cfg)),
+        "output": "correction: E_calib = correction * cluster_e (target E_true / E_cluster)",
+        "units": "energies GeV, lengths mm, angles rad (docs/data_format.md)",
+    }
+    stem = f"{prov['model']}_{prov['particle']}"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+        staging = Path(tmp)
+        per_cluster = export_per_cluster(model, example, staging / f"{stem}.onnx", meta)
+        batched = export_batched(model, example, staging / f"{stem}_batched.onnx", meta)
+        report = check_parity(model, make_session(per_cluster, threads=1), make_session(batched), batches, tolerance)
+        log.info("parity OK: max |ONNX - PyTorch| = %.2e over %d clusters (cells %d..%d; batches %s)",
+                 report.max_abs_diff, report.n_checked, min(report.cell_counts), max(report.cell_counts), report.batch_sizes)  # fmt: skip
+        for f in (per_cluster, batched):
+            os.replace(f, out / f.name)
+    return {
+        **prov,
+        "kind": "network",
+        "files": {"per_cluster": f"{stem}.onnx", "batched": f"{stem}_batched.onnx"},
+        "cell_features": cells,
+        "cluster_features": clusters,
+        "pair_inputs": N_PAIR_INPUTS if needs_pair(model) else 0,
+        "selection": _selection(cfg),
+        "parity": {**report.as_dict(), "tolerance": tolerance},
+    }
+
+
+def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
+    """Copy the XGBoost boosters (JSON) with a ``calibration.json`` describing inputs and provenance."""
+    from calo_calib.data.high_level import high_level_columns
+
+    src = run_dir / "bdt"
+    if not (src / "bdt.json").exists():
+        raise ExportError(f"{run_dir} has no trained BDT ({src / 'bdt.json'} is missing)")
+    prov = _provenance(run_dir, cfg)
+    name = f"bdt_{prov['particle']}"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+        staging = Path(tmp) / name
+        shutil.copytree(src, staging)
+        info = {**prov, "kind": "bdt", "input_columns": sorted(high_level_columns(prov["particle"])), "selection": _selection(cfg),
+                "format": "XGBoost JSON boosters per (|eta|, E_T) bin; calo_calib.models.bdt.BDTCalibration.load"}  # fmt: skip
+        (staging / "calibration.json").write_text(json.dumps(info, indent=2))
+        if (out / name).exists():
+            shutil.rmtree(out / name)
+        os.replace(staging, out / name)
+    return {**info, "files": {"bdt": name}}
+
+
+def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, tolerance: float = DEFAULT_TOLERANCE,
+               data: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Export the calibration of a run directory (or checkpoint); returns the manifest written to ``export.json``."""
+    from calo_calib.calibration import load_run_config
+
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"{path} does not exist")
+    run_dir = _run_dir_of(path)
+    checkpoint = path.name if path.is_file() else "best.pt"
+    cfg = load_run_config(run_dir)
+    out_dir = Path(out) if out else run_dir / "export"
+    if cfg.model.kind == "bdt":
+        manifest = export_bdt(run_dir, cfg, out_dir)
+    else:
+        manifest = export_network(run_dir, cfg, out_dir, tolerance, data, checkpoint)
+    tmp = out_dir / "export.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, out_dir / "export.json")
+    log.info("exported %s to %s: %s", run_dir, out_dir, ", ".join(manifest["files"].values()))
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m calo_calib.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="run directory (or a checkpoint file inside it)")
+    parser.add_argument("--out", help="output directory (default: <run>/export)")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest allowed |ONNX - PyTorch| correction")
+    parser.add_argument("--data", help="dataset for the parity check (default: the run's test split)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("torch").setLevel(logging.ERROR)
+    try:
+        export_run(args.run, args.out, args.tolerance, args.data)
+    except (ExportError, FileNotFoundError) as err:
+        print(f"calo_calib.export: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # parity failures and exporter errors: say so, leave nothing half-written
+        from calo_calib.deploy.parity import ParityError
+
+        if isinstance(err, ParityError):
+            print(f"calo_calib.export: error: parity check failed, nothing written: {err}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
