@@ -9,7 +9,7 @@ EXTRAS ?= cpu,dev
 TEST_ENV := WANDB_MODE=offline MPLBACKEND=Agg OMP_WAIT_POLICY=PASSIVE
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast data validate bench-sim lint clean distclean
+.PHONY: install test test-fast data validate bench bench-sim bench-train bench-inference lint clean distclean
 
 # Idempotent: the venv is created only if missing; re-running pip is a quick no-op.
 install: $(PY)
@@ -33,6 +33,17 @@ validate:
 
 bench-sim:
 	$(PY) experiments/bench_sim.py
+
+# Training step, FLOP utilisation, data pipeline and memory of the networks (needs `make data`).
+bench-train:
+	$(PY) experiments/bench_train.py
+
+# onnxruntime / XGBoost latency and throughput of the exported calibrations (needs `make data`).
+bench-inference:
+	$(PY) experiments/bench_inference.py
+
+# Every benchmark; results with date, machine and commit in benchmarks/results/.
+bench: bench-sim bench-train bench-inference
 
 lint:
 	$(PY) -m ruff check .

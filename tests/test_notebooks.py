@@ -12,13 +12,11 @@ import nbformat
 import pytest
 from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
 from nbclient import NotebookClient
+from sweep_builder import BROKEN_JSON, make_real_sweep
 
 from calo_calib.compare import load_runs
 from calo_calib.pipeline import train_and_evaluate
 from calo_calib.run import compose_run_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared real sweep of test_compare.py
-from test_compare import BROKEN_JSON, make_real_sweep  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PAIRED = sorted(NOTEBOOKS.glob("*.ipynb"))
