@@ -360,8 +360,13 @@ class ClusterDataset:
         return n - 1 if n and last < self.world_size else n
 
     # ------------------------------------------------------------------ batches
-    def _stream(self, rng: np.random.Generator | None) -> Iterator[tuple[pa.Table, np.ndarray]]:
-        """Selected rows, one row group at a time: (table of used columns, row ids)."""
+    def _stream(self, rng: np.random.Generator | None) -> Iterator[_Piece]:
+        """Selected rows, one row group at a time (files and row groups in random order when shuffling).
+
+        The row group is kept whole, with the indices of its selected rows: gathering the selected
+        clusters' cells happens once, when batches are cut (an Arrow ``take`` here would copy every
+        cell value one more time; it cost as much as the whole batch assembly).
+        """
         columns = self.scalar_columns + self.cell_columns
         by_file: dict[int, list[_RowGroup]] = {}
         for g in self._groups:
@@ -375,27 +380,31 @@ class ClusterDataset:
                 groups = [groups[i] for i in rng.permutation(len(groups))]
             pf = pq.ParquetFile(self.files[fi])
             for g in groups:
-                rows = g.rows if rng is None else g.rows[rng.permutation(len(g.rows))]
-                t = pf.read_row_group(g.group_index, columns=columns).take(pa.array(rows))
-                yield t, self._file_offset[fi] + g.start + rows
+                t = pf.read_row_group(g.group_index, columns=columns)
+                yield _Piece(t, g.rows, self._file_offset[fi] + g.start + g.rows)
 
-    def _buffers(self, rng: np.random.Generator | None) -> Iterator[tuple[pa.Table, np.ndarray]]:
-        """The stream cut into buffers of exactly ``buffer_size`` clusters (the last one may be smaller)."""
-        pending: list[pa.Table] = []
-        pending_ids: list[np.ndarray] = []
+    def _buffers(self, rng: np.random.Generator | None) -> Iterator[list[_Piece]]:
+        """The stream cut into buffers of exactly ``buffer_size`` selected clusters (the last may be smaller)."""
+        pending: list[_Piece] = []
         n_pending = 0
-        for t, ids in self._stream(rng):
-            pending.append(t)
-            pending_ids.append(ids)
-            n_pending += t.num_rows
+        for piece in self._stream(rng):
+            pending.append(piece)
+            n_pending += len(piece.rows)
             while n_pending >= self.buffer_size:
-                tab = pa.concat_tables(pending)
-                all_ids = np.concatenate(pending_ids)
-                yield tab.slice(0, self.buffer_size), all_ids[: self.buffer_size]
-                pending, pending_ids = [tab.slice(self.buffer_size)], [all_ids[self.buffer_size :]]
+                out, need = [], self.buffer_size
+                while need > 0:
+                    head = pending[0]
+                    if len(head.rows) <= need:
+                        out.append(pending.pop(0))
+                        need -= len(head.rows)
+                    else:  # split a row group between this buffer and the next
+                        out.append(_Piece(head.table, head.rows[:need], head.ids[:need]))
+                        pending[0] = _Piece(head.table, head.rows[need:], head.ids[need:])
+                        need = 0
                 n_pending -= self.buffer_size
+                yield out
         if n_pending:
-            yield pa.concat_tables(pending), np.concatenate(pending_ids)
+            yield pending
 
     def batches(self, epoch: int, all_ranks: bool = False) -> Iterator[dict[str, torch.Tensor]]:
         """Yield this rank's batches of ``epoch`` (see the module docstring for the dict contract).
@@ -417,13 +426,13 @@ class ClusterDataset:
         """
         rng = np.random.default_rng([self.seed, int(epoch)]) if self.shuffle else None
         rank, ws = (0, 1) if all_ranks else (self.rank, self.world_size)
-        for tab, ids in self._buffers(rng):
-            buf = _Buffer(tab, ids, self.scalar_columns, self.cell_columns)
+        for pieces in self._buffers(rng):
+            buf = _Buffer(pieces, self.scalar_columns, self.cell_columns)
             if rng is None:
                 order = np.argsort(buf.n_cells, kind="stable")
             else:
                 # Shuffle the buffer, then a stable sort: clusters of equal length stay in random order.
-                perm = rng.permutation(len(ids))
+                perm = rng.permutation(len(buf.ids))
                 order = perm[np.argsort(buf.n_cells[perm], kind="stable")]
             chunks = [order[k : k + self.batch_size] for k in range(0, len(order), self.batch_size)]
             if rng is not None:
@@ -467,15 +476,32 @@ class ClusterDataset:
         return pa.concat_tables(parts)
 
 
-class _Buffer:
-    """One buffer of clusters as numpy: scalar columns (S,), flattened cell columns (N,), offsets (S+1,)."""
+@dataclass
+class _Piece:
+    """Selected ``rows`` (ascending, within the table) of one row group ``table``; ``ids`` their row_ids."""
 
-    def __init__(self, tab: pa.Table, ids: np.ndarray, scalar_columns: list[str], cell_columns: list[str]) -> None:
-        self.ids = ids
-        self.scalars = {c: _to_numpy(tab[c]) for c in scalar_columns}
+    table: pa.Table
+    rows: np.ndarray
+    ids: np.ndarray
+
+
+class _Buffer:
+    """One buffer of S selected clusters as numpy: scalar columns (S,), the cell columns of the
+    row groups they come from, flattened (N,), and where each selected cluster's cells start (S,)."""
+
+    def __init__(self, pieces: list[_Piece], scalar_columns: list[str], cell_columns: list[str]) -> None:
+        self.ids = np.concatenate([p.ids for p in pieces])
+        self.scalars = {c: np.concatenate([_to_numpy(p.table[c])[p.rows] for p in pieces]) for c in scalar_columns}
         self.n_cells = self.scalars["n_cells"].astype(np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.n_cells)])
-        self.cells = {c: _flat_values(tab[c]) for c in cell_columns}
+        starts, base = [], 0
+        for p in pieces:
+            # n_cells equals every cell list's length (checked when the files were scanned).
+            all_n = _to_numpy(p.table["n_cells"]).astype(np.int64)
+            offsets = np.concatenate([[0], np.cumsum(all_n)])
+            starts.append(base + offsets[p.rows])
+            base += int(offsets[-1])
+        self.starts = np.concatenate(starts)
+        self.cells = {c: np.concatenate([_flat_values(p.table[c]) for p in pieces]) for c in cell_columns}
 
     def batch(self, idx: np.ndarray, cell_features: list[str], cluster_features: list[str]) -> dict[str, torch.Tensor]:
         """Padded tensors for the buffer rows ``idx`` (B,)."""
@@ -487,7 +513,7 @@ class _Buffer:
         # Flat position of every batch cell in the buffer, and its (cluster, slot) in the padded batch.
         within = np.arange(total) - np.repeat(batch_start, n)
         seg = np.repeat(np.arange(b), n)
-        pos = self.offsets[idx][seg] + within
+        pos = self.starts[idx][seg] + within
         cells = {c: v[pos] for c, v in self.cells.items()}
         scalars = {c: v[idx] for c, v in self.scalars.items()}
 

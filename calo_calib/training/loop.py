@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from calo_calib.data.prefetch import prefetch
 from calo_calib.training import checkpoint as ckpt
 from calo_calib.training.distributed import DistEnv
 from calo_calib.training.losses import LossFn
@@ -51,6 +52,7 @@ class TrainerConfig:
     min_delta: float = 0.0
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32 | bf16
     max_steps_per_epoch: int = 0  # 0 = the whole training split; > 0 caps an epoch (smoke tests)
+    prefetch: int = 2  # batches assembled ahead in a background thread (0: load in the training thread)
 
     def __post_init__(self) -> None:
         if self.epochs <= 0:
@@ -159,7 +161,8 @@ def fit(
     net: torch.nn.Module = model
     if env.distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # The fused (single-kernel) AdamW on CUDA: same update, fewer launches.
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=env.device.type == "cuda")
     if cfg.max_steps_per_epoch > 0:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
     total = max(1, steps_per_epoch * cfg.epochs)
@@ -197,7 +200,8 @@ def fit(
         t0 = time.perf_counter()
         seen, loss_sum = 0, 0.0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", disable=not env.is_main or not _show_progress())
-        for i, batch in enumerate(train_batches(epoch)):
+        batches = prefetch(train_batches(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
+        for i, batch in enumerate(batches):
             if cfg.max_steps_per_epoch and i >= cfg.max_steps_per_epoch:
                 break
             batch = _to_device(batch, env.device)
