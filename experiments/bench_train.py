@@ -109,6 +109,17 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     rate = n / seconds
+    model.eval()  # inference: forward only, no gradients (PyTorch; onnxruntime is in bench_inference.py)
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        model(batches[2]["cells"], batches[2]["valid"], batches[2]["cluster"], batches[2].get("pair"))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        for b in batches[2:]:
+            model(b["cells"], b["valid"], b["cluster"], b.get("pair"))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    infer_rate = n / (time.perf_counter() - t1)
     ceiling = matmul_ceiling(device, torch.bfloat16 if use_bf16 else torch.float32)
     mean_cells = sum(float(b["valid"].sum()) for b in batches[2:]) / n
     mean_padded = sum(b["valid"].numel() for b in batches[2:]) / n
@@ -117,7 +128,7 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
         "threads": torch.get_num_threads(), "batch": batch, "steps": len(batches) - 2,
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "mean_cells": mean_cells, "mean_padded_length": mean_padded,
-        "train_clusters_per_s": rate, "model_gflop_per_cluster": flop_per_cluster / 1e9,
+        "train_clusters_per_s": rate, "torch_inference_clusters_per_s": infer_rate, "model_gflop_per_cluster": flop_per_cluster / 1e9,
         "achieved_tflops": rate * flop_per_cluster / 1e12, "matmul_ceiling_tflops": ceiling / 1e12,
         "mfu_vs_matmul_ceiling": rate * flop_per_cluster / ceiling,
         "pipeline_clusters_per_s_per_core": per_core,
@@ -137,15 +148,15 @@ def _write(records: list[dict]) -> None:
         "FLOP/s over the measured dense-matmul ceiling of the same device and precision. Pipeline = Parquet -> padded",
         "batches in one process (per core).",
         "",
-        "| date (UTC) | machine | commit | model | size | device, precision | batch | mean cells (padded) | train clusters/s | GFLOP/cluster | MFU | pipeline clusters/s/core | peak RSS / GPU (GB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| date (UTC) | machine | commit | model | size | device, precision | batch | mean cells (padded) | train clusters/s | PyTorch inference clusters/s | GFLOP/cluster (train step) | MFU | pipeline clusters/s/core | peak RSS / GPU (GB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in allrec:
         gpu_mem = f"{r['peak_gpu_gb']:.1f}" if r.get("peak_gpu_gb") is not None else "–"
         lines.append(
             f"| {r['date_utc']} | {r['cpu']} ({r['nproc']} cores), GPU {r['gpu']} | {r['commit']} | {r['model']} | {r['size']} | "
             f"{r['device']}, {r['precision']} | {r['batch']} | {r['mean_cells']:.0f} ({r['mean_padded_length']:.0f}) | "
-            f"{r['train_clusters_per_s']:.0f} | {r['model_gflop_per_cluster']:.3f} | {100 * r['mfu_vs_matmul_ceiling']:.1f}% | "
+            f"{r['train_clusters_per_s']:.0f} | {r.get('torch_inference_clusters_per_s', float('nan')):.0f} | {r['model_gflop_per_cluster']:.3f} | {100 * r['mfu_vs_matmul_ceiling']:.1f}% | "
             f"{r['pipeline_clusters_per_s_per_core']:.0f} | {r['peak_rss_gb']:.1f} / {gpu_mem} |"
         )
     RESULTS_MD.write_text("\n".join(lines) + "\n")
