@@ -68,6 +68,7 @@ def make_dataset(
         world_size=world_size,
         min_cluster_et=float(cfg.data.get("min_cluster_et") or 0.0),
         max_target=float(max_target) if max_target else None,
+        pad_multiple=int(cfg.data.get("pad_multiple") or 1),
     )
 
 

@@ -108,6 +108,8 @@ class ClusterDataset:
         max_target: drop clusters with E_true / E_cluster above this (training and validation only:
             a truth cut must never select test clusters); None keeps all.
         with_truth: False for data without ``truth_e`` (inference on real data): ``target`` is NaN.
+        pad_multiple: pad every batch's cell dimension L up to a multiple of this (1 = to the longest
+            cluster): fewer distinct shapes, so ``torch.compile`` with static shapes compiles once per bucket.
 
     Raises:
         ValueError: bad arguments, missing columns (all listed, with the file), a non-finite value
@@ -133,6 +135,7 @@ class ClusterDataset:
         min_cluster_et: float = 0.0,
         max_target: float | None = None,
         with_truth: bool = True,
+        pad_multiple: int = 1,
     ) -> None:
         if nonfinite not in NONFINITE_MODES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {nonfinite!r}")
@@ -153,6 +156,9 @@ class ClusterDataset:
         self.cluster_features = list(cluster_features)
         self.scalar_columns = F.scalar_columns(self.cell_features, self.cluster_features)
         self.with_truth = bool(with_truth)
+        if int(pad_multiple) < 1:
+            raise ValueError(f"pad_multiple must be >= 1, got {pad_multiple}")
+        self.pad_multiple = int(pad_multiple)
         if not self.with_truth:  # inference on data without truth (real collisions): no target
             if max_target is not None:
                 raise ValueError("max_target is a truth cut: it needs with_truth=True")
@@ -441,7 +447,7 @@ class ClusterDataset:
                 if len(idx) < ws:
                     continue  # only the epoch's last batch can be this short (see steps_per_epoch)
                 part = idx if ws == 1 else np.array_split(idx, ws)[rank]
-                yield buf.batch(part, self.cell_features, self.cluster_features)
+                yield buf.batch(part, self.cell_features, self.cluster_features, self.pad_multiple)
 
     # ------------------------------------------------------------------ evaluation columns
     def scalar_table(self, columns: Sequence[str]) -> pa.Table:
@@ -503,11 +509,11 @@ class _Buffer:
         self.starts = np.concatenate(starts)
         self.cells = {c: np.concatenate([_flat_values(p.table[c]) for p in pieces]) for c in cell_columns}
 
-    def batch(self, idx: np.ndarray, cell_features: list[str], cluster_features: list[str]) -> dict[str, torch.Tensor]:
-        """Padded tensors for the buffer rows ``idx`` (B,)."""
+    def batch(self, idx: np.ndarray, cell_features: list[str], cluster_features: list[str], pad_multiple: int = 1) -> dict[str, torch.Tensor]:
+        """Padded tensors for the buffer rows ``idx`` (B,); L rounded up to a multiple of ``pad_multiple``."""
         b = len(idx)
         n = self.n_cells[idx]
-        length = int(n.max())
+        length = -(-int(n.max()) // pad_multiple) * pad_multiple
         total = int(n.sum())
         batch_start = np.cumsum(n) - n  # start of each cluster in the batch's flat cells
         # Flat position of every batch cell in the buffer, and its (cluster, slot) in the padded batch.
