@@ -31,7 +31,6 @@ import logging
 import math
 import os
 import re
-import secrets
 import sys
 import tempfile
 from collections import defaultdict
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from calo_calib.analysis import RunResult
 from calo_calib.evaluation.report import compare as compare_metrics
+from calo_calib.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -947,19 +947,6 @@ def plot_best_per_bin(records: Sequence[Mapping[str, Any]], particle: str, metri
 # --- outputs ---------------------------------------------------------------------------------------
 
 
-def _write_text_atomic(path: Path, text: str) -> Path:
-    """Write via a temporary file in the same directory + rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _csv_cell(value: Any) -> Any:
     # Empty cell for NaN: what spreadsheets and pandas.read_csv read as missing.
     return "" if isinstance(value, float) and math.isnan(value) else value
@@ -972,7 +959,7 @@ def write_csv(records: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
     writer.writerow(COLUMNS)
     for r in records:
         writer.writerow([_csv_cell(r[c]) for c in COLUMNS])
-    return _write_text_atomic(Path(path), buf.getvalue())
+    return write_text_atomic(path, buf.getvalue())
 
 
 def write_outputs(
@@ -990,7 +977,7 @@ def write_outputs(
     out = Path(out_dir)
     written = [
         write_csv(records, out / "comparison.csv"),
-        _write_text_atomic(out / "comparison.md", report_markdown(records, unreadable, metric)),
+        write_text_atomic(out / "comparison.md", report_markdown(records, unreadable, metric)),
     ]
     for p in particles(records):
         for table in _AXES:

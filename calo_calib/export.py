@@ -165,6 +165,7 @@ def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
                data: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Export the calibration of a run directory (or checkpoint); returns the manifest written to ``export.json``."""
     from calo_calib.calibration import load_run_config
+    from calo_calib.io.atomic import write_json_atomic
 
     path = Path(path)
     if not path.exists():
@@ -177,9 +178,7 @@ def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
         manifest = export_bdt(run_dir, cfg, out_dir)
     else:
         manifest = export_network(run_dir, cfg, out_dir, tolerance, data, checkpoint)
-    tmp = out_dir / "export.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, out_dir / "export.json")
+    write_json_atomic(out_dir / "export.json", manifest)
     log.info("exported %s to %s: %s", run_dir, out_dir, ", ".join(manifest["files"].values()))
     return manifest
 
@@ -193,18 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("torch").setLevel(logging.ERROR)
+    from calo_calib.deploy.parity import ParityError
+
     try:
         export_run(args.run, args.out, args.tolerance, args.data)
     except (ExportError, FileNotFoundError) as err:
         print(f"calo_calib.export: error: {err}", file=sys.stderr)
         return 1
-    except Exception as err:  # parity failures and exporter errors: say so, leave nothing half-written
-        from calo_calib.deploy.parity import ParityError
-
-        if isinstance(err, ParityError):
-            print(f"calo_calib.export: error: parity check failed, nothing written: {err}", file=sys.stderr)
-            return 1
-        raise
+    except ParityError as err:
+        print(f"calo_calib.export: error: parity check failed, nothing written: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -35,6 +35,7 @@ from calo_calib.calibration import (
     make_dataset,
 )
 from calo_calib.evaluation import predictions as P
+from calo_calib.io.atomic import write_text_atomic
 from calo_calib.provenance import git_commit
 from calo_calib.tracking import Tracker, open_tracker
 from calo_calib.training.distributed import DistEnv
@@ -112,12 +113,6 @@ def check_config(cfg: DictConfig) -> None:
     cell_and_cluster_features(cfg)  # unknown feature names raise here
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # --- training ----------------------------------------------------------------------------------
 
 
@@ -157,7 +152,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
         norm = compute_norm_stats(train, max_clusters=int(cfg.data.norm_max_clusters))
         log.info("normalisation statistics from %d training clusters in %.1f s", min(len(train), int(cfg.data.norm_max_clusters)), time.perf_counter() - t0)
     if env.is_main:
-        _write_text_atomic(run_dir / "norm.json", json.dumps(norm.to_dict(), indent=2))
+        write_text_atomic(run_dir / "norm.json", json.dumps(norm.to_dict(), indent=2))
 
     seed_everything(int(cfg.seed))
     cells, clusters = cell_and_cluster_features(cfg)
@@ -315,7 +310,7 @@ def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], ru
         "training": training,
     }
     write_metrics(metrics, run_dir / "metrics.json")
-    _write_text_atomic(run_dir / "summary.md", _summary_header(cfg, metrics) + summary_markdown(metrics, methods))
+    write_text_atomic(run_dir / "summary.md", _summary_header(cfg, metrics) + summary_markdown(metrics, methods))
 
     images: dict[str, Path] = {}
     if cfg.evaluation.plots:
@@ -387,7 +382,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict
     try:
         if env.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            _write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         splits = resolve_splits(cfg) if env.is_main or not env.distributed else None
         if env.distributed:
             box = [splits]

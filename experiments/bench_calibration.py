@@ -15,21 +15,17 @@ Extra arguments are run overrides applied to all three models (``models=[...]`` 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from calo_calib.io.atomic import append_json_records, write_text_atomic
 from calo_calib.provenance import git_commit, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_JSON = REPO / "benchmarks" / "results" / "calibration.json"
 RESULTS_MD = REPO / "benchmarks" / "results" / "calibration.md"
-
-
-def _machine() -> dict[str, str]:
-    return machine_info()
 
 
 def main(argv: list[str]) -> None:
@@ -58,7 +54,7 @@ def main(argv: list[str]) -> None:
         ratio = (metrics.get("comparison_to_bdt") or {}).get("inclusive", {})
         records.append({
             "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-            **_machine(),
+            **machine_info(),
             "commit": commit,
             "particle": str(cfg.particle.name),
             "model": model,
@@ -81,12 +77,7 @@ def main(argv: list[str]) -> None:
 
 
 def _append(records: list[dict]) -> None:
-    old = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else []
-    allrec = old + records
-    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS_JSON.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(allrec, indent=2))
-    os.replace(tmp, RESULTS_JSON)
+    allrec = append_json_records(RESULTS_JSON, records)
     lines = [
         "# Calibration benchmark: σ_rel of the three calibrations",
         "",
@@ -108,9 +99,7 @@ def _append(records: list[dict]) -> None:
             f"{100 * s[m]:.2f} ± {100 * e[m]:.2f} | {100 * s['raw']:.2f} | {100 * s['oracle']:.2f} | {ratio} | {rate} | "
             f"{r.get('epochs_run') or '–'} | {r['wall_seconds']:.0f} |"
         )
-    tmp = RESULTS_MD.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, RESULTS_MD)
+    write_text_atomic(RESULTS_MD, "\n".join(lines) + "\n")
     print(f"wrote {RESULTS_JSON} and {RESULTS_MD}")
 
 

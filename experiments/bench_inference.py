@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from calo_calib.io.atomic import append_json_records, write_text_atomic
 from calo_calib.provenance import git_commit, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,12 +106,11 @@ def bench_bdt(particle: str, data: Path, bdt_run: Path, n_latency: int, n_throug
     table = ds.scalar_table(sorted(set(high_level_columns(particle)) | {"cluster_e"}))
     feats = high_level_features(table, particle)
     feats["cluster_e"] = table.column("cluster_e").to_numpy()
-    n_trees = None
     records = []
     one = BDTCalibration.load(bdt_run / "bdt", nthread=1)
     rows = [{k: v[i : i + 1] for k, v in feats.items()} for i in range(min(n_latency, len(feats["cluster_e"])))]
     lat = _latency(one.predict_correction, rows)
-    common = {"model": f"bdt (trained: {bdt_run})", "n_parameters": n_trees}
+    common = {"model": f"bdt (trained: {bdt_run})"}
     records.append({**common, "device": "cpu", "threads": 1, **lat})
     allc = BDTCalibration.load(bdt_run / "bdt", nthread=0)
     allc.predict_correction({k: v[:1000] for k, v in feats.items()})
@@ -123,15 +122,13 @@ def bench_bdt(particle: str, data: Path, bdt_run: Path, n_latency: int, n_throug
 
 
 def _newest_bdt_run(particle: str) -> Path | None:
-    runs = sorted(Path("runs").glob(f"**/{particle}/bdt-*/**/bdt/bdt.json"), key=lambda p: p.stat().st_mtime)
-    runs += sorted(Path("runs").glob(f"{particle}/bdt-*/*/bdt/bdt.json"), key=lambda p: p.stat().st_mtime)
-    return runs[-1].parents[1] if runs else None
+    """The newest ``model=bdt`` run of ``particle`` anywhere under ``runs/`` (single runs and benchmark runs)."""
+    manifests = set(Path("runs").glob(f"**/{particle}/bdt-*/**/bdt/bdt.json"))
+    return max(manifests, key=lambda p: p.stat().st_mtime).parents[1] if manifests else None
 
 
 def _write(records: list[dict]) -> None:
-    old = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else []
-    allrec = old + records
-    RESULTS_JSON.write_text(json.dumps(allrec, indent=2))
+    allrec = append_json_records(RESULTS_JSON, records)
     lines = [
         "# Inference benchmark: exported calibrations",
         "",
@@ -147,7 +144,7 @@ def _write(records: list[dict]) -> None:
         lat = f"{r['latency_ms_median']:.3f} / {r['latency_ms_p90']:.3f}" if "latency_ms_median" in r else "–"
         thr = f"{r['throughput_clusters_per_s']:.0f}" if "throughput_clusters_per_s" in r else "–"
         lines.append(f"| {r['date_utc']} | {r['cpu']} ({r['nproc']} cores), GPU {r['gpu']} | {r['commit']} | {r['particle']} | {r['model']} | {r['device']} | {r['threads']} | {lat} | {thr} |")
-    RESULTS_MD.write_text("\n".join(lines) + "\n")
+    write_text_atomic(RESULTS_MD, "\n".join(lines) + "\n")
 
 
 def main() -> None:

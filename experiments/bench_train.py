@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import resource
 import time
 from pathlib import Path
 
 import torch
 
+from calo_calib.io.atomic import append_json_records, write_text_atomic
 from calo_calib.provenance import git_commit, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,9 +138,7 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
 
 
 def _write(records: list[dict]) -> None:
-    old = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else []
-    allrec = old + records
-    RESULTS_JSON.write_text(json.dumps(allrec, indent=2))
+    allrec = append_json_records(RESULTS_JSON, records)
     lines = [
         "# Training and data-pipeline throughput",
         "",
@@ -159,7 +157,7 @@ def _write(records: list[dict]) -> None:
             f"{r['train_clusters_per_s']:.0f} | {r.get('torch_inference_clusters_per_s', float('nan')):.0f} | {r['model_gflop_per_cluster']:.3f} | {100 * r['mfu_vs_matmul_ceiling']:.1f}% | "
             f"{r['pipeline_clusters_per_s_per_core']:.0f} | {r['peak_rss_gb']:.1f} / {gpu_mem} |"
         )
-    RESULTS_MD.write_text("\n".join(lines) + "\n")
+    write_text_atomic(RESULTS_MD, "\n".join(lines) + "\n")
 
 
 def main() -> None:

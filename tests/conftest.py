@@ -39,7 +39,8 @@ def make_tiny_split(root: Path, particle: str, split: str, n: int, seed: int, mu
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
-    """Factory ``tiny_data(particle, split="train", n=400) -> Path`` of a small simulated dataset directory.
+    """Factory ``tiny_data(particle, split="train", n=400) -> Path`` of a small simulated dataset directory;
+    ``tiny_data.run_overrides(particle)`` gives the run overrides (particle + the three splits) that use it.
 
     Generated once per test session (per xdist worker) with a fixed seed per (particle, split, n),
     in the layout of ``make data`` (two shards per split). Cheap: ~0.2 s per 400 clusters.
@@ -51,4 +52,14 @@ def tiny_data(tmp_path_factory):
         root = base / f"n{n}_mu{mu:g}"
         return make_tiny_split(root, particle, split, n, seeds.get(split, 14), mu)
 
+    def run_overrides(particle: str) -> list[str]:
+        """``python -m calo_calib.run`` overrides for the standard tiny splits (400 / 200 / 300 clusters)."""
+        return [
+            f"particle={particle}",
+            f"data.train={factory(particle, 'train', n=400)}",
+            f"data.val={factory(particle, 'val', n=200)}",
+            f"data.test={factory(particle, 'test', n=300)}",
+        ]
+
+    factory.run_overrides = run_overrides  # type: ignore[attr-defined]
     return factory

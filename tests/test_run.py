@@ -55,15 +55,6 @@ def _run(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None, ch
     return proc
 
 
-def _data_args(tiny_data, particle: str) -> list[str]:
-    return [
-        f"particle={particle}",
-        f"data.train={tiny_data(particle, 'train', n=400)}",
-        f"data.val={tiny_data(particle, 'val', n=200)}",
-        f"data.test={tiny_data(particle, 'test', n=300)}",
-    ]
-
-
 QUICK = ["trainer.epochs=1", "trainer.max_steps_per_epoch=4", "data.batch_size=64", "evaluation.n_boot=20", "progress=false",
          "model.num_boost_round=30"]  # fmt: skip
 
@@ -93,7 +84,7 @@ def _check_run_dir(run_dir: Path, model: str) -> dict:
 @pytest.mark.parametrize("model,particle", [("transformer", "photon_conv"), ("gnn_edge", "electron"), ("bdt", "photon_conv")])
 def test_one_epoch_smoke_run_through_the_entry_point(tmp_path, tiny_data, model, particle):
     run_dir = tmp_path / "run"
-    _run([f"model={model}", *_data_args(tiny_data, particle), *_quick(model), f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    _run([f"model={model}", *tiny_data.run_overrides(particle), *_quick(model), f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     _check_run_dir(run_dir, model)
     if model == "bdt":
         assert (run_dir / "bdt" / "bdt.json").is_file()
@@ -113,7 +104,7 @@ def test_one_epoch_smoke_run_through_the_entry_point(tmp_path, tiny_data, model,
 
 def test_network_is_compared_with_the_bdt_of_the_same_particle_and_test_data(tmp_path, tiny_data):
     runs = {"CALO_CALIB_RUNS": str(tmp_path / "runs")}
-    common = [*_data_args(tiny_data, "electron"), "logger=none"]
+    common = [*tiny_data.run_overrides("electron"), "logger=none"]
     _run(["model=bdt", *common, *_quick("bdt")], cwd=tmp_path, env_extra=runs)
     _run(["model=transformer", *common, *_quick("transformer")], cwd=tmp_path, env_extra=runs)
     (run_dir,) = (tmp_path / "runs" / "electron").glob("transformer-mse/*")
@@ -126,7 +117,7 @@ def test_network_is_compared_with_the_bdt_of_the_same_particle_and_test_data(tmp
 
 def test_resume_continues_a_run_from_its_last_checkpoint(tmp_path, tiny_data):
     run_dir = tmp_path / "run"
-    args = ["model=transformer", *_data_args(tiny_data, "electron"), *_quick("transformer"), "logger=none"]
+    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), "logger=none"]
     _run([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     proc = _run([f"resume={run_dir}", "trainer.epochs=2"], cwd=tmp_path)
     history = json.loads((run_dir / "history.json").read_text())
@@ -146,7 +137,7 @@ def test_bad_inputs_fail_with_a_clear_message(tmp_path, tiny_data):
 def test_a_started_run_directory_continues_in_place_and_refuses_another_config(tmp_path, tiny_data):
     """What a requeued SLURM job or a restarted torchrun worker does: same directory, same overrides."""
     run_dir = tmp_path / "run"
-    args = ["model=transformer", *_data_args(tiny_data, "electron"), *_quick("transformer"), "logger=none", f"hydra.run.dir={run_dir}"]
+    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), "logger=none", f"hydra.run.dir={run_dir}"]
     _run(args, cwd=tmp_path)
     proc = _run(args, cwd=tmp_path)
     assert "resuming it" in proc.stdout + proc.stderr

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -35,6 +36,18 @@ def _save_with_metadata(program, path: Path, metadata: Mapping[str, str]) -> Non
     os.replace(tmp, path)
 
 
+def _export(graph: torch.nn.Module, args: list[torch.Tensor], names: list[str], shapes: Mapping[str, Any], path: Path,
+            metadata: Mapping[str, str]) -> Path:  # fmt: skip
+    """Export ``graph`` (inputs ``names``, output ``correction``) with dynamic ``shapes`` and save it with ``metadata``."""
+    with torch.no_grad():
+        program = torch.onnx.export(
+            graph, tuple(args), dynamo=True, input_names=names, output_names=["correction"],
+            dynamic_shapes=dict(shapes), opset_version=OPSET, verbose=False,
+        )  # fmt: skip
+    _save_with_metadata(program, path, metadata)
+    return path
+
+
 def export_per_cluster(model: torch.nn.Module, example: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, str]) -> Path:
     """The athena convention: ``cluster`` [1, F_cluster], ``cells`` [n_cells, F_cell] (, ``cell_pair`` [n_cells, 7]) -> ``correction`` [1].
 
@@ -53,13 +66,7 @@ def export_per_cluster(model: torch.nn.Module, example: Mapping[str, torch.Tenso
         args.append(example["pair"][i, :n])
         names.append("cell_pair")
         shapes["cell_pair"] = {0: n_cells}
-    with torch.no_grad():
-        program = torch.onnx.export(
-            graph, tuple(args), dynamo=True, input_names=names, output_names=["correction"],
-            dynamic_shapes=shapes, opset_version=OPSET, verbose=False,
-        )  # fmt: skip
-    _save_with_metadata(program, path, {**metadata, "convention": "per_cluster"})
-    return path
+    return _export(graph, args, names, shapes, path, {**metadata, "convention": "per_cluster"})
 
 
 def export_batched(model: torch.nn.Module, example: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, str]) -> Path:
@@ -76,13 +83,7 @@ def export_batched(model: torch.nn.Module, example: Mapping[str, torch.Tensor], 
         args.append(example["pair"])
         names.append("pair")
         shapes["pair"] = {0: batch, 1: length}
-    with torch.no_grad():
-        program = torch.onnx.export(
-            graph, tuple(args), dynamo=True, input_names=names, output_names=["correction"],
-            dynamic_shapes=shapes, opset_version=OPSET, verbose=False,
-        )  # fmt: skip
-    _save_with_metadata(program, path, {**metadata, "convention": "batched"})
-    return path
+    return _export(graph, args, names, shapes, path, {**metadata, "convention": "batched"})
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -72,9 +72,8 @@ def check_parity(model: torch.nn.Module, per_cluster_session, batched_session, b
             worst = max(worst, _diff(got, ref, f"per-cluster graph, {s['n']} cells"))
             n_checked += 1
             counts.append(int(s["n"]))
-        pool = [b for b in batches]
         for size in (1, 2, 7, 64):
-            b = next((b for b in pool if b["cells"].shape[0] >= size), None)
+            b = next((b for b in batches if b["cells"].shape[0] >= size), None)
             if b is None:
                 continue
             sub = {k: v[:size] for k, v in b.items() if torch.is_tensor(v)}

@@ -6,10 +6,8 @@ when written (:func:`write_metrics`) and is read back as NaN by :func:`compare`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import numpy as np
 
 from calo_calib.evaluation import binning as B
 from calo_calib.evaluation.metrics import bootstrap_stats, median_response, sigma_rel
+from calo_calib.io.atomic import write_json_atomic
 
 DEFINITION = "sigma_rel = IQR(E_reco/E_true) / (1.349 * mean(E_reco/E_true)); errors: bootstrap std"
 
@@ -117,16 +116,7 @@ def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike[str]) -> P
         The output path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(metrics), indent=2, allow_nan=False)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomic(path, _jsonable(metrics), allow_nan=False)
 
 
 def _num(x: Any) -> float:

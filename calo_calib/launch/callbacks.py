@@ -8,7 +8,6 @@ be run on what finished).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,19 @@ log = logging.getLogger(__name__)
 
 
 def finished_runs(sweep_dir: Path) -> dict[str, list[Path]]:
-    """Run directories of a sweep that finished (have a metrics.json), grouped by particle, job order."""
+    """Run directories of a sweep that finished, grouped by particle, in path order.
+
+    Read with :func:`calo_calib.compare.load_runs` (the comparison's own reader); job directories it
+    cannot read (failed jobs) are logged with the reason and left out.
+    """
+    from calo_calib.compare import load_runs
+
+    loaded = load_runs([sweep_dir])
+    for bad in loaded.unreadable:
+        log.warning("not in the pile-up scan: %s: %s", bad.path, bad.reason)
     groups: dict[str, list[Path]] = {}
-    for metrics_path in sorted(sweep_dir.glob("*/metrics.json"), key=lambda p: p.parent.name):
-        run = json.loads(metrics_path.read_text()).get("run") or {}
-        if run.get("particle"):
-            groups.setdefault(str(run["particle"]), []).append(metrics_path.parent)
+    for run in loaded.runs:
+        groups.setdefault(run.particle, []).append(Path(run.run_dir))
     return groups
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from calo_calib.io.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +17,7 @@ def write_sweep_summary(sweep_dir: str | os.PathLike[str], rows: list[dict[str, 
 
     Each row has at least ``job`` (index), ``overrides``, ``status`` (COMPLETED | FAILED) and ``error``.
     """
-    path = Path(sweep_dir) / "launcher_results.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(rows, indent=2, default=str))
-    os.replace(tmp, path)
+    path = write_json_atomic(Path(sweep_dir) / "launcher_results.json", rows, default=str)
     failed = [r for r in rows if r["status"] != "COMPLETED"]
     log.info("%s launcher: %d of %d jobs completed%s; summary in %s", launcher, len(rows) - len(failed), len(rows),
              "; failed: " + "; ".join(f"#{r['job']} ({r['error']})" for r in failed) if failed else "", path)  # fmt: skip

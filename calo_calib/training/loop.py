@@ -10,7 +10,6 @@ only rank 0 writes.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from calo_calib.data.prefetch import prefetch
+from calo_calib.io.atomic import write_json_atomic
 from calo_calib.training import checkpoint as ckpt
 from calo_calib.training.distributed import DistEnv
 from calo_calib.training.losses import LossFn
@@ -263,15 +263,10 @@ def fit(
             )  # fmt: skip
             if on_epoch is not None:
                 on_epoch(record)
-            _write_json(Path(run_dir) / "history.json", state.history)
+            write_json_atomic(Path(run_dir) / "history.json", state.history)
     return state
 
 
 def _show_progress() -> bool:
     return os.environ.get("CALO_CALIB_PROGRESS", "1") != "0"
 
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)

@@ -26,9 +26,7 @@ from calo_calib.run import compose_run_config
 
 def _train(root: Path, tiny_data, model: str, particle: str) -> Path:
     overrides = [
-        f"model={model}", f"particle={particle}",
-        f"data.train={tiny_data(particle, 'train', n=400)}", f"data.val={tiny_data(particle, 'val', n=200)}",
-        f"data.test={tiny_data(particle, 'test', n=300)}",
+        f"model={model}", *tiny_data.run_overrides(particle),
         "logger=none", "evaluation.n_boot=5", "evaluation.plots=false", "progress=false", "compare_to=null",
     ]  # fmt: skip
     overrides += ["model.num_boost_round=20"] if model == "bdt" else ["trainer.epochs=2", "trainer.max_steps_per_epoch=6", "data.batch_size=32", "model.net.n_layers=1"]

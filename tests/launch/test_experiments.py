@@ -46,9 +46,7 @@ def test_pileup_experiment_runs_end_to_end_and_scans_mu(tmp_path, tiny_data):
     cmd = [
         sys.executable, "-m", "calo_calib.run", "-m", "+experiment=pileup_study",
         "hydra.sweeper.params.model=bdt", "++model.num_boost_round=20",
-        f"data.train={tiny_data('electron', 'train', n=400)}",
-        f"data.val={tiny_data('electron', 'val', n=200)}",
-        f"data.test={tiny_data('electron', 'test', n=300)}",
+        *tiny_data.run_overrides("electron"),
         "logger=none", "evaluation.n_boot=10", "evaluation.plots=false", "progress=false",
         "hydra.launcher.gpus_per_job=0", f"hydra.sweep.dir={sweep}",
         "hydra.callbacks.pileup.n_clusters=200", "hydra.callbacks.pileup.mus=[0,60]",

@@ -64,12 +64,7 @@ def test_a_job_needing_more_gpus_than_exist_is_refused_before_anything_runs(tmp_
 
 
 def _multirun(tmp_path: Path, tiny_data, args: list[str]) -> subprocess.CompletedProcess:
-    data = [
-        "particle=electron",
-        f"data.train={tiny_data('electron', 'train', n=400)}",
-        f"data.val={tiny_data('electron', 'val', n=200)}",
-        f"data.test={tiny_data('electron', 'test', n=300)}",
-    ]
+    data = tiny_data.run_overrides("electron")
     quick = ["trainer.epochs=1", "trainer.max_steps_per_epoch=3", "evaluation.n_boot=10",
              "evaluation.plots=false", "progress=false", "logger=none"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CALO_CALIB_PROGRESS": "0", "CALO_CALIB_RUNS": str(tmp_path / "runs")}

@@ -61,22 +61,13 @@ def slurm_env(tmp_path_factory):
     subprocess.run(["bash", str(LOOPBACK), "stop", str(state)], env={**os.environ, **PORTS}, capture_output=True, text=True, timeout=120)
 
 
-def _data(tiny_data) -> list[str]:
-    return [
-        "particle=electron",
-        f"data.train={tiny_data('electron', 'train', n=400)}",
-        f"data.val={tiny_data('electron', 'val', n=200)}",
-        f"data.test={tiny_data('electron', 'test', n=300)}",
-    ]
-
-
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.gpus_per_node=null",
          "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=60", "hydra.launcher.tasks_per_node=1"]  # fmt: skip
 QUICK = ["evaluation.n_boot=10", "evaluation.plots=false", "progress=false", "logger=none"]
 
 
 def _command(tmp_path: Path, tiny_data, args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "calo_calib.run", "-m", *_data(tiny_data), *QUICK, *SLURM, f"hydra.sweep.dir={tmp_path / 'sweep'}", *args]
+    return [sys.executable, "-m", "calo_calib.run", "-m", *tiny_data.run_overrides("electron"), *QUICK, *SLURM, f"hydra.sweep.dir={tmp_path / 'sweep'}", *args]
 
 
 def _env(slurm_env: dict[str, str], tmp_path: Path) -> dict[str, str]:

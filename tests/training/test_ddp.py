@@ -65,18 +65,9 @@ def test_two_ranks_match_each_other_and_one_process_with_the_same_global_batch(t
     assert (tmp_path / "run_ws2" / "checkpoints" / "last.pt").is_file()
 
 
-def _data_overrides(tiny_data) -> list[str]:
-    return [
-        "particle=electron",
-        f"data.train={tiny_data('electron', 'train', n=400)}",
-        f"data.val={tiny_data('electron', 'val', n=200)}",
-        f"data.test={tiny_data('electron', 'test', n=300)}",
-    ]
-
-
 def test_torchrun_entry_point_writes_one_run_directory_and_resumes(tmp_path, tiny_data):
     runs = tmp_path / "runs"
-    args = ["-m", "calo_calib.run", "model=transformer", *_data_overrides(tiny_data), "trainer.epochs=1",
+    args = ["-m", "calo_calib.run", "model=transformer", *tiny_data.run_overrides("electron"), "trainer.epochs=1",
             "trainer.max_steps_per_epoch=3", "data.batch_size=64", "evaluation.n_boot=10", "evaluation.plots=false",
             "model.net.n_layers=1", "progress=false"]  # fmt: skip
     _torchrun(2, args, cwd=tmp_path, CALO_CALIB_RUNS=str(runs))

@@ -114,40 +114,37 @@ def state_of(rec: dict) -> str:
     return state
 
 
+# sacct fields that are one scontrol key (or the first present of several) under another name.
+SCONTROL_KEYS = {
+    "jobidraw": ("JobId",),
+    "jobname": ("JobName", "Name"),
+    "alloccpus": ("NumCPUs", "ProcCnt"),
+    "nnodes": ("NumNodes", "NodeCnt"),
+    "elapsed": ("RunTime",),
+    "start": ("StartTime",),
+    "end": ("EndTime",),
+    "submit": ("SubmitTime",),
+    "timelimit": ("TimeLimit",),
+    "restarts": ("Restarts",),
+}
+
+
 def field_value(rec: dict, field: str) -> str:
     f = field.lower()
     if f == "jobid":
         return display_id(rec)
-    if f == "jobidraw":
-        return rec.get("JobId", "")
     if f == "state":
         return state_of(rec)
     if f == "nodelist":
         nodes = rec.get("NodeList", "")
         return "None assigned" if nodes in ("", "(null)") else nodes
-    if f == "jobname":
-        return rec.get("JobName", rec.get("Name", ""))
     if f in ("user", "uid"):
         m = re.match(r"([^(]*)\((\d+)\)", rec.get("UserId", ""))
         if not m:
             return ""
         return m.group(1) if f == "user" else m.group(2)
-    if f == "alloccpus":
-        return rec.get("NumCPUs", rec.get("ProcCnt", ""))
-    if f == "nnodes":
-        return rec.get("NumNodes", rec.get("NodeCnt", ""))
-    if f == "elapsed":
-        return rec.get("RunTime", "")
-    if f == "start":
-        return rec.get("StartTime", "")
-    if f == "end":
-        return rec.get("EndTime", "")
-    if f == "submit":
-        return rec.get("SubmitTime", "")
-    if f == "timelimit":
-        return rec.get("TimeLimit", "")
-    if f == "restarts":
-        return rec.get("Restarts", "")
+    if f in SCONTROL_KEYS:
+        return next((rec[k] for k in SCONTROL_KEYS[f] if k in rec), "")
     for key in rec:  # Partition, Account, ExitCode, Reason, WorkDir, ...
         if key.lower() == f:
             return "" if rec[key] == "(null)" else rec[key]
