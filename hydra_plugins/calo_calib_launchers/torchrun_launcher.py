@@ -184,7 +184,8 @@ def _task_value(job_dir: Path) -> float | None:
     try:
         metrics = json.loads((job_dir / "metrics.json").read_text())
         return float(metrics["inclusive"][metrics["run"]["model"]]["sigma_rel"])
-    except (OSError, KeyError, ValueError, TypeError):
+    except (OSError, KeyError, ValueError, TypeError) as err:  # exit code 0 but no usable result: say so
+        log.warning("job in %s ended without error but its metrics.json is unusable (%s): no result recorded", job_dir, err)
         return None
 
 

@@ -50,6 +50,7 @@ def main() -> None:
     seed_everything(int(cfg.seed))
     cells, clusters = cell_and_cluster_features(cfg)
     model = build_network(cfg, len(cells), len(clusters), norm.as_tensors())
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     out = Path(args.out)
     state = fit(
         model,
@@ -62,7 +63,7 @@ def main() -> None:
         env=env,
     )
     params = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    torch.save({"params": params, "history": state.history, "steps": state.step}, out / f"rank{env.rank}_of{env.world_size}.pt")
+    torch.save({"params": params, "initial": initial, "history": state.history, "steps": state.step}, out / f"rank{env.rank}_of{env.world_size}.pt")
     teardown()
 
 
