@@ -9,7 +9,7 @@ EXTRAS ?= cpu,dev
 TEST_ENV := WANDB_MODE=offline MPLBACKEND=Agg OMP_WAIT_POLICY=PASSIVE
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast data validate bench bench-sim bench-train bench-inference lint clean distclean
+.PHONY: install test test-fast data validate bench bench-sim bench-pipeline bench-train bench-inference lint clean distclean
 
 # Idempotent: the venv is created only if missing; re-running pip is a quick no-op.
 install: $(PY)
@@ -34,6 +34,10 @@ validate:
 bench-sim:
 	$(PY) experiments/bench_sim.py
 
+# Parquet -> padded batches: clusters/s per core and with worker processes (needs `make data`).
+bench-pipeline:
+	$(PY) experiments/bench_pipeline.py
+
 # Training step, FLOP utilisation, data pipeline and memory of the networks (needs `make data`).
 bench-train:
 	$(PY) experiments/bench_train.py
@@ -43,7 +47,7 @@ bench-inference:
 	$(PY) experiments/bench_inference.py
 
 # Every benchmark; results with date, machine and commit in benchmarks/results/.
-bench: bench-sim bench-train bench-inference
+bench: bench-sim bench-pipeline bench-train bench-inference
 
 lint:
 	$(PY) -m ruff check .

@@ -33,6 +33,19 @@ def cell_and_cluster_features(cfg: DictConfig) -> tuple[list[str], list[str]]:
     return cells, [str(f) for f in clusters]
 
 
+def loader_workers(cfg: DictConfig) -> int:
+    """Worker processes assembling batches (``data.workers``): ``auto`` = 0 when training on the CPU
+    (its cores are busy with the model), else up to 8, leaving half of the cores to the main process."""
+    value = cfg.data.get("workers", 0)
+    if value == "auto":
+        device = str(cfg.get("trainer", {}).get("device", "auto"))
+        on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+        return min(8, (os.cpu_count() or 1) // 2) if on_gpu else 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"data.workers must be auto or an integer >= 0, got {value!r}")
+    return value
+
+
 def make_dataset(
     cfg: DictConfig,
     paths: PathLike | Sequence[PathLike],
@@ -69,6 +82,7 @@ def make_dataset(
         min_cluster_et=float(cfg.data.get("min_cluster_et") or 0.0),
         max_target=float(max_target) if max_target else None,
         pad_multiple=int(cfg.data.get("pad_multiple") or 1),
+        workers=loader_workers(cfg),
     )
 
 

@@ -3,7 +3,7 @@
 :class:`ClusterDataset` never holds the data set in memory: at construction it checks the schemas and
 scans the files once (column by column, vectorised with pyarrow) to decide which clusters are used;
 :meth:`ClusterDataset.batches` then reads one row group at a time into a bounded shuffle buffer.
-Memory is bounded by the largest row group plus one buffer.
+Memory is bounded by the largest row group plus one buffer (per worker process, with ``workers``).
 
 Batch contract (``docs/architecture.md``), B clusters, L = max ``n_cells`` in the batch:
 
@@ -110,6 +110,8 @@ class ClusterDataset:
         with_truth: False for data without ``truth_e`` (inference on real data): ``target`` is NaN.
         pad_multiple: pad every batch's cell dimension L up to a multiple of this (1 = to the longest
             cluster): fewer distinct shapes, so ``torch.compile`` with static shapes compiles once per bucket.
+        workers: assemble batches in this many worker processes (0 = in the calling process). Each
+            worker holds its own buffer: memory grows with it. Feeds a GPU faster than one core can.
 
     Raises:
         ValueError: bad arguments, missing columns (all listed, with the file), a non-finite value
@@ -136,6 +138,7 @@ class ClusterDataset:
         max_target: float | None = None,
         with_truth: bool = True,
         pad_multiple: int = 1,
+        workers: int = 0,
     ) -> None:
         if nonfinite not in NONFINITE_MODES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {nonfinite!r}")
@@ -159,6 +162,9 @@ class ClusterDataset:
         if int(pad_multiple) < 1:
             raise ValueError(f"pad_multiple must be >= 1, got {pad_multiple}")
         self.pad_multiple = int(pad_multiple)
+        if int(workers) < 0:
+            raise ValueError(f"workers must be >= 0 (0 = assemble batches in this process), got {workers}")
+        self.workers = int(workers)
         if not self.with_truth:  # inference on data without truth (real collisions): no target
             if max_target is not None:
                 raise ValueError("max_target is a truth cut: it needs with_truth=True")
@@ -366,56 +372,71 @@ class ClusterDataset:
         return n - 1 if n and last < self.world_size else n
 
     # ------------------------------------------------------------------ batches
-    def _stream(self, rng: np.random.Generator | None) -> Iterator[_Piece]:
-        """Selected rows, one row group at a time (files and row groups in random order when shuffling).
-
-        The row group is kept whole, with the indices of its selected rows: gathering the selected
-        clusters' cells happens once, when batches are cut (an Arrow ``take`` here would copy every
-        cell value one more time; it cost as much as the whole batch assembly).
-        """
-        columns = self.scalar_columns + self.cell_columns
+    def _group_order(self, rng: np.random.Generator | None) -> list[_RowGroup]:
+        """Row groups in reading order: files, then the groups within each file, permuted when shuffling."""
         by_file: dict[int, list[_RowGroup]] = {}
         for g in self._groups:
             by_file.setdefault(g.file_index, []).append(g)
         file_order = sorted(by_file)
         if rng is not None:
             file_order = [file_order[i] for i in rng.permutation(len(file_order))]
+        out: list[_RowGroup] = []
         for fi in file_order:
             groups = by_file[fi]
             if rng is not None:
                 groups = [groups[i] for i in rng.permutation(len(groups))]
-            pf = pq.ParquetFile(self.files[fi])
-            for g in groups:
-                t = pf.read_row_group(g.group_index, columns=columns)
-                yield _Piece(t, g.rows, self._file_offset[fi] + g.start + g.rows)
+            out += groups
+        return out
 
-    def _buffers(self, rng: np.random.Generator | None) -> Iterator[list[_Piece]]:
-        """The stream cut into buffers of exactly ``buffer_size`` selected clusters (the last may be smaller)."""
-        pending: list[_Piece] = []
-        n_pending = 0
-        for piece in self._stream(rng):
-            pending.append(piece)
-            n_pending += len(piece.rows)
-            while n_pending >= self.buffer_size:
-                out, need = [], self.buffer_size
-                while need > 0:
-                    head = pending[0]
-                    if len(head.rows) <= need:
-                        out.append(pending.pop(0))
-                        need -= len(head.rows)
-                    else:  # split a row group between this buffer and the next
-                        out.append(_Piece(head.table, head.rows[:need], head.ids[:need]))
-                        pending[0] = _Piece(head.table, head.rows[need:], head.ids[need:])
-                        need = 0
-                n_pending -= self.buffer_size
-                yield out
-        if n_pending:
-            yield pending
+    def _plan(self, rng: np.random.Generator | None) -> list[list[_Part]]:
+        """The epoch's buffers, planned from the scan alone (nothing is read): each buffer is a list of
+        parts of row groups holding exactly ``buffer_size`` selected clusters (the last may hold fewer).
+
+        Planning without reading lets a loader worker read only the row groups of its own buffers.
+        """
+        plan: list[list[_Part]] = []
+        current: list[_Part] = []
+        need = self.buffer_size
+        for g in self._group_order(rng):
+            lo = 0
+            while lo < len(g.rows):  # a row group may be split between two buffers
+                take = min(need, len(g.rows) - lo)
+                current.append(_Part(g, lo, lo + take))
+                lo += take
+                need -= take
+                if need == 0:
+                    plan.append(current)
+                    current, need = [], self.buffer_size
+        if current:
+            plan.append(current)
+        return plan
+
+    def _read_buffer(self, parts: list[_Part], cache: dict[tuple[int, int], pa.Table]) -> _Buffer:
+        """Read the row groups of one buffer (whole: cells are gathered per batch, see :class:`_Buffer`).
+
+        ``cache`` keeps the last row group read, so one split between consecutive buffers of the same
+        reader is decoded once.
+        """
+        columns = self.scalar_columns + self.cell_columns
+        pieces: list[_Piece] = []
+        for part in parts:
+            g = part.group
+            key = (g.file_index, g.group_index)
+            if key not in cache:
+                cache.clear()
+                path = self.files[g.file_index]
+                try:
+                    cache[key] = pq.ParquetFile(path).read_row_group(g.group_index, columns=columns)
+                except (OSError, pa.ArrowException) as err:  # changed or damaged since the scan
+                    raise OSError(f"{path}: cannot read row group {g.group_index}: {err}") from err
+            rows = g.rows[part.lo : part.hi]
+            pieces.append(_Piece(cache[key], rows, self._file_offset[g.file_index] + g.start + rows))
+        return _Buffer(pieces, self.scalar_columns, self.cell_columns)
 
     def batches(self, epoch: int, all_ranks: bool = False) -> Iterator[dict[str, torch.Tensor]]:
         """Yield this rank's batches of ``epoch`` (see the module docstring for the dict contract).
 
-        Deterministic for a given (seed, epoch). Within each buffer the clusters are sorted by
+        Deterministic for a given (seed, epoch, workers). Within each buffer the clusters are sorted by
         ``n_cells`` (after a shuffle, so equal lengths are in random order) and cut into batches of
         ``batch_size`` (length bucketing keeps padding small); with ``shuffle`` the batch order
         within the buffer is then permuted. With ``world_size > 1`` every global batch is cut into
@@ -425,23 +446,41 @@ class ClusterDataset:
         or dropped if it has fewer clusters than ranks). Every rank runs the same number of steps
         (DDP needs matching collective calls). Evaluate with ``world_size = 1`` to see every cluster.
 
+        With ``workers > 0`` the buffers are assembled in that many worker processes (buffer k by
+        worker k mod workers) and their batches interleaved one by one: the same batches as with
+        ``workers = 0``, in a different (still deterministic) order.
+
         Args:
             epoch: the epoch number (seeds the shuffle).
             all_ranks: yield every batch of the epoch, as a ``world_size = 1`` dataset would (used for
                 statistics that must be identical on all ranks).
         """
-        rng = np.random.default_rng([self.seed, int(epoch)]) if self.shuffle else None
+        if self.workers > 0 and torch.utils.data.get_worker_info() is None:
+            from calo_calib.data.workers import worker_batches
+
+            yield from worker_batches(self, epoch, all_ranks)
+            return
+        yield from self.batches_of_worker(epoch, all_ranks, 0, 1)
+
+    def batches_of_worker(self, epoch: int, all_ranks: bool, worker: int, n_workers: int) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches of the buffers ``k`` with ``k % n_workers == worker`` (see :meth:`batches`)."""
         rank, ws = (0, 1) if all_ranks else (self.rank, self.world_size)
-        for pieces in self._buffers(rng):
-            buf = _Buffer(pieces, self.scalar_columns, self.cell_columns)
-            if rng is None:
+        plan = self._plan(np.random.default_rng([self.seed, int(epoch)]) if self.shuffle else None)
+        cache: dict[tuple[int, int], pa.Table] = {}
+        for k, parts in enumerate(plan):
+            if k % n_workers != worker:
+                continue
+            buf = self._read_buffer(parts, cache)
+            if not self.shuffle:
                 order = np.argsort(buf.n_cells, kind="stable")
+                chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
             else:
-                # Shuffle the buffer, then a stable sort: clusters of equal length stay in random order.
+                # Each buffer has its own generator, so any worker can assemble it alone. Shuffle, then
+                # a stable sort: clusters of equal length stay in random order.
+                rng = np.random.default_rng([self.seed, int(epoch), k])
                 perm = rng.permutation(len(buf.ids))
                 order = perm[np.argsort(buf.n_cells[perm], kind="stable")]
-            chunks = [order[k : k + self.batch_size] for k in range(0, len(order), self.batch_size)]
-            if rng is not None:
+                chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
                 chunks = [chunks[j] for j in rng.permutation(len(chunks))]
             for idx in chunks:
                 if len(idx) < ws:
@@ -480,6 +519,15 @@ class ClusterDataset:
                 {c: pa.array([], schema.field(c).type) for c in columns} | {"row_id": pa.array([], pa.int64())}
             )
         return pa.concat_tables(parts)
+
+
+@dataclass
+class _Part:
+    """Selected rows ``group.rows[lo:hi]`` of one row group: a buffer's share of it."""
+
+    group: _RowGroup
+    lo: int
+    hi: int
 
 
 @dataclass
