@@ -61,7 +61,10 @@ def pipeline_rate(dataset, n_clusters: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def bench_model(model_name: str, particle: str, data: Path, size: str, steps: int, batch: int, device: torch.device) -> dict:
+def bench_model(
+    model_name: str, particle: str, data: Path, size: str, steps: int, batch: int, device: torch.device, compiled: bool = False
+) -> dict:
+    """One model's record; ``compiled``: torch.compile with static shapes on batches padded to a multiple of 32."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from calo_calib.calibration import build_network, cell_and_cluster_features, make_dataset
@@ -69,7 +72,8 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
     from calo_calib.run import compose_run_config
     from calo_calib.training.losses import build_loss
 
-    cfg = compose_run_config([f"model={model_name}", f"particle={particle}", f"data.batch_size={batch}", *(REFERENCE if size == "reference" else [])])
+    pad = ["data.pad_multiple=32"] if compiled else []
+    cfg = compose_run_config([f"model={model_name}", f"particle={particle}", f"data.batch_size={batch}", "data.workers=0", *pad, *(REFERENCE if size == "reference" else [])])
     ds = make_dataset(cfg, [data], shuffle=True, batch_size=batch, training=True)
     per_core = pipeline_rate(ds, 3 * ds.buffer_size)  # several buffers: filling the first one is part of the cost
     norm = compute_norm_stats(ds, max_clusters=5000)
@@ -85,9 +89,14 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
         if len(batches) >= steps + 2:
             break
 
-    def step(b) -> torch.Tensor:
+    forward = model
+    if compiled:  # one graph per (batch, padded length) bucket, as trainer.compile=true does
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        forward = torch.compile(model, dynamic=False)
+
+    def step(b, fwd=None) -> torch.Tensor:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            pred = model(b["cells"], b["valid"], b["cluster"], b.get("pair"))
+            pred = (fwd or forward)(b["cells"], b["valid"], b["cluster"], b.get("pair"))
         loss = loss_fn(pred.float(), b["target"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -95,9 +104,10 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
         return loss
 
     with FlopCounterMode(display=False) as counter:
-        step(batches[0])
+        step(batches[0], model)  # eager: the FLOP counter sees every op
     flop_per_cluster = counter.get_total_flops() / batches[0]["cells"].shape[0]
-    step(batches[1])  # warm-up
+    for b in batches[1:] if compiled else batches[1:2]:  # warm-up (compiled: every shape once)
+        step(b)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -111,12 +121,13 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
     rate = n / seconds
     model.eval()  # inference: forward only, no gradients (PyTorch; onnxruntime is in bench_inference.py)
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        model(batches[2]["cells"], batches[2]["valid"], batches[2]["cluster"], batches[2].get("pair"))
+        for b in batches[2:] if compiled else batches[2:3]:  # warm-up (compiled: every shape once)
+            forward(b["cells"], b["valid"], b["cluster"], b.get("pair"))
         if device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()
         for b in batches[2:]:
-            model(b["cells"], b["valid"], b["cluster"], b.get("pair"))
+            forward(b["cells"], b["valid"], b["cluster"], b.get("pair"))
         if device.type == "cuda":
             torch.cuda.synchronize()
     infer_rate = n / (time.perf_counter() - t1)
@@ -124,7 +135,7 @@ def bench_model(model_name: str, particle: str, data: Path, size: str, steps: in
     mean_cells = sum(float(b["valid"].sum()) for b in batches[2:]) / n
     mean_padded = sum(b["valid"].numel() for b in batches[2:]) / n
     return {
-        "model": model_name, "size": size, "device": str(device), "precision": "bf16" if use_bf16 else "fp32",
+        "model": model_name, "compiled": compiled, "size": size, "device": str(device), "precision": "bf16" if use_bf16 else "fp32",
         "threads": torch.get_num_threads(), "batch": batch, "steps": len(batches) - 2,
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "mean_cells": mean_cells, "mean_padded_length": mean_padded,
@@ -152,7 +163,7 @@ def _write(records: list[dict]) -> None:
     for r in allrec:
         gpu_mem = f"{r['peak_gpu_gb']:.1f}" if r.get("peak_gpu_gb") is not None else "–"
         lines.append(
-            f"| {r['date_utc']} | {r['cpu']} ({r['nproc']} cores), GPU {r['gpu']} | {r['commit']} | {r['model']} | {r['size']} | "
+            f"| {r['date_utc']} | {r['cpu']} ({r['nproc']} cores), GPU {r['gpu']} | {r['commit']} | {r['model']}{' (compiled)' if r.get('compiled') else ''} | {r['size']} | "
             f"{r['device']}, {r['precision']} | {r['batch']} | {r['mean_cells']:.0f} ({r['mean_padded_length']:.0f}) | "
             f"{r['train_clusters_per_s']:.0f} | {r.get('torch_inference_clusters_per_s', float('nan')):.0f} | {r['model_gflop_per_cluster']:.3f} | {100 * r['mfu_vs_matmul_ceiling']:.1f}% | "
             f"{r['pipeline_clusters_per_s_per_core']:.0f} | {r['peak_rss_gb']:.1f} / {gpu_mem} |"
@@ -168,6 +179,7 @@ def main() -> None:
     parser.add_argument("--models", default="transformer,gnn_edge")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=0, help="0: 1024 on GPU, 64 on CPU")
+    parser.add_argument("--compile", choices=["auto", "yes", "no", "both"], default="auto", help="auto: eager and compiled on CUDA, eager on CPU")
     args = parser.parse_args()
     commit = git_commit()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -178,9 +190,11 @@ def main() -> None:
     stamp = {"date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), **machine_info(), "commit": commit, "particle": args.particle}
     records = []
     for name in args.models.split(","):
-        rec = {**stamp, **bench_model(name, args.particle, data, args.size, args.steps, batch, device)}
-        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k != "host"})
-        records.append(rec)
+        modes = {"auto": [False, True] if device.type == "cuda" else [False], "yes": [True], "no": [False], "both": [False, True]}[args.compile]
+        for compiled in modes:
+            rec = {**stamp, **bench_model(name, args.particle, data, args.size, args.steps, batch, device, compiled)}
+            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k != "host"})
+            records.append(rec)
     _write(records)
     print(f"wrote {RESULTS_JSON} and {RESULTS_MD}")
 
