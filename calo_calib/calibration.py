@@ -56,13 +56,16 @@ def make_dataset(
     rank: int = 0,
     world_size: int = 1,
     training: bool = False,
+    with_truth: bool = True,
 ) -> ClusterDataset:
     """A :class:`ClusterDataset` with the run's features and selection.
 
     ``training=True`` (training and validation splits) adds the truth-level target cut
-    ``data.max_train_target``; test and inference data never get it.
+    ``data.max_train_target``; test and inference data never get it. ``with_truth=False`` reads no
+    truth at all (unlabelled data-like clusters of the domain adaptation; the target is NaN), and
+    then never applies the truth cut.
     """
-    max_target = cfg.data.get("max_train_target") if training else None
+    max_target = cfg.data.get("max_train_target") if training and with_truth else None
     cells, clusters = cell_and_cluster_features(cfg)
     if batch_size is None:  # evaluation: any size works, so round up to split evenly over the ranks
         batch_size = -(-int(cfg.data.eval_batch_size) // world_size) * world_size
@@ -82,24 +85,43 @@ def make_dataset(
         min_cluster_et=float(cfg.data.get("min_cluster_et") or 0.0),
         max_target=float(max_target) if max_target else None,
         pad_multiple=int(cfg.data.get("pad_multiple") or 1),
+        with_truth=with_truth,
         workers=loader_workers(cfg),
     )
 
 
+def predicts_sigma(cfg: DictConfig) -> bool:
+    """Whether the run's network has the uncertainty head: the loss decides (``loss=gaussian_nll``)."""
+    from calo_calib.training.losses import SIGMA_LOSSES
+
+    return str(cfg.loss.name) in SIGMA_LOSSES
+
+
 def build_network(cfg: DictConfig, n_cell_features: int, n_cluster_features: int, norm: dict[str, Any] | None) -> torch.nn.Module:
-    """Instantiate ``cfg.model.net`` (a ``_partial_`` Hydra node) with the data-dependent arguments."""
+    """Instantiate ``cfg.model.net`` (a ``_partial_`` Hydra node) with the data-dependent arguments.
+
+    A loss that needs a per-cluster σ (``gaussian_nll``) adds ``predict_sigma=True``; otherwise the
+    network is built exactly as the model config says (so existing checkpoints load unchanged).
+    """
     from hydra.utils import instantiate
 
     factory = instantiate(cfg.model.net)
-    return factory(n_cell_features=n_cell_features, n_cluster_features=n_cluster_features, norm=norm)
+    extra = {"predict_sigma": True} if predicts_sigma(cfg) else {}
+    return factory(n_cell_features=n_cell_features, n_cluster_features=n_cluster_features, norm=norm, **extra)
 
 
 @dataclass
 class Prediction:
-    """Per-cluster output of a calibration: ``row_id`` (N,) and ``correction`` (N,) = E_reco / cluster_e."""
+    """Per-cluster output of a calibration.
+
+    ``row_id`` (N,); ``correction`` (N,) = E_reco / cluster_e; ``sigma`` (N,) or None: the predicted
+    relative resolution σ(E) / E_reco of each cluster (dimensionless; ≈ the resolution of
+    E_reco / E_true), present only for networks trained with ``loss=gaussian_nll``.
+    """
 
     row_id: np.ndarray
     correction: np.ndarray
+    sigma: np.ndarray | None = None
 
 
 class Calibration:
@@ -147,7 +169,7 @@ class NetworkCalibration(Calibration):
         dataset = make_dataset(self.cfg, paths)
         env = DistEnv(0, 0, 1, self.device)
         out = predict(self.model, dataset.batches(0), env, precision="fp32")
-        return Prediction(out["row_id"], out["correction"]), dataset
+        return Prediction(out["row_id"], out["correction"], out.get("sigma")), dataset
 
 
 class BDTRunCalibration(Calibration):

@@ -10,7 +10,8 @@ feature names, particle, model, version and training provenance in the metadata:
 ``<model>_<particle>_batched.onnx`` (padded batches with a mask); see
 :mod:`calo_calib.deploy.onnx_graphs`. The export checks itself: onnxruntime against PyTorch on real
 clusters of many sizes (1 cell to the largest; batches of 1, 2, 7, 64); beyond ``--tolerance`` it
-fails and writes nothing. The BDT is exported in XGBoost's own JSON format
+fails and writes nothing. A network trained with ``loss=gaussian_nll`` is exported with two outputs,
+``correction`` and ``sigma`` (the predicted relative resolution), both parity-checked. The BDT is exported in XGBoost's own JSON format
 (``bdt_<particle>/``: the boosters per (|η|, E_T) bin and ``calibration.json``), which
 ``python -m calo_calib.predict`` runs with the same interface. ``export.json`` describes the export.
 """
@@ -93,7 +94,7 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
 
     from calo_calib.calibration import NetworkCalibration, cell_and_cluster_features, make_dataset
     from calo_calib.deploy.onnx_export import export_batched, export_per_cluster, metadata_json
-    from calo_calib.deploy.onnx_graphs import N_PAIR_INPUTS, needs_pair
+    from calo_calib.deploy.onnx_graphs import N_PAIR_INPUTS, has_sigma, needs_pair, output_names
     from calo_calib.deploy.parity import check_parity
     from calo_calib.deploy.runtime import make_session
 
@@ -113,7 +114,9 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
         "cluster_features": metadata_json(clusters),
         "pair_inputs": metadata_json(["eta", "phi", "x", "y", "z", "layer", "e"] if needs_pair(model) else []),
         "selection": metadata_json(_selection(cfg)),
-        "output": "correction: E_calib = correction * cluster_e (target E_true / E_cluster)",
+        "output": "correction: E_calib = correction * cluster_e (target E_true / E_cluster)"
+        + ("; sigma: predicted relative resolution, sigma(E) = sigma * E_calib" if has_sigma(model) else ""),
+        "outputs": metadata_json(output_names(model)),
         "units": "energies GeV, lengths mm, angles rad (docs/data_format.md)",
     }
     stem = f"{prov['model']}_{prov['particle']}"
@@ -134,6 +137,7 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
         "cell_features": cells,
         "cluster_features": clusters,
         "pair_inputs": N_PAIR_INPUTS if needs_pair(model) else 0,
+        "outputs": output_names(model),
         "selection": _selection(cfg),
         "parity": {**report.as_dict(), "tolerance": tolerance},
     }

@@ -9,7 +9,15 @@ sweeps call). Everything a physicist needs is written to the run directory:
   (and the BDT's, when a BDT run on the same test data is found);
 - ``metrics.json``: inclusive and binned σ_rel and median response with bootstrap errors;
 - ``summary.md``: the σ_rel tables in % and the ratio to the BDT;
-- ``plots/*.png``.
+- ``plots/*.png``;
+- with ``loss=gaussian_nll`` (per-cluster uncertainty): a ``sigma`` column in the predictions,
+  ``uncertainty.json`` / ``uncertainty.md`` (pulls and coverage per (E, |η|) bin) and
+  ``plots/{pulls,coverage_vs_e,sigma_pred_vs_e}.png`` (:mod:`calo_calib.evaluation.uncertainty`);
+- with ``data.unlabelled_test=<dir>`` (a labelled data-like test set, labels used only here):
+  ``predictions_data_like.parquet`` and ``metrics["data_like"]`` (σ_rel, response shift).
+
+``adversary=grl`` with ``data.unlabelled=<dir>`` trains with a domain discriminator on unlabelled
+data-like clusters (:mod:`calo_calib.training.domain_adaptation`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from calo_calib.calibration import (
     make_dataset,
 )
 from calo_calib.evaluation import predictions as P
+from calo_calib.evaluation import uncertainty as U
+from calo_calib.evaluation.domain_shift import domain_shift_markdown
 from calo_calib.io.atomic import write_text_atomic
 from calo_calib.provenance import git_commit
 from calo_calib.tracking import Tracker, open_tracker
@@ -104,13 +114,41 @@ def check_config(cfg: DictConfig) -> None:
         )
     if cfg.model.kind not in ("network", "bdt"):
         raise RunError(f"model.kind={cfg.model.kind!r}: expected network or bdt")
-    if cfg.loss.name not in ("mse", "huber"):
-        raise RunError(f"loss.name={cfg.loss.name!r}: expected mse or huber")
+    from calo_calib.training.domain_adaptation import ADVERSARIES
+    from calo_calib.training.losses import LOSSES, SIGMA_LOSSES
+
+    if cfg.loss.name not in LOSSES:
+        raise RunError(f"loss.name={cfg.loss.name!r}: expected one of {', '.join(LOSSES)}")
     if cfg.loss.name == "huber" and not (cfg.loss.delta and float(cfg.loss.delta) > 0):
         raise RunError(f"loss.delta must be > 0 for the Huber loss, got {cfg.loss.delta}")
+    if cfg.loss.name in SIGMA_LOSSES and cfg.model.kind != "network":
+        raise RunError(f"loss={cfg.loss.name} predicts a per-cluster σ with a network head: use model=transformer or gnn_edge, not model={cfg.model.name}")
+    adversary = adversary_name(cfg)
+    if adversary not in ADVERSARIES:
+        raise RunError(f"adversary.name={adversary!r}: expected one of {', '.join(ADVERSARIES)}")
+    if adversary != "none":
+        if cfg.model.kind != "network":
+            raise RunError(f"adversary={adversary} trains a discriminator on a network's representation: not available for model={cfg.model.name}")
+        if not cfg.data.get("unlabelled"):
+            raise RunError(f"adversary={adversary} needs unlabelled data-like clusters: set data.unlabelled=<dataset dir>")
+    for key in ("unlabelled", "unlabelled_test"):
+        value = cfg.data.get(key)
+        for path in [] if not value else ([value] if isinstance(value, str) else list(value)):
+            if not Path(str(path)).exists():
+                raise RunError(f"data.{key}: {path} does not exist")
     if int(cfg.data.batch_size) <= 0:
         raise RunError(f"data.batch_size must be > 0, got {cfg.data.batch_size}")
     cell_and_cluster_features(cfg)  # unknown feature names raise here
+
+
+def adversary_name(cfg: DictConfig) -> str:
+    """``adversary.name`` (``none`` for configs saved before the adversary option existed)."""
+    adversary = cfg.get("adversary")
+    return "none" if adversary is None else str(adversary.get("name", "none"))
+
+
+def _paths(value: Any) -> list[Path]:
+    return [Path(str(p)) for p in ([value] if isinstance(value, str) else list(value))]
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -163,6 +201,8 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
     def on_epoch(record: dict[str, float]) -> None:
         tracker.log_scalars(record, step=int(record["epoch"]))
 
+    adversary = _domain_adversary(cfg, model, env)
+
     t0 = time.perf_counter()
     state = fit(
         model,
@@ -176,6 +216,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
         resume=resuming,
         on_epoch=on_epoch,
         extra_state={"norm": norm.to_dict(), "model": OmegaConf.to_container(cfg.model, resolve=True)},
+        adversary=adversary,
     )
     seconds = time.perf_counter() - t0
     rates = [h["train_clusters_per_s"] for h in state.history]
@@ -194,6 +235,43 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
         "train_seconds_this_session": seconds,
         "train_clusters_per_s": float(np.median(rates)) if rates else None,
         "resumed": resuming,
+        **({"adversary": _adversary_summary(state.history, adversary)} if adversary is not None else {}),
+    }
+
+
+def _domain_adversary(cfg: DictConfig, model: torch.nn.Module, env: DistEnv):
+    """The :class:`~calo_calib.training.domain_adaptation.DomainAdversary` of ``adversary=grl``, else None.
+
+    The unlabelled clusters (``data.unlabelled``) are read WITHOUT truth (``with_truth=False``), with
+    the run's features and reconstruction-level selection, shuffled per (seed, epoch) like the
+    labelled ones, one unlabelled batch of the same size per labelled batch.
+    """
+    from calo_calib.training.domain_adaptation import AdversaryConfig, DomainAdversary
+
+    if adversary_name(cfg) == "none":
+        return None
+    try:
+        adv_cfg = AdversaryConfig(**OmegaConf.to_container(cfg.adversary, resolve=True))
+    except (TypeError, ValueError) as err:  # unknown key or bad value: name it
+        raise RunError(f"adversary: {err}") from None
+    unlabelled = make_dataset(
+        cfg, _paths(cfg.data.unlabelled), shuffle=True, batch_size=int(cfg.data.batch_size),
+        rank=env.rank, world_size=env.world_size, with_truth=False,
+    )  # fmt: skip
+    if len(unlabelled) == 0:
+        raise RunError(f"data.unlabelled: no selected clusters in {cfg.data.unlabelled}: {unlabelled.counts}")
+    log.info("domain adversary %s: %d unlabelled clusters from %s", adv_cfg.name, len(unlabelled), cfg.data.unlabelled)
+    return DomainAdversary(adv_cfg, int(model.representation_dim), unlabelled.batches)
+
+
+def _adversary_summary(history: list[dict[str, float]], adversary) -> dict[str, Any]:
+    last = history[-1] if history else {}
+    return {
+        "name": adversary.cfg.name,
+        "final_disc_acc": last.get("adv_disc_acc"),
+        "final_disc_loss": last.get("adv_disc_loss"),
+        "final_lambda": last.get("adv_lambda"),
+        "checkpoint": adversary.cfg.checkpoint,
     }
 
 
@@ -279,6 +357,8 @@ def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], ru
     truth = test.scalar_table(list(P.TRUTH_COLUMNS))
     name = str(cfg.model.name)
     table = P.build_predictions(truth, prediction.row_id, prediction.correction, name)
+    if prediction.sigma is not None:
+        table = U.add_sigma_column(table, prediction.row_id, prediction.sigma)
     fingerprint = P.dataset_fingerprint(splits["test"])
 
     reference = find_reference_run(cfg, run_dir, fingerprint) if name != "bdt" else None
@@ -298,6 +378,7 @@ def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], ru
     metrics["run"] = {
         "model": name,
         "loss": str(cfg.loss.name),
+        "adversary": adversary_name(cfg),
         "particle": str(cfg.particle.name),
         "run_dir": str(run_dir),
         "test_data": [str(p) for p in splits["test"]],
@@ -309,21 +390,70 @@ def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], ru
         "predict_clusters_per_s": len(test) / predict_seconds if predict_seconds > 0 else None,
         "training": training,
     }
+    extra_md = ""
+    uncertainty_pngs: list[Path] = []
+    if prediction.sigma is not None:
+        report, uncertainty_pngs = U.write_uncertainty(
+            table, name, run_dir, min_count=int(cfg.evaluation.min_count), plots=bool(cfg.evaluation.plots)
+        )
+        metrics["uncertainty"] = {"inclusive": report["inclusive"], "expected": report["expected"], "definition": report["definition"]}
+        extra_md += "\n".join(U.summary_lines(report))
+    unlabelled_test = cfg.data.get("unlabelled_test")
+    if unlabelled_test:
+        metrics["data_like"] = evaluate_data_like(cfg, calibration, _paths(unlabelled_test), run_dir, metrics)
+        extra_md += domain_shift_markdown(metrics["data_like"]["shift"], metrics["data_like"]["test_data"])
     write_metrics(metrics, run_dir / "metrics.json")
-    write_text_atomic(run_dir / "summary.md", _summary_header(cfg, metrics) + summary_markdown(metrics, methods))
+    write_text_atomic(run_dir / "summary.md", _summary_header(cfg, metrics) + summary_markdown(metrics, methods) + "\n" + extra_md)
 
     images: dict[str, Path] = {}
     if cfg.evaluation.plots:
-        for path in write_all_plots(table, metrics, methods, run_dir / "plots", comparison=comparison):
+        for path in [*write_all_plots(table, metrics, methods, run_dir / "plots", comparison=comparison), *uncertainty_pngs]:
             images[f"plots/{Path(path).stem}"] = Path(path)
     _log_results(tracker, metrics, methods, images)
     return metrics
 
 
+def evaluate_data_like(cfg: DictConfig, calibration, paths: list[Path], out_dir: Path, mc_metrics: dict[str, Any],
+                       stem: str = "predictions_data_like") -> dict[str, Any]:  # fmt: skip
+    """Apply the calibration to a LABELLED data-like test set (a detector variant) and compare with MC.
+
+    The truth of ``paths`` is used here only to measure (σ_rel, median response), never in training.
+    Writes ``<out_dir>/<stem>.parquet``; returns ``{"test_data", "test_fingerprint", "n_clusters",
+    "inclusive", "vs_e", "shift"}`` (``shift``: :func:`calo_calib.evaluation.domain_shift.domain_shift_summary`
+    against ``mc_metrics``), plus ``"uncertainty"`` (inclusive pulls/coverage) for a σ-predicting network.
+    """
+    from calo_calib.evaluation.domain_shift import domain_shift_summary
+    from calo_calib.evaluation.report import evaluate
+
+    name = str(cfg.model.name)
+    prediction, dataset = calibration.predict(paths)
+    table = P.build_predictions(dataset.scalar_table(list(P.TRUTH_COLUMNS)), prediction.row_id, prediction.correction, name)
+    if prediction.sigma is not None:
+        table = U.add_sigma_column(table, prediction.row_id, prediction.sigma)
+    P.write_predictions(table, Path(out_dir) / f"{stem}.parquet")
+    methods = P.method_names(table)
+    metrics = evaluate(table, methods, n_boot=int(cfg.evaluation.n_boot), seed=int(cfg.seed), min_count=int(cfg.evaluation.min_count))
+    out = {
+        "test_data": [str(p) for p in paths],
+        "test_fingerprint": P.dataset_fingerprint(paths),
+        "n_clusters": metrics["n_clusters"],
+        "inclusive": metrics["inclusive"],
+        "vs_e": metrics["vs_e"],
+        "shift": domain_shift_summary(mc_metrics, metrics),
+    }
+    if prediction.sigma is not None:
+        out["uncertainty"] = U.uncertainty_report(table, name, min_count=int(cfg.evaluation.min_count))["inclusive"]
+    log.info("data-like sample %s: sigma_rel %.4f (MC %.4f), response shift %+.4f",
+             ", ".join(out["test_data"]), out["shift"][name]["sigma_rel_data"], out["shift"][name]["sigma_rel_mc"],
+             out["shift"][name]["response_shift"])  # fmt: skip
+    return out
+
+
 def _summary_header(cfg: DictConfig, metrics: dict[str, Any]) -> str:
     run = metrics["run"]
     lines = [
-        f"# {run['model']} calibration of {run['particle']} ({run['loss']} loss)",
+        f"# {run['model']} calibration of {run['particle']} ({run['loss']} loss"
+        + (f", domain adversary {run['adversary']})" if run.get("adversary", "none") != "none" else ")"),
         "",
         f"Test clusters: {metrics.get('n_clusters')} from {', '.join(run['test_data'])}.",
         f"σ_rel = IQR / (1.349 ⟨E_reco/E_true⟩); errors from {cfg.evaluation.n_boot} bootstrap resamples.",
@@ -342,6 +472,11 @@ def _log_results(tracker: Tracker, metrics: dict[str, Any], methods: list[str], 
     for method, vals in metrics["inclusive"].items():
         for key, value in vals.items():
             summary[f"inclusive/{method}/{key}"] = value
+    for key, value in (metrics.get("uncertainty") or {}).get("inclusive", {}).items():
+        summary[f"uncertainty/{key}"] = value
+    for method, vals in (metrics.get("data_like") or {}).get("shift", {}).items():
+        for key, value in vals.items():
+            summary[f"data_like/{method}/{key}"] = value
     tracker.set_summary(summary)
     for key in ("vs_e", "vs_abs_eta", "vs_e_abs_eta", "vs_mu"):
         if metrics.get(key):

@@ -5,8 +5,8 @@
     python -m calo_calib.run model=gnn_edge loss=huber particle=electron trainer.epochs=5
     python -m calo_calib.run resume=runs/electron/transformer-mse/20261123-101500   # after a crash
 
-Config groups: ``model`` (transformer | gnn_edge | bdt), ``loss`` (mse | huber), ``particle``
-(electron | photon_unconv | photon_conv), ``data``, ``trainer``, ``logger`` (wandb | none).
+Config groups: ``model`` (transformer | gnn_edge | bdt), ``loss`` (mse | huber | gaussian_nll), ``particle``
+(electron | photon_unconv | photon_conv), ``data``, ``trainer``, ``adversary`` (none | grl), ``logger`` (wandb | none).
 Without ``data.train/val/test`` the default dataset is used (generated on first use). The run
 directory (``runs/<particle>/<model>-<loss>/<time>``) holds config, checkpoints, metrics.json,
 predictions.parquet, summary.md and plots/; see :mod:`calo_calib.pipeline`.
@@ -46,7 +46,7 @@ if not OmegaConf.has_resolver("calo_stamp"):
     OmegaConf.register_new_resolver("calo_stamp", _run_stamp, use_cache=True)
 
 # What must match for a run directory's checkpoint to be continued automatically.
-_IDENTITY_KEYS = ("model", "loss", "particle", "data", "trainer", "seed")
+_IDENTITY_KEYS = ("model", "loss", "particle", "data", "trainer", "adversary", "seed")
 
 
 def compose_run_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -92,6 +92,7 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
         return False
     saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
     current = OmegaConf.to_container(cfg, resolve=True)
+    saved.setdefault("adversary", {"name": "none"})  # runs saved before the adversary option trained without one
     differ = [k for k in _IDENTITY_KEYS if saved.get(k) != current.get(k)]
     if differ:
         raise SystemExit(

@@ -16,7 +16,7 @@ from typing import Any
 import onnx
 import torch
 
-from calo_calib.deploy.onnx_graphs import BatchedGraph, PerClusterGraph
+from calo_calib.deploy.onnx_graphs import BatchedGraph, PerClusterGraph, output_names
 
 OPSET = 18
 
@@ -38,10 +38,11 @@ def _save_with_metadata(program, path: Path, metadata: Mapping[str, str]) -> Non
 
 def _export(graph: torch.nn.Module, args: list[torch.Tensor], names: list[str], shapes: Mapping[str, Any], path: Path,
             metadata: Mapping[str, str]) -> Path:  # fmt: skip
-    """Export ``graph`` (inputs ``names``, output ``correction``) with dynamic ``shapes`` and save it with ``metadata``."""
+    """Export ``graph`` (inputs ``names``; output ``correction``, and ``sigma`` for a network with the
+    uncertainty head) with dynamic ``shapes`` and save it with ``metadata``."""
     with torch.no_grad():
         program = torch.onnx.export(
-            graph, tuple(args), dynamo=True, input_names=names, output_names=["correction"],
+            graph, tuple(args), dynamo=True, input_names=names, output_names=output_names(graph.model),
             dynamic_shapes=dict(shapes), opset_version=OPSET, verbose=False,
         )  # fmt: skip
     _save_with_metadata(program, path, metadata)

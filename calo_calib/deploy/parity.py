@@ -2,7 +2,8 @@
 
 Per-cluster graph: real clusters spanning the smallest to the largest cell count of the sample, and
 1-cell clusters (a real cluster cut to its first cell). Batched graph: real batches of 1, 2, 7 and
-64 clusters with padding. The export fails if any correction differs by more than the tolerance.
+64 clusters with padding. The export fails if any correction (or, for a network with the
+uncertainty head, any relative ``sigma``) differs by more than the tolerance.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from calo_calib.deploy.runtime import run
+from calo_calib.deploy.runtime import run_outputs
+from calo_calib.models.common import as_output, relative_sigma
 
 Batch = dict[str, torch.Tensor]
 
@@ -52,6 +54,21 @@ def _single_clusters(batches: Sequence[Batch], n_pick: int = 24) -> list[dict[st
     return picked
 
 
+def _reference(model: torch.nn.Module, *args) -> dict[str, np.ndarray]:
+    """The PyTorch outputs the graphs must reproduce: correction (and the relative sigma)."""
+    o = as_output(model(*args))
+    out = {"correction": o.correction.numpy()}
+    if o.log_sigma is not None:
+        out["sigma"] = relative_sigma(o.correction, o.log_sigma).numpy()
+    return out
+
+
+def _diff_all(got: dict[str, np.ndarray], ref: dict[str, np.ndarray], what: str) -> float:
+    if set(got) != set(ref):
+        raise ParityError(f"{what}: ONNX outputs {sorted(got)} != PyTorch outputs {sorted(ref)}")
+    return max(_diff(got[k], ref[k], f"{what}, output {k}") for k in ref)
+
+
 def check_parity(model: torch.nn.Module, per_cluster_session, batched_session, batches: Sequence[Batch], tolerance: float) -> ParityReport:
     """Compare the two ONNX graphs with ``model`` (eval mode, CPU, fp32); raise if beyond ``tolerance``.
 
@@ -67,9 +84,9 @@ def check_parity(model: torch.nn.Module, per_cluster_session, batched_session, b
             pair = s.get("pair")
             if pair is not None:
                 feeds["cell_pair"] = pair.numpy()
-            ref = model(s["cells"][None], torch.ones(1, s["n"], dtype=torch.bool), s["cluster"], None if pair is None else pair[None]).numpy()
-            got = run(per_cluster_session, feeds)
-            worst = max(worst, _diff(got, ref, f"per-cluster graph, {s['n']} cells"))
+            ref = _reference(model, s["cells"][None], torch.ones(1, s["n"], dtype=torch.bool), s["cluster"], None if pair is None else pair[None])
+            got = run_outputs(per_cluster_session, feeds)
+            worst = max(worst, _diff_all(got, ref, f"per-cluster graph, {s['n']} cells"))
             n_checked += 1
             counts.append(int(s["n"]))
         for size in (1, 2, 7, 64):
@@ -82,13 +99,13 @@ def check_parity(model: torch.nn.Module, per_cluster_session, batched_session, b
             feeds = {"cells": sub["cells"].numpy(), "valid": sub["valid"].numpy(), "cluster": sub["cluster"].numpy()}
             if "pair" in sub:
                 feeds["pair"] = sub["pair"].numpy()
-            ref = model(sub["cells"], sub["valid"], sub["cluster"], sub.get("pair")).numpy()
-            got = run(batched_session, feeds)
-            worst = max(worst, _diff(got, ref, f"batched graph, batch {size} x {length} cells"))
+            ref = _reference(model, sub["cells"], sub["valid"], sub["cluster"], sub.get("pair"))
+            got = run_outputs(batched_session, feeds)
+            worst = max(worst, _diff_all(got, ref, f"batched graph, batch {size} x {length} cells"))
             n_checked += size
             sizes.append(size)
     if worst > tolerance:
-        raise ParityError(f"ONNX and PyTorch corrections differ by up to {worst:.3g} > tolerance {tolerance:g}")
+        raise ParityError(f"ONNX and PyTorch outputs (correction, sigma if any) differ by up to {worst:.3g} > tolerance {tolerance:g}")
     return ParityReport(worst, n_checked, sorted(set(counts)), sizes)
 
 

@@ -36,6 +36,16 @@ def make_session(path: str | os.PathLike[str], device: str = "cpu", threads: int
     return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
 
 
+def run_outputs(session, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a calibration graph and return every output by name (``correction``, and ``sigma`` if the graph has it)."""
+    names = [i.name for i in session.get_inputs()]
+    missing = [n for n in names if n not in feeds]
+    if missing:
+        raise ValueError(f"ONNX model needs inputs {names}; missing {missing}")
+    outputs = [o.name for o in session.get_outputs()]
+    return dict(zip(outputs, session.run(outputs, {n: feeds[n] for n in names})))
+
+
 def run(session, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
     """Run a calibration graph; feeds are keyed by input name (only the graph's inputs are passed)."""
     names = [i.name for i in session.get_inputs()]

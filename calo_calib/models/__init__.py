@@ -2,6 +2,9 @@
 
 Every network maps a batch (``docs/architecture.md``) to the multiplicative correction (B,):
 ``forward(cells (B, L, F_cell), valid (B, L), cluster (B, F_cluster), pair (B, L, 7) | None) -> (B,)``.
+Built with ``predict_sigma=True`` (``loss=gaussian_nll``) or called with ``return_features=True``, a
+network returns a :class:`NetworkOutput` (correction, log σ, pooled representation); ``adversary.py``
+holds the domain discriminator and gradient reversal of the domain-adaptation option.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from calo_calib.models.adversary import DomainDiscriminator, grl_lambda, reverse_gradient
+from calo_calib.models.common import NetworkOutput, as_output, relative_sigma
 from calo_calib.models.gnn_edge import EdgeTransformer
 from calo_calib.models.transformer import CellTransformer
 
@@ -36,4 +41,16 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["NETWORKS", "CellTransformer", "EdgeTransformer", "build_network", "count_parameters"]
+__all__ = [
+    "NETWORKS",
+    "CellTransformer",
+    "DomainDiscriminator",
+    "EdgeTransformer",
+    "NetworkOutput",
+    "as_output",
+    "build_network",
+    "count_parameters",
+    "grl_lambda",
+    "relative_sigma",
+    "reverse_gradient",
+]

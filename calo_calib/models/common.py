@@ -13,12 +13,46 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 NORM_KEYS = ("cell_mean", "cell_std", "cluster_mean", "cluster_std", "target_mean", "target_std")
+
+
+class NetworkOutput(NamedTuple):
+    """What a network returns beyond the plain correction (uncertainty head, representation).
+
+    ``correction`` (B,): E_true / E_cluster predicted (the mean; the main output).
+    ``log_sigma`` (B,) or None: log of σ, the predicted standard deviation of E_true / E_cluster
+    (dimensionless, same units as the correction); only networks built with ``predict_sigma``.
+    ``features`` (B, D_rep) or None: the pooled representation the heads read (``return_features=True``).
+    """
+
+    correction: torch.Tensor
+    log_sigma: torch.Tensor | None = None
+    features: torch.Tensor | None = None
+
+
+def as_output(out: torch.Tensor | NetworkOutput) -> NetworkOutput:
+    """A network's return value as a :class:`NetworkOutput` (a plain (B,) tensor is the correction)."""
+    if isinstance(out, NetworkOutput):
+        return out
+    if isinstance(out, tuple):  # torch.compile / DDP may hand back a plain tuple of the same fields
+        return NetworkOutput(*out)
+    return NetworkOutput(out)
+
+
+def relative_sigma(correction: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """Predicted relative resolution σ / correction (B,) from the outputs of an uncertainty head.
+
+    σ = exp(log_sigma) is the standard deviation of E_true / E_cluster; divided by the correction it
+    is σ(E) / E_reco, the relative resolution of E_reco (first order: σ(E_reco / E_true) for a
+    response near 1). |correction| is floored at 1e-6 so a pathological output cannot divide by 0.
+    """
+    return torch.exp(log_sigma) / correction.abs().clamp_min(1e-6)
 
 
 class InputNorm(nn.Module):

@@ -92,7 +92,8 @@ class EdgeTransformer(CellTransformer):
         valid   bool    (B, L), True = real cell; each cluster needs >= 1 valid cell
         cluster float32 (B, F_cluster), raw
         pair    float32 (B, L, 7): raw η, φ [rad], x, y, z [mm], layer, E [GeV]; required
-        return  float32 (B,), the correction E_true / E_cluster
+        return  float32 (B,), the correction E_true / E_cluster; a ``NetworkOutput`` with
+                ``predict_sigma`` or ``return_features`` (as ``CellTransformer``)
 
     Memory: the pair embedding holds O(B·L²·(pair_hidden + H)) floats (see ``docs/models.md``).
     """
@@ -109,10 +110,12 @@ class EdgeTransformer(CellTransformer):
         dropout: float = 0.0,
         head_hidden: int = 64,
         pair_hidden: int = 32,
+        predict_sigma: bool = False,
     ) -> None:
         super().__init__(
-            n_cell_features, n_cluster_features, norm, embed_dim, n_layers, n_heads, ff_mult, dropout, head_hidden
-        )
+            n_cell_features, n_cluster_features, norm, embed_dim, n_layers, n_heads, ff_mult, dropout, head_hidden,
+            predict_sigma=predict_sigma,
+        )  # fmt: skip
         # Acts on the last dim of (B, L, L, 6): a 1x1 convolution over the pair matrix, as in ParT.
         self.pair_embed = mlp(N_PAIR_FEATURES, [pair_hidden], n_heads)
 

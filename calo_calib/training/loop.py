@@ -6,6 +6,11 @@ the last checkpoint with an identical continuation: the data order depends only 
 and every RNG state is restored. A non-finite loss stops the run with a clear message; the last
 good checkpoint stays on disk. Ready for DDP: the model is wrapped when the world size is > 1 and
 only rank 0 writes.
+
+Options: a loss that needs the uncertainty head (``gaussian_nll``) gets the network's full output
+(:class:`~calo_calib.models.common.NetworkOutput`); with a :class:`~calo_calib.training.domain_adaptation.DomainAdversary`
+every step also trains a domain discriminator on unlabelled data-like clusters through gradient
+reversal, and the epoch record gains ``adv_disc_loss``, ``adv_disc_acc`` and ``adv_lambda``.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from tqdm import tqdm
 
 from calo_calib.data.prefetch import prefetch
 from calo_calib.io.atomic import write_json_atomic
+from calo_calib.models.common import as_output, relative_sigma
 from calo_calib.training import checkpoint as ckpt
 from calo_calib.training.distributed import DistEnv
+from calo_calib.training.domain_adaptation import AdversarialNetwork, DomainAdversary
 from calo_calib.training.losses import LossFn
 
 log = logging.getLogger(__name__)
@@ -122,16 +129,25 @@ def evaluate_loss(model: torch.nn.Module, batches: Iterable[Batch], loss_fn: Los
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, batches: Iterable[Batch], env: DistEnv, precision: str = "fp32") -> dict[str, np.ndarray]:
-    """Corrections for every cluster of ``batches``: {"row_id": (n,), "correction": (n,)}."""
+    """Corrections for every cluster of ``batches``: {"row_id": (n,), "correction": (n,)}.
+
+    A network with an uncertainty head adds ``"sigma"`` (n,): the predicted relative resolution
+    σ / correction (:func:`~calo_calib.models.common.relative_sigma`), dimensionless.
+    """
     model.eval()
-    rows, corr = [], []
+    rows, corr, sigma = [], [], []
     for batch in batches:
         batch = _to_device(batch, env.device)
         with _autocast(env, precision):
-            pred = _forward(model, batch)
+            out = as_output(_forward(model, batch))
         rows.append(batch["row_id"].cpu().numpy())
-        corr.append(pred.float().cpu().numpy())
-    return {"row_id": np.concatenate(rows), "correction": np.concatenate(corr)}
+        corr.append(out.correction.float().cpu().numpy())
+        if out.log_sigma is not None:
+            sigma.append(relative_sigma(out.correction.float(), out.log_sigma.float()).cpu().numpy())
+    result = {"row_id": np.concatenate(rows), "correction": np.concatenate(corr)}
+    if sigma:
+        result["sigma"] = np.concatenate(sigma)
+    return result
 
 
 def fit(
@@ -146,6 +162,7 @@ def fit(
     resume: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     extra_state: dict[str, Any] | None = None,
+    adversary: DomainAdversary | None = None,
 ) -> TrainState:
     """Train ``model`` and return its final :class:`TrainState`; the best weights are in ``best.pt``.
 
@@ -157,19 +174,29 @@ def fit(
         resume: continue from ``checkpoints/last.pt`` if it exists.
         on_epoch: called with the epoch's record (rank 0 only), e.g. to log to W&B.
         extra_state: stored in every checkpoint (normalisation statistics, model hyperparameters).
+        adversary: train a domain discriminator on unlabelled clusters with gradient reversal
+            (module :mod:`calo_calib.training.domain_adaptation`); ``loss_fn`` stays the regression
+            loss and ``val_loss`` is the regression loss on the (labelled) validation split. Its
+            discriminator is saved in the checkpoints (``"adversary"``); ``model``'s own state_dict
+            stays that of the plain network, so the calibration loads as any other.
     """
     ckpt_dir = Path(run_dir) / "checkpoints"
-    model.to(env.device)
-    net: torch.nn.Module = model
+    # With an adversary the network and its discriminator train as one module (one DDP wrapper).
+    trained: torch.nn.Module = model if adversary is None else AdversarialNetwork(model, adversary.discriminator)
+    trained.to(env.device)
+    net: torch.nn.Module = trained
     if env.distributed:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(trained, device_ids=[env.device.index] if env.device.type == "cuda" else None)
     if cfg.compile:
         # Static shapes: one graph per (batch, padded length) bucket; dynamic shapes recompiled
         # unstably in the platform measurements. Checkpoints keep saving the plain module.
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, cfg.compile_cache_limit)
         net = torch.compile(net, dynamic=False)
     # The fused (single-kernel) AdamW on CUDA: same update, fewer launches.
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=env.device.type == "cuda")
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    if adversary is not None:  # the discriminator may learn faster than the network it plays against
+        groups.append({"params": list(adversary.discriminator.parameters()), "lr": cfg.lr * adversary.cfg.lr_mult})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=env.device.type == "cuda")
     if cfg.max_steps_per_epoch > 0:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
     total = max(1, steps_per_epoch * cfg.epochs)
@@ -180,6 +207,10 @@ def fit(
     if resume and last.exists():
         payload = ckpt.load(last, env.device)
         model.load_state_dict(payload["model"])
+        if adversary is not None:
+            if "adversary" not in payload:
+                raise ValueError(f"{last} holds no domain discriminator: it was trained without the adversary")
+            adversary.discriminator.load_state_dict(payload["adversary"])
         opt.load_state_dict(payload["optimizer"])
         sched.load_state_dict(payload["scheduler"])
         state = TrainState(**payload["state"])
@@ -188,17 +219,21 @@ def fit(
 
     def checkpoint(path: Path) -> None:
         if env.is_main:
-            ckpt.save(
-                path,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "state": asdict(state),
-                    "rng": ckpt.rng_state(),
-                    "extra": extra_state or {},
-                },
-            )
+            payload = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "state": asdict(state),
+                "rng": ckpt.rng_state(),
+                "extra": extra_state or {},
+            }
+            if adversary is not None:
+                payload["adversary"] = adversary.discriminator.state_dict()
+            ckpt.save(path, payload)
+
+    # Model selection on the labelled validation loss alone cannot see the domain term (it would
+    # favour the early epochs, before the reversal ramps up): checkpoint=last keeps the final weights.
+    select_last = adversary is not None and adversary.cfg.checkpoint == "last"
 
     for epoch in range(state.epoch + 1, cfg.epochs):
         if state.bad_epochs >= cfg.patience:
@@ -208,23 +243,32 @@ def fit(
         seen, loss_sum = 0, 0.0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", disable=not env.is_main or not _show_progress())
         batches = prefetch(train_batches(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
+        unlabelled = None
+        if adversary is not None:
+            unlabelled = prefetch(adversary.stream(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
         for i, batch in enumerate(batches):
             if cfg.max_steps_per_epoch and i >= cfg.max_steps_per_epoch:
                 break
             batch = _to_device(batch, env.device)
             with _autocast(env, cfg.precision):
-                pred = _forward(net, batch)
-            loss = loss_fn(pred, batch["target"])
-            if not torch.isfinite(loss):
+                if unlabelled is None:
+                    loss = loss_fn(_forward(net, batch), batch["target"])
+                    total_loss = loss
+                else:
+                    assert adversary is not None
+                    lam = adversary.lam(state.step, total)
+                    loss, disc, _ = adversary.losses(net, batch, _to_device(next(unlabelled), env.device), loss_fn, lam)
+                    total_loss = loss + adversary.cfg.weight * disc
+            if not torch.isfinite(total_loss):
                 raise NonFiniteLossError(
-                    f"training loss is {loss.item()} at epoch {epoch}, step {state.step}; stopping. "
+                    f"training loss is {total_loss.item()} at epoch {epoch}, step {state.step}; stopping. "
                     f"The last good checkpoint is {last if last.exists() else 'not written yet'}. "
                     "Try a lower trainer.lr, loss=huber, or check the inputs for extreme values."
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            total_loss.backward()
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
             state.step += 1
@@ -234,12 +278,15 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / seen:.5f}", cl_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
         bar.close()
+        if unlabelled is not None:
+            unlabelled.close()  # stops its background thread (the stream itself is endless)
         train_time = time.perf_counter() - t0
         if env.distributed:  # the epoch's loss and throughput over all ranks, not rank 0's share
             totals = torch.tensor([loss_sum, float(seen)], dtype=torch.float64, device=env.device)
             torch.distributed.all_reduce(totals)
             loss_sum, seen = float(totals[0]), int(totals[1])
-        val = evaluate_loss(net, val_batches(), loss_fn, env, cfg.precision)
+        # With an adversary, `net` is the joint module: validation runs the plain network.
+        val = evaluate_loss(net if adversary is None else model, val_batches(), loss_fn, env, cfg.precision)
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / max(seen, 1),
@@ -248,9 +295,11 @@ def fit(
             "train_clusters_per_s": seen / train_time if train_time > 0 else 0.0,
             "epoch_seconds": time.perf_counter() - t0,
         }
+        if adversary is not None:
+            record.update(adversary.epoch_record(env.distributed, env.device))
         state.history.append(record)
         state.epoch = epoch
-        if val < state.best_val - cfg.min_delta:
+        if select_last or val < state.best_val - cfg.min_delta:
             state.best_val, state.best_epoch, state.bad_epochs = val, epoch, 0
             checkpoint(ckpt_dir / ckpt.BEST)
         else:
