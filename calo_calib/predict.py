@@ -7,7 +7,8 @@ Reads the clusters with the features and the selection the model was exported wi
 through onnxruntime (CPU by default; ``device=cuda|auto`` for the CUDA provider) or XGBoost, and
 writes ``output`` (Parquet, written to a temporary name and renamed): one row per selected cluster
 with ``row_id`` (row in the input files, as in calo_calib's predictions), ``cluster_e`` [GeV],
-``correction`` and ``e_calib = correction × cluster_e`` [GeV], plus ``truth_e`` [GeV] when the input
+``correction`` and ``e_calib = correction × cluster_e`` [GeV], ``sigma`` (σ(E)/e_calib) for a network
+with the uncertainty head (``loss=gaussian_nll``), plus ``truth_e`` [GeV] when the input
 carries truth. Clusters the model does not calibrate (crack, E_T below the seed threshold, no cells)
 are counted in the log, not written.
 """
@@ -50,6 +51,9 @@ def predict(model: str, input: str, output: str, batch_size: int = 1024, device:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     fields = [("row_id", pa.int64()), ("cluster_e", pa.float32()), ("correction", pa.float32()), ("e_calib", pa.float32())]
+    with_sigma = bool(getattr(predictor, "has_sigma", False))
+    if with_sigma:  # a network trained with loss=gaussian_nll: its per-cluster resolution
+        fields.append(("sigma", pa.float32()))
     if with_truth:
         fields.append(("truth_e", pa.float32()))
     schema = pa.schema(fields, metadata={b"model": str(Path(model).resolve()).encode(), b"input": str(input).encode()})
@@ -60,6 +64,8 @@ def predict(model: str, input: str, output: str, batch_size: int = 1024, device:
             corr = np.asarray(chunk["correction"], dtype=np.float32)
             e = np.asarray(chunk["cluster_e"], dtype=np.float32)
             cols = {"row_id": chunk["row_id"].astype(np.int64), "cluster_e": e, "correction": corr, "e_calib": corr * e}
+            if with_sigma:
+                cols["sigma"] = np.asarray(chunk["sigma"], dtype=np.float32)
             if with_truth:
                 cols["truth_e"] = (np.asarray(chunk["target"], dtype=np.float64) * e).astype(np.float32)
             writer.write_table(pa.table(cols, schema=schema))

@@ -87,3 +87,13 @@ def test_calibration_predict_exposes_sigma_and_onnx_exports_it(nll_run, tmp_path
     pos = np.searchsorted(prediction.row_id[order], ids)
     np.testing.assert_allclose(out["sigma"], prediction.sigma[order][pos], atol=1e-5, rtol=0)
     np.testing.assert_allclose(out["correction"], prediction.correction[order][pos], atol=1e-5, rtol=0)
+
+    # calo_calib.predict writes the per-cluster sigma, from the batched and the per-cluster graph alike
+    from calo_calib.predict import predict
+
+    test_dir = str(calib.cfg.data.test)
+    for kind in ("batched", "per_cluster"):
+        predict(str(tmp_path / "export" / manifest["files"][kind]), test_dir, str(tmp_path / f"{kind}.parquet"), progress=False)
+        written = pq.read_table(tmp_path / f"{kind}.parquet")
+        rows = np.searchsorted(prediction.row_id[order], written.column("row_id").to_numpy())
+        np.testing.assert_allclose(written.column("sigma").to_numpy(), prediction.sigma[order][rows], atol=1e-5, rtol=0)

@@ -72,9 +72,18 @@ class OnnxPredictor:
             min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
         )  # fmt: skip
 
+    @property
+    def has_sigma(self) -> bool:
+        """Whether the graph has the per-cluster uncertainty output ``sigma`` (σ(E)/E_calib)."""
+        return "sigma" in [o.name for o in self.session.get_outputs()]
+
     def predict_batch(self, batch: dict[str, Any]) -> np.ndarray:
         """Corrections (B,) for one loader batch."""
-        from calo_calib.deploy.runtime import run
+        return self.predict_batch_outputs(batch)["correction"]
+
+    def predict_batch_outputs(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Every graph output for one loader batch: ``correction`` (B,), and ``sigma`` (B,) if present."""
+        from calo_calib.deploy.runtime import run_outputs
 
         cells, valid, cluster = batch["cells"].numpy(), batch["valid"].numpy(), batch["cluster"].numpy()
         pair = batch["pair"].numpy() if self.with_pair else None
@@ -82,22 +91,24 @@ class OnnxPredictor:
             feeds = {"cells": cells, "valid": valid, "cluster": cluster}
             if pair is not None:
                 feeds["pair"] = pair
-            return run(self.session, feeds)
-        out = np.empty(cells.shape[0], dtype=np.float32)
+            return run_outputs(self.session, feeds)
+        names = [o.name for o in self.session.get_outputs()]
+        out = {name: np.empty(cells.shape[0], dtype=np.float32) for name in names}
         for i, n in enumerate(valid.sum(1)):  # per-cluster graph: the reconstruction convention
             feeds = {"cluster": cluster[i : i + 1], "cells": cells[i, :n]}
             if pair is not None:
                 feeds["cell_pair"] = pair[i, :n]
-            out[i] = run(self.session, feeds)[0]
+            for name, value in run_outputs(self.session, feeds).items():
+                out[name][i] = np.asarray(value).reshape(-1)[0]
         return out
 
     def iter_predictions(self, dataset: ClusterDataset) -> Iterator[dict[str, np.ndarray]]:
-        """Per batch: {row_id, cluster_e, correction, target} arrays."""
+        """Per batch: {row_id, cluster_e, correction, target} arrays (+ ``sigma`` if the graph has it)."""
         for batch in dataset.batches(0):
             yield {
                 "row_id": batch["row_id"].numpy(),
                 "cluster_e": batch["cluster_e"].numpy(),
-                "correction": self.predict_batch(batch),
+                **self.predict_batch_outputs(batch),
                 "target": batch["target"].numpy(),
             }
 
