@@ -153,7 +153,9 @@ def plot_heatmap(result: Mapping[str, Any], out_png: str | os.PathLike[str], tit
         return path
     z = np.array([[100 * _f(e["regions"]["importance"][i]) for i in cols] for e in entries])
     finite = z[np.isfinite(z)]
-    vmax = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-3)
+    # Clip the colour scale at the 95th percentile of |importance|: one low-statistics region at
+    # several hundred per cent would otherwise wash every other cell out (the colour bar shows the clip).
+    vmax = max(float(np.percentile(np.abs(finite), 95)) if finite.size else 1.0, 1e-3)
     fig, ax = plt.subplots(figsize=(max(7.0, 0.42 * len(cols) + 3.0), 0.34 * len(entries) + 2.6))
     norm = TwoSlopeNorm(vmin=-vmax, vcenter=0.0, vmax=vmax)
     im = ax.imshow(np.ma.masked_invalid(z), aspect="auto", cmap="RdBu_r", norm=norm, interpolation="none")
@@ -177,7 +179,7 @@ def plot_heatmap(result: Mapping[str, Any], out_png: str | os.PathLike[str], tit
             if math.isfinite(v):
                 ax.text(c, r, f"{v:.1f}", ha="center", va="center", fontsize=5.5, color="black")
     ax.set_xlabel(r"$E_\mathrm{true}$ [GeV], grouped in |η| bins")
-    fig.colorbar(im, ax=ax, label="importance [%]", pad=0.01)
+    fig.colorbar(im, ax=ax, label="importance [%]", pad=0.01, extend="both")
     fig.suptitle(f"{EXPERIMENT} Simulation    {title}", x=0.01, ha="left", fontsize=10, fontweight="bold")
     path = save_png(fig, out_png)
     plt.close(fig)
