@@ -10,6 +10,7 @@ import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.io.schema import COLUMNS, arrow_schema
+from calo_calib.simulation.knobs import validate_knobs
 from calo_calib.simulation.material import AccordionDepth, ConfigError, InnerDetectorProfile, UpstreamMaterial
 
 KNOWN_PARTICLES = ("electron", "photon", "photon_unconv", "photon_conv")
@@ -89,6 +90,7 @@ def validate_config(cfg: DictConfig) -> None:
     if _number(cfg, "gun.vertex_sigma_z") < 0:
         raise ConfigError(f"gun.vertex_sigma_z must be >= 0 mm, got {g.vertex_sigma_z}")
     det = cfg.detector
+    validate_knobs(det)  # unknown detector keys and the data-like variant knobs
     UpstreamMaterial.from_config(det.material)
     AccordionDepth.from_config(det.accordion)
     InnerDetectorProfile.from_config(det.material)
@@ -166,3 +168,94 @@ def simulate_table(cfg: DictConfig, n_clusters: int, seed: int | np.random.SeedS
         raise ConfigError(f"n_clusters must be > 0, got {n_clusters}")
     cols, _ = simulate_columns(cfg, n_clusters, seed)
     return columns_to_table(cols)
+
+
+def simulate_given(
+    cfg: DictConfig,
+    e: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    charge: np.ndarray | None,
+    seed: int | np.random.SeedSequence,
+    *,
+    vertex_z: np.ndarray | None = None,
+    mu: np.ndarray | None = None,
+    progress: bool = False,
+) -> tuple[dict, np.ndarray]:
+    """Simulate particles of GIVEN kinematics (e.g. the two electrons of a Z decay) instead of the gun.
+
+    Args:
+        cfg: a validated simulate config (its ``detector`` is used as is; ``gun`` is ignored except
+            ``gun.vertex_sigma_z`` when ``vertex_z`` is None).
+        e, eta, phi: (n,) true energy [GeV], signed pseudorapidity from the vertex, azimuth [rad].
+        charge: (n,) -1 / +1 for electrons; None draws it at random. Must be None for photons.
+        seed: seeds the detector response (and the vertex / <mu> draws when not given).
+        vertex_z: (n,) vertex z [mm]; particles of one event share it. None: N(0, gun.vertex_sigma_z).
+        mu: (n,) <mu> of each particle's event. None: drawn per particle as the gun does.
+        progress: tqdm bar over the batches.
+
+    Returns:
+        ``(columns, kept_index)``: the columns of :func:`columns_to_table` (with ``cell_offsets``)
+        for the clusters that pass the reconstruction and selection, in input order, and
+        ``kept_index`` (kept,) int64: the input position of each returned cluster. Particles
+        without a cluster are the ones missing from ``kept_index``.
+
+    Raises:
+        ConfigError: on inputs the simulation cannot honour (the argument and value are named).
+    """
+    from tqdm import tqdm
+
+    from calo_calib.simulation.generator import GivenParticles, Simulator, draw_mu
+
+    validate_config(cfg)
+    e = np.asarray(e, dtype=np.float64)
+    n = e.shape[0]
+    arrays = {"e": e, "eta": np.asarray(eta, dtype=np.float64), "phi": np.asarray(phi, dtype=np.float64)}
+    if charge is not None:
+        arrays["charge"] = np.asarray(charge, dtype=np.float64)
+    if vertex_z is not None:
+        arrays["vertex_z"] = np.asarray(vertex_z, dtype=np.float64)
+    if mu is not None:
+        arrays["mu"] = np.asarray(mu, dtype=np.float64)
+    for name, arr in arrays.items():
+        if arr.shape != (n,):
+            raise ConfigError(f"simulate_given: {name} has shape {arr.shape}, expected ({n},) like e")
+        if not np.all(np.isfinite(arr)):
+            raise ConfigError(f"simulate_given: {name} has non-finite values (first at index {int(np.flatnonzero(~np.isfinite(arr))[0])})")
+    if n == 0:
+        raise ConfigError("simulate_given: no particles given (e is empty)")
+    if np.any(e <= 0):
+        raise ConfigError(f"simulate_given: e must be > 0 GeV, got {e[e <= 0][0]}")
+    if np.any(np.abs(arrays["eta"]) > CALORIMETER_ABS_ETA_MAX):
+        raise ConfigError(f"simulate_given: |eta| must be <= {CALORIMETER_ABS_ETA_MAX}, got {np.abs(arrays['eta']).max()}")
+    if charge is not None:
+        if str(cfg.particle.generate) != "electron":
+            raise ConfigError(f"simulate_given: charge given but particle.generate={cfg.particle.generate} (photons have none)")
+        if not np.all(np.isin(arrays["charge"], (-1.0, 1.0))):
+            raise ConfigError("simulate_given: charge must be -1 or +1")
+    if mu is not None and np.any(arrays["mu"] < 0):
+        raise ConfigError("simulate_given: mu must be >= 0")
+
+    rng = np.random.default_rng(seed)
+    if vertex_z is None:
+        arrays["vertex_z"] = rng.normal(0.0, float(cfg.gun.vertex_sigma_z), n)
+    if mu is None:
+        arrays["mu"] = draw_mu(cfg, n, rng)
+    sim = Simulator(cfg)
+    batches, kept = [], []
+    for start in tqdm(range(0, n, BATCH_SIZE), desc="simulate given", unit="batch", disable=not progress):
+        sl = slice(start, min(start + BATCH_SIZE, n))
+        given = GivenParticles(
+            arrays["e"][sl], arrays["eta"][sl], arrays["phi"][sl], arrays["vertex_z"][sl], arrays["mu"][sl],
+            arrays["charge"][sl] if charge is not None else None,
+        )  # fmt: skip
+        out = sim.batch(sl.stop - sl.start, rng, given=given)
+        if out is None:
+            continue
+        out.pop("n_rejected")
+        kept.append(out.pop("input_index").astype(np.int64) + start)
+        batches.append(out)
+    if not batches:
+        raise ConfigError(f"simulate_given: none of the {n} particles gave a selected cluster")
+    kept_index = np.concatenate(kept)
+    return _concat(batches, kept_index.shape[0]), kept_index

@@ -24,8 +24,10 @@ import numpy as np
 from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.clustering import topo_egamma_cluster
 from calo_calib.simulation.conversions import CONV_R_NONE, reconstruct_conversions
+from calo_calib.simulation.knobs import knob
 from calo_calib.simulation.material import AccordionDepth, InnerDetectorProfile, UpstreamMaterial
 from calo_calib.simulation.readout import (
+    GainMap,
     noise_sigmas,
     phi_modulation,
     pileup_noise,
@@ -69,6 +71,35 @@ class _Event:
     mu: np.ndarray
 
 
+@dataclass
+class GivenParticles:
+    """Particles of known kinematics to simulate instead of the gun (lab frame), arrays (n,).
+
+    ``e`` [GeV], ``eta`` (signed), ``phi`` [rad], ``vertex_z`` [mm], ``mu`` (<mu> of each particle's
+    event), ``charge`` (-1/+1 for electrons; None: drawn at random). Checked by
+    :func:`calo_calib.simulation.api.simulate_given`.
+    """
+
+    e: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    vertex_z: np.ndarray
+    mu: np.ndarray
+    charge: np.ndarray | None = None
+
+    def event(self) -> _Event:
+        """The simulator's positive-eta frame: |eta|, the sign, and the vertex z mirrored with it."""
+        sign = np.where(self.eta < 0, -1.0, 1.0)
+        return _Event(self.e, np.abs(self.eta), sign, self.phi, self.vertex_z * sign, self.mu)
+
+
+def draw_mu(cfg, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-event <mu> (n,): N(mu, (pileup.mu_rel_sigma * mu)^2) clipped at 0, or fixed at ``mu``."""
+    mu_mean = float(cfg.mu)
+    mu_sigma = float(cfg.pileup.mu_rel_sigma) * mu_mean
+    return np.maximum(rng.normal(mu_mean, mu_sigma, n), 0.0) if mu_sigma > 0 else np.full(n, mu_mean)
+
+
 class Simulator:
     """Everything the simulation derives from a validated config (``calo_calib.simulation.config``)."""
 
@@ -88,6 +119,10 @@ class Simulator:
         self.generate = str(cfg.particle.generate)
         self.select = str(cfg.particle.select)
         self.lateral_log_sigma = float(det.shower.lateral_log_sigma)
+        # Data-like detector knobs (calo_calib/simulation/knobs.py); their defaults are the identity.
+        self.depth_scale = float(knob(det, "shower.depth_scale"))
+        self.width_scale = float(knob(det, "shower.width_scale"))
+        self.gain_map = GainMap.from_config(det)
 
     # -- gun -----------------------------------------------------------------------------------
     def _gun(self, n: int, rng: np.random.Generator) -> _Event:
@@ -102,9 +137,7 @@ class Simulator:
         sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
         phi = rng.uniform(-np.pi, np.pi, n)
         z0 = rng.normal(0.0, float(g.vertex_sigma_z), n)
-        mu_mean = float(self.cfg.mu)
-        mu_sigma = float(self.cfg.pileup.mu_rel_sigma) * mu_mean
-        mu = np.maximum(rng.normal(mu_mean, mu_sigma, n), 0.0) if mu_sigma > 0 else np.full(n, mu_mean)
+        mu = draw_mu(self.cfg, n, rng)
         return _Event(e, abs_eta, sign, phi, z0, mu)
 
     # -- upstream ------------------------------------------------------------------------------
@@ -116,11 +149,14 @@ class Simulator:
             float(self.det.brem.min_photon_e), rng, group_by_region,
         )  # fmt: skip
 
-    def _upstream(self, ev: _Event, rng: np.random.Generator):
-        """Showers and conversion information of every particle; returns (showers, info dict)."""
+    def _upstream(self, ev: _Event, rng: np.random.Generator, charge: np.ndarray | None = None):
+        """Showers and conversion information of every particle; returns (showers, info dict).
+
+        ``charge`` (n,) of given electrons (-1/+1); None draws it at random (the gun).
+        """
         n = ev.e.shape[0]
         idx = np.arange(n)
-        x_id, _, _ = self.material.at(ev.abs_eta)
+        x_id, _, _ = self.material.at(ev.abs_eta, ev.phi)
         cosh_eta, sinh_eta = np.cosh(ev.abs_eta), np.sinh(ev.abs_eta)
         info = {
             "converted": np.zeros(n, bool),
@@ -134,7 +170,8 @@ class Simulator:
             "reco": None,
         }
         if self.generate == "electron":
-            charge = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+            if charge is None:
+                charge = np.where(rng.random(n) < 0.5, -1.0, 1.0)
             res = self._propagate(idx, ev.e, charge, np.zeros(n), x_id, cosh_eta, sinh_eta, rng)
             info["brem_fraction"] = 1.0 - res.keep_fraction
             return res.showers, info
@@ -179,11 +216,15 @@ class Simulator:
         return Showers.concat(parts), info
 
     # -- one batch -----------------------------------------------------------------------------
-    def batch(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
-        """Simulate ``n`` particles; return the columns of the clusters that pass the selection."""
+    def batch(self, n: int, rng: np.random.Generator, given: GivenParticles | None = None) -> dict[str, np.ndarray] | None:
+        """Simulate ``n`` particles; return the columns of the clusters that pass the selection.
+
+        ``given`` replaces the gun by particles of known kinematics (``n`` must be their number);
+        the output then also has ``input_index`` (kept,): the position in ``given`` of each cluster.
+        """
         cfg, det = self.cfg, self.det
-        ev = self._gun(n, rng)
-        showers, info = self._upstream(ev, rng)
+        ev = self._gun(n, rng) if given is None else given.event()
+        showers, info = self._upstream(ev, rng, None if given is None else given.charge)
 
         # Particle-type selection on the reconstructed conversion category, before the costly part.
         if self.select == "unconverted":
@@ -219,10 +260,12 @@ class Simulator:
         windows = [geo.layer_window(layer, layer_eta[layer], phi_c, endcap) for layer in range(geo.N_LAYERS)]
 
         # Longitudinal development: depth boundaries at the cluster's |eta|.
-        _, x_ps, x_acc = self.material.at(ev.abs_eta)
+        _, x_ps, x_acc = self.material.at(ev.abs_eta, ev.phi)
         l1, l2, l3 = self.accordion.at(ev.abs_eta)
         medium = np.where(endcap, 2, np.where(ev.abs_eta < float(det.accordion.thin_lead_eta), 0, 1))
-        params = longitudinal_params(showers.e, medium[sc], self.media, rng, self.lateral_log_sigma)
+        params = longitudinal_params(
+            showers.e, medium[sc], self.media, rng, self.lateral_log_sigma, self.depth_scale, self.width_scale
+        )
         t0 = showers.t0
         bounds = [x_acc[sc]]
         layer_of_slice = []
@@ -308,6 +351,8 @@ class Simulator:
             a = sampling_term(ev.abs_eta, endcap, det)
             vis = [None] + [sampling_fluctuation(v, a, rng) for v in vis[1:]]
         cells = [e_ps_cells] + vis[1:]
+        if self.gain_map is not None:  # fixed per-region miscalibration of the signal (noise is calibrated apart)
+            cells = self.gain_map.apply(cells, windows, ev.sign, endcap)
 
         # Noise: per-event <mu> for the cell content; a reference <mu> for the clustering thresholds.
         sigma_tot = []
@@ -411,6 +456,8 @@ class Simulator:
         for name, parts in flat.items():
             out[name] = np.concatenate(parts, axis=1)[good][mask_all]
         out["n_rejected"] = np.array([int((~good).sum())])
+        if given is not None:
+            out["input_index"] = np.flatnonzero(keep)[good]
         return out
 
 

@@ -47,17 +47,80 @@ def _table(rows: list, columns: list[str], field: str) -> np.ndarray:
     return arr
 
 
+BUMP_WHERE = ("id", "before_ps", "ps_to_acc")
+"""Where a localised bump sits: in the inner detector (more conversions and brem, and more material
+before the presampler), between the ID and the presampler (solenoid, cryostat), or between the
+presampler and the accordion."""
+
+BUMP_KEYS = ("abs_eta", "phi", "x0", "where")
+
+
+@dataclass(frozen=True)
+class MaterialBump:
+    """Extra material (X0 along the path) inside a window |eta| in [lo, hi), phi in [lo, hi).
+
+    A data-like mis-modelling knob (card §2.2: "localised ±X0 bumps"), not scaled by
+    ``detector.material.scale``. phi is the particle's direction at the vertex (rad, [-pi, pi)).
+    """
+
+    abs_eta_lo: float
+    abs_eta_hi: float
+    phi_lo: float
+    phi_hi: float
+    x0: float
+    where: str
+
+    @classmethod
+    def from_config(cls, node, field: str) -> MaterialBump:
+        """Parse and validate one ``detector.material.bumps`` entry; ``field`` names it in errors."""
+        if not hasattr(node, "keys"):
+            raise ConfigError(f"{field} must be a mapping with keys {list(BUMP_KEYS)}, got {node!r}")
+        unknown = sorted(set(node.keys()) - set(BUMP_KEYS))
+        missing = [k for k in BUMP_KEYS if k not in node]
+        if unknown or missing:
+            raise ConfigError(f"{field}: unknown keys {unknown}, missing keys {missing}; expected {list(BUMP_KEYS)}")
+        pairs = {}
+        for key in ("abs_eta", "phi"):
+            try:
+                lo, hi = (float(v) for v in node[key])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{field}.{key} must be two numbers [lo, hi], got {node[key]!r}") from None
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+                raise ConfigError(f"{field}.{key} must satisfy lo < hi (finite), got {[lo, hi]}")
+            pairs[key] = (lo, hi)
+        if pairs["abs_eta"][0] < 0:
+            raise ConfigError(f"{field}.abs_eta must be >= 0, got {list(pairs['abs_eta'])}")
+        if pairs["phi"][0] < -np.pi - 1e-9 or pairs["phi"][1] > np.pi + 1e-9:
+            raise ConfigError(f"{field}.phi must lie within [-pi, pi] rad, got {list(pairs['phi'])}")
+        try:
+            x0 = float(node.x0)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{field}.x0 must be a number (X0), got {node.x0!r}") from None
+        if not np.isfinite(x0) or x0 < 0:
+            raise ConfigError(f"{field}.x0 must be a finite number >= 0 (X0), got {node.x0!r}")
+        where = str(node.where)
+        if where not in BUMP_WHERE:
+            raise ConfigError(f"{field}.where={where!r} is unknown; choose one of {', '.join(BUMP_WHERE)}")
+        return cls(*pairs["abs_eta"], *pairs["phi"], x0, where)
+
+    def inside(self, abs_eta: np.ndarray, phi: np.ndarray) -> np.ndarray:
+        """Whether each (|eta|, phi) lies in the window (bool, broadcast shape)."""
+        return (abs_eta >= self.abs_eta_lo) & (abs_eta < self.abs_eta_hi) & (phi >= self.phi_lo) & (phi < self.phi_hi)
+
+
 @dataclass(frozen=True)
 class UpstreamMaterial:
-    """Upstream material X(|eta|) in X0 along the path (card §2.2 [E]).
+    """Upstream material X(|eta|) in X0 along the path (card §2.2 [E]), plus optional local bumps.
 
-    Attributes are the table columns; :meth:`at` interpolates linearly in |eta|.
+    Attributes are the table columns; :meth:`at` interpolates linearly in |eta| and adds the
+    ``bumps`` (none in the nominal detector).
     """
 
     abs_eta: np.ndarray
     x_id: np.ndarray
     x_before_ps: np.ndarray
     x_ps_to_acc: np.ndarray
+    bumps: tuple[MaterialBump, ...] = ()
 
     @classmethod
     def from_config(cls, node) -> UpstreamMaterial:
@@ -73,13 +136,35 @@ class UpstreamMaterial:
             raise ConfigError(
                 f"detector.material.table row {i}: x_id ({arr[i, 1]}) exceeds x_before_ps ({arr[i, 2]}); the ID is part of the material before the presampler"
             )
-        return cls(arr[:, 0], arr[:, 1] * scale, arr[:, 2] * scale, arr[:, 3] * scale)
+        raw_bumps = node.get("bumps", None)  # optional knob: absent in the nominal detector
+        if raw_bumps is None:
+            raw_bumps = []
+        if isinstance(raw_bumps, (str, bytes)) or not hasattr(raw_bumps, "__len__") or hasattr(raw_bumps, "keys"):
+            raise ConfigError(f"detector.material.bumps must be a list of bumps, got {raw_bumps!r}")
+        bumps = tuple(MaterialBump.from_config(b, f"detector.material.bumps[{i}]") for i, b in enumerate(raw_bumps))
+        return cls(arr[:, 0], arr[:, 1] * scale, arr[:, 2] * scale, arr[:, 3] * scale, bumps)
 
-    def at(self, abs_eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(X_ID, X_before_PS, X_acc) at each |eta|, shape of ``abs_eta``; X_acc = X_before_PS + X_PS_to_acc."""
+    def at(self, abs_eta: np.ndarray, phi: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(X_ID, X_before_PS, X_acc) at each |eta|, shape of ``abs_eta``; X_acc = X_before_PS + X_PS_to_acc.
+
+        ``phi`` (rad, the particle's direction, same shape) is needed only when there are bumps.
+        """
         x_id = np.interp(abs_eta, self.abs_eta, self.x_id)
         x_ps = np.interp(abs_eta, self.abs_eta, self.x_before_ps)
-        x_acc = x_ps + np.interp(abs_eta, self.abs_eta, self.x_ps_to_acc)
+        x_gap = np.interp(abs_eta, self.abs_eta, self.x_ps_to_acc)
+        if self.bumps:
+            if phi is None:
+                raise ValueError("UpstreamMaterial.at: the material has localised bumps, so phi is required")
+            for bump in self.bumps:
+                extra = np.where(bump.inside(abs_eta, phi), bump.x0, 0.0)
+                if bump.where == "id":  # the ID is part of the material before the presampler
+                    x_id = x_id + extra
+                    x_ps = x_ps + extra
+                elif bump.where == "before_ps":
+                    x_ps = x_ps + extra
+                else:
+                    x_gap = x_gap + extra
+        x_acc = x_ps + x_gap
         return x_id, x_ps, x_acc
 
 

@@ -69,7 +69,13 @@ class ShowerParams:
 
 
 def longitudinal_params(
-    e_gev: np.ndarray, medium_idx: np.ndarray, media: list[Medium], rng: np.random.Generator, lateral_log_sigma: float
+    e_gev: np.ndarray,
+    medium_idx: np.ndarray,
+    media: list[Medium],
+    rng: np.random.Generator,
+    lateral_log_sigma: float,
+    depth_scale: float = 1.0,
+    width_scale: float = 1.0,
 ) -> ShowerParams:
     """Draw fluctuated GFlash parameters (sampling tuning, [S7]) for showers of energy ``e_gev``.
 
@@ -79,6 +85,13 @@ def longitudinal_params(
         media: effective media.
         rng: random generator.
         lateral_log_sigma: sigma of the per-shower log-normal scale of both radial components.
+        depth_scale: data-like mis-modelling knob: multiplies each shower's T at fixed alpha, so the
+            whole longitudinal profile (maximum and mean depth from the shower start) stretches by
+            this factor. 1 (nominal) leaves the parameters bit-identical.
+        width_scale: data-like mis-modelling knob: multiplies both radial components (a Moliere
+            radius scale). 1 (nominal) leaves the parameters bit-identical.
+
+    Neither knob changes how many random numbers are drawn.
     """
     z = np.array([m.z_eff for m in media])[medium_idx]
     ec = np.array([m.ec_mev for m in media])[medium_idx]
@@ -100,13 +113,14 @@ def longitudinal_params(
     z1, z2 = rng.standard_normal((2, e_gev.shape[0]))
     ln_t = mean_ln_t + sig_t * (np.sqrt((1 + rho) / 2) * z1 + np.sqrt((1 - rho) / 2) * z2)
     ln_a = mean_ln_a + sig_a * (np.sqrt((1 + rho) / 2) * z1 - np.sqrt((1 - rho) / 2) * z2)
-    tmax = np.maximum(np.exp(ln_t), 1.0)
+    tmax = np.maximum(np.exp(ln_t), 1.0) * depth_scale  # x * 1.0 is exact: nominal unchanged
     alpha = np.maximum(np.exp(ln_a), 1.1)
     beta = (alpha - 1.0) / tmax
     mean_alpha = np.exp(mean_ln_a)
     # Geant4 ComputeTau: tau = t / T * (alpha - 1)/alpha * <alpha>/(<alpha> - 1)
     tau_scale = (alpha - 1.0) / alpha * mean_alpha / (mean_alpha - 1.0) / tmax
     lateral = np.exp(lateral_log_sigma * rng.standard_normal(e_gev.shape[0])) if lateral_log_sigma > 0 else np.ones_like(e_gev)
+    lateral = lateral * width_scale
     return ShowerParams(alpha, beta, tmax, tau_scale, np.log(e_gev), z, fs, ehat, rm, lateral)
 
 

@@ -1,0 +1,453 @@
+"""Data-like detector variants (conf/detector/*.yaml) and their knobs (calo_calib/simulation/knobs.py).
+
+Each variant is MEASURED on simulated samples against nominal with the same seed and gun: the
+shift must have the configured sign with a margin of several standard errors (z-scores from the
+two samples' spreads), and effects that must be absent (outside a local window) must be compatible
+with zero. The knobs' defaults are checked to be the exact identity at the function level, and a
+config that sets every knob to its default simulates the same table as nominal.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from omegaconf import OmegaConf
+
+from calo_calib.io.parquet import list_shards, read_clusters, read_metadata
+from calo_calib.paths import CONF_DIR, REPO_ROOT
+from calo_calib.simulation import compose_config, simulate_table
+from calo_calib.simulation.knobs import DEFAULTS, knob
+from calo_calib.simulation.material import ConfigError, UpstreamMaterial
+from calo_calib.simulation.readout import GainMap, noise_sigmas
+from calo_calib.simulation.shower import Medium, longitudinal_params
+from calo_calib.validation.detector_shifts import middle_layer_shape, negative_cell_rms
+from calo_calib.validation.metrics import sigma_rel
+
+VARIANTS = ("material_up", "material_local", "shower_depth", "shower_width", "constant_term", "noise_pileup")
+SEED = 5
+
+
+def fixed_gun(e: float, eta_lo: float, eta_hi: float) -> list[str]:
+    return ["gun.spectrum=fixed", f"gun.e_min={e}", f"gun.abs_eta_min={eta_lo}", f"gun.abs_eta_max={eta_hi}"]
+
+
+# Shared samples (electrons, fixed energy): barrel 50 GeV, barrel 200 GeV, end-cap 50 GeV, and the
+# material_local window's |eta| range.
+BARREL_50 = fixed_gun(50, 0.2, 0.6)
+BARREL_200 = fixed_gun(200, 0.0, 0.8)
+ENDCAP_50 = fixed_gun(50, 1.9, 2.3)
+LOCAL_50 = fixed_gun(50, 0.8, 1.2)
+
+
+def sample(sim, variant: str, gun: list[str], n: int = 1000) -> dict[str, np.ndarray]:
+    return sim([f"detector={variant}", "particle=electron", *gun], n=n, seed=SEED)
+
+
+def z_score(nominal: np.ndarray, variant: np.ndarray) -> float:
+    """(mean variant - mean nominal) / its standard error (independent samples, finite values)."""
+    a = np.asarray(nominal, float)
+    b = np.asarray(variant, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    return float((b.mean() - a.mean()) / np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size))
+
+
+def per_true(s: dict, column: str) -> np.ndarray:
+    return s[column].astype(float) / s["truth_e"].astype(float)
+
+
+def per_cluster_e(s: dict, column: str) -> np.ndarray:
+    return s[column].astype(float) / s["cluster_e"].astype(float)
+
+
+def accordion_response(s: dict) -> np.ndarray:
+    return (s["cluster_e"] - s["cluster_e_ps"]).astype(float) / s["truth_e"].astype(float)
+
+
+# -- configuration ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variant_inherits_nominal_and_changes_only_its_keys(variant):
+    nominal = OmegaConf.to_container(compose_config([]).detector)
+    cfg = compose_config([f"detector={variant}"]).detector
+    assert cfg.name == variant
+    changed = OmegaConf.to_container(cfg)
+    own = OmegaConf.load(CONF_DIR / "detector" / f"{variant}.yaml")
+    own_keys = {k for k in own if k != "defaults"}
+    # Everything not set in the variant file is nominal's.
+    for key, value in nominal.items():
+        if key not in own_keys:
+            assert changed[key] == value, f"{variant}: detector.{key} differs from nominal"
+    assert changed != nominal
+
+
+def test_nominal_file_sets_no_knob():
+    """The nominal detector leaves every knob at its (identity) default, so its provenance is unchanged."""
+    det = compose_config([]).detector
+    for key in DEFAULTS:
+        assert OmegaConf.select(det, key) is None, key
+        assert knob(det, key) == DEFAULTS[key]
+
+
+ALL_DEFAULT_KNOBS = [
+    "+detector.shower.depth_scale=1.0",
+    "+detector.shower.width_scale=1.0",
+    "+detector.readout.elec_noise_scale=1.0",
+    "+detector.readout.pileup_noise_scale=1.0",
+    "+detector.readout.gain_map={sigma_barrel:0.0,sigma_endcap:0.0,region_deta:0.2,region_n_phi:32,seed:3}",
+    # a zero bump over the whole detector runs the bump code path and must change nothing
+    "+detector.material.bumps=[{abs_eta:[0.0,2.5],phi:[-3.14159,3.14159],x0:0.0,where:id}]",
+]
+
+
+def ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("particle", ["electron", "photon"])
+def test_nominal_equals_explicit_default_knobs(particle):
+    nominal = simulate_table(compose_config([f"particle={particle}"]), 300, 21)
+    explicit = simulate_table(compose_config([f"particle={particle}", *ALL_DEFAULT_KNOBS]), 300, 21)
+    assert ipc_bytes(nominal) == ipc_bytes(explicit)  # bit-identical (Table.equals treats NaN != NaN)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("+detector.shower.depth_scale=-1.0", "detector.shower.depth_scale"),
+        ("+detector.shower.width_scale=0", "detector.shower.width_scale"),
+        ("+detector.shower.width_scale=wide", "detector.shower.width_scale"),
+        ("+detector.shower.depth_scal=1.05", "detector.shower.depth_scal"),
+        ("+detector.readout.elec_noise_scale=-0.1", "detector.readout.elec_noise_scale"),
+        ("+detector.readout.gain_map={sigma_barrel:0.5}", "detector.readout.gain_map.sigma_barrel"),
+        ("+detector.readout.gain_map={sigma_barrel:0.01,region_n_phi:0}", "detector.readout.gain_map.region_n_phi"),
+        ("+detector.readout.gain_map={sigma_barel:0.01}", "detector.readout.gain_map.sigma_barel"),
+        (
+            "+detector.material.bumps=[{abs_eta:[0.8,1.2],phi:[0.0,0.8],x0:0.3,where:calorimeter}]",
+            "detector.material.bumps[0].where",
+        ),
+        (
+            "+detector.material.bumps=[{abs_eta:[1.2,0.8],phi:[0.0,0.8],x0:0.3,where:id}]",
+            "detector.material.bumps[0].abs_eta",
+        ),
+        (
+            "+detector.material.bumps=[{abs_eta:[0.8,1.2],phi:[0.0,4.0],x0:0.3,where:id}]",
+            "detector.material.bumps[0].phi",
+        ),
+        (
+            "+detector.material.bumps=[{abs_eta:[0.8,1.2],phi:[0.0,0.8],x0:-0.3,where:id}]",
+            "detector.material.bumps[0].x0",
+        ),
+        ("+detector.material.bumps=[{abs_eta:[0.8,1.2],phi:[0.0,0.8],where:id}]", "detector.material.bumps[0]"),
+    ],
+)
+def test_invalid_knob_is_a_clear_config_error(override, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        compose_config([override])
+
+
+# -- knobs at the function level ----------------------------------------------------------------
+
+
+def test_shower_knobs_identity_and_scaling():
+    media = [Medium.pb_lar(1.532, 4.2)]
+    e = np.geomspace(5, 500, 400)
+    idx = np.zeros(e.size, dtype=int)
+    base = longitudinal_params(e, idx, media, np.random.default_rng(1), 0.1)
+    same = longitudinal_params(e, idx, media, np.random.default_rng(1), 0.1, 1.0, 1.0)
+    deep = longitudinal_params(e, idx, media, np.random.default_rng(1), 0.1, depth_scale=1.04)
+    wide = longitudinal_params(e, idx, media, np.random.default_rng(1), 0.1, width_scale=1.08)
+    for field in base.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(base, field), getattr(same, field), err_msg=field)
+    # depth: T and the mean depth alpha/beta scale, alpha does not; width: only the radial scale
+    np.testing.assert_allclose(deep.tmax, 1.04 * base.tmax, rtol=1e-12)
+    np.testing.assert_allclose(deep.alpha / deep.beta, 1.04 * base.alpha / base.beta, rtol=1e-12)
+    np.testing.assert_array_equal(deep.alpha, base.alpha)
+    np.testing.assert_array_equal(deep.lateral_scale, base.lateral_scale)
+    np.testing.assert_allclose(wide.lateral_scale, 1.08 * base.lateral_scale, rtol=1e-12)
+    np.testing.assert_array_equal(wide.tmax, base.tmax)
+
+
+def test_noise_scales_identity_and_factor(default_cfg):
+    det = OmegaConf.create(OmegaConf.to_container(default_cfg.detector))  # not in struct mode: knobs can be added
+    explicit = OmegaConf.merge(det, {"readout": {"elec_noise_scale": 1.0, "pileup_noise_scale": 1.0}})
+    scaled = OmegaConf.merge(det, {"readout": {"elec_noise_scale": 1.2, "pileup_noise_scale": 1.15}})
+    eta = np.linspace(0, 2.4, 50)[:, None, None]
+    endcap = eta[:, 0, 0] > 1.45
+    mu = np.full(50, 40.0)
+    for layer in range(4):
+        el0, pu0 = noise_sigmas(layer, eta, endcap, mu, det)
+        el1, pu1 = noise_sigmas(layer, eta, endcap, mu, explicit)
+        el2, pu2 = noise_sigmas(layer, eta, endcap, mu, scaled)
+        np.testing.assert_array_equal(el0, el1)
+        np.testing.assert_array_equal(pu0, pu1)
+        np.testing.assert_allclose(el2, 1.2 * el0, rtol=1e-12)
+        np.testing.assert_allclose(pu2, 1.15 * pu0, rtol=1e-12)
+
+
+def test_material_bump_only_inside_its_window(default_cfg):
+    local = compose_config(["detector=material_local"]).detector.material
+    nominal = UpstreamMaterial.from_config(default_cfg.detector.material)
+    bumped = UpstreamMaterial.from_config(local)
+    rng = np.random.default_rng(0)
+    abs_eta, phi = rng.uniform(0, 2.5, 20000), rng.uniform(-np.pi, np.pi, 20000)
+    inside = (abs_eta >= 0.8) & (abs_eta < 1.2) & (phi >= 0.0) & (phi < 0.8)
+    x_id0, x_ps0, x_acc0 = nominal.at(abs_eta)
+    x_id1, x_ps1, x_acc1 = bumped.at(abs_eta, phi)
+    np.testing.assert_array_equal(x_id1, x_id0)  # before_ps: the ID (conversions, brem) is untouched
+    np.testing.assert_array_equal(x_ps1[~inside], x_ps0[~inside])
+    np.testing.assert_array_equal(x_acc1[~inside], x_acc0[~inside])
+    np.testing.assert_allclose(x_ps1[inside] - x_ps0[inside], 0.3, atol=1e-12)
+    np.testing.assert_allclose(x_acc1[inside] - x_acc0[inside], 0.3, atol=1e-12)
+    with pytest.raises(ValueError, match="phi is required"):
+        bumped.at(abs_eta)
+    in_id = OmegaConf.merge(local, {"bumps": [{"abs_eta": [0.8, 1.2], "phi": [0.0, 0.8], "x0": 0.3, "where": "id"}]})
+    x_id2, x_ps2, _ = UpstreamMaterial.from_config(in_id).at(abs_eta, phi)
+    np.testing.assert_allclose(x_id2[inside] - x_id0[inside], 0.3, atol=1e-12)
+    np.testing.assert_allclose(x_ps2[inside] - x_ps0[inside], 0.3, atol=1e-12)
+
+
+def test_gain_map_is_a_fixed_detector_property():
+    det = compose_config(["detector=constant_term"]).detector
+    gm, again = GainMap.from_config(det), GainMap.from_config(det)
+    assert GainMap.from_config(compose_config([]).detector) is None  # nominal: no map at all
+    rng = np.random.default_rng(3)
+    eta, phi = rng.uniform(-2.5, 2.5, 50000), rng.uniform(-np.pi, np.pi, 50000)
+    barrel = np.abs(eta) < 1.4
+    g = gm.gains(eta, phi, ~barrel)
+    np.testing.assert_array_equal(g, again.gains(eta, phi, ~barrel))  # same seed, same map
+    # one gain per 0.2 x 2pi/32 region; its spread is the configured sigma (25 x 32 regions)
+    assert np.std(gm.z) == pytest.approx(1.0, abs=0.06)
+    assert np.std(g[barrel]) == pytest.approx(0.007, rel=0.15)
+    assert np.std(g[~barrel]) == pytest.approx(0.015, rel=0.15)
+    regions = np.floor((eta + 2.5) / 0.2) * 1000 + np.floor((phi + np.pi) / (2 * np.pi / 32))
+    assert len(np.unique(g[barrel])) == len(np.unique(regions[barrel]))  # one gain per region
+    shift = gm.gains(eta + 0.2, phi, ~barrel)
+    assert not np.allclose(shift, g)  # neighbouring regions differ
+    other = GainMap.from_config(OmegaConf.merge(det, {"readout": {"gain_map": {"seed": 1}}}))
+    assert not np.allclose(other.gains(eta, phi, ~barrel), g)
+
+
+# -- measured on simulated samples -------------------------------------------------------------
+
+
+def test_material_up_more_loss_more_presampler_lower_accordion(sim):
+    nom, var = sample(sim, "nominal", BARREL_50), sample(sim, "material_up", BARREL_50)
+    assert z_score(per_true(nom, "truth_e_lost_upstream"), per_true(var, "truth_e_lost_upstream")) > 5
+    assert z_score(per_true(nom, "cluster_e_ps"), per_true(var, "cluster_e_ps")) > 4
+    assert z_score(accordion_response(nom), accordion_response(var)) < -3
+    # Without a presampler (|eta| > 1.8) nothing measures the extra loss: the raw response drops.
+    # (Where there is one, its EM-scale signal compensates the extra loss here: see docs/simulation.md.)
+    nom_ec, var_ec = sample(sim, "nominal", ENDCAP_50, 1500), sample(sim, "material_up", ENDCAP_50, 1500)
+    assert z_score(per_true(nom_ec, "cluster_e"), per_true(var_ec, "cluster_e")) < -3.5
+
+
+def test_material_local_only_inside_its_window(sim):
+    nom, var = sample(sim, "nominal", LOCAL_50, 1500), sample(sim, "material_local", LOCAL_50, 1500)
+
+    def window(s):
+        return (s["truth_phi"] >= 0.0) & (s["truth_phi"] < 0.8)  # |eta| is inside by the gun range
+
+    wn, wv = window(nom), window(var)
+    assert wv.sum() > 150 and (~wv).sum() > 1000
+    lost_n, lost_v = per_true(nom, "truth_e_lost_upstream"), per_true(var, "truth_e_lost_upstream")
+    ps_n, ps_v = per_true(nom, "cluster_e_ps"), per_true(var, "cluster_e_ps")
+    assert z_score(lost_n[wn], lost_v[wv]) > 4.5
+    assert z_score(ps_n[wn], ps_v[wv]) > 3
+    assert z_score(accordion_response(nom)[wn], accordion_response(var)[wv]) < -2.5
+    assert z_score(lost_v[~wv], lost_v[wv]) > 5  # inside vs outside within the variant sample
+    for n_, v_ in ((lost_n, lost_v), (ps_n, ps_v), (accordion_response(nom), accordion_response(var))):
+        assert abs(z_score(n_[~wn], v_[~wv])) < 2.5  # outside: compatible with nominal
+
+
+def test_shower_depth_moves_energy_to_the_back(sim):
+    nom, var = sample(sim, "nominal", BARREL_200), sample(sim, "shower_depth", BARREL_200)
+    assert z_score(per_cluster_e(nom, "cluster_e_l1"), per_cluster_e(var, "cluster_e_l1")) < -5
+    assert z_score(per_cluster_e(nom, "cluster_e_l3"), per_cluster_e(var, "cluster_e_l3")) > 5
+    assert z_score(per_cluster_e(nom, "cluster_e_ps"), per_cluster_e(var, "cluster_e_ps")) < -2.5
+    # consistent with the cell layer column
+    for s in (nom, var):
+        l3 = np.bincount(
+            np.repeat(np.arange(s["cluster_e"].size), np.diff(s["offsets"])),
+            np.where(s["cell_layer"] == 3, s["cell_e"], 0.0),
+            s["cluster_e"].size,
+        )
+        np.testing.assert_allclose(l3, s["cluster_e_l3"], rtol=1e-4, atol=1e-4)
+
+
+def test_shower_width_widens_the_middle_layer(sim):
+    nom, var = sample(sim, "nominal", BARREL_200), sample(sim, "shower_width", BARREL_200)
+    sn, sv = middle_layer_shape(nom["_table"]), middle_layer_shape(var["_table"])
+    assert z_score(sn["frac_outside_3x3"], sv["frac_outside_3x3"]) > 6
+    assert z_score(sn["r_phi"], sv["r_phi"]) < -6
+    # the longitudinal development is untouched
+    assert abs(z_score(per_cluster_e(nom, "cluster_e_l3"), per_cluster_e(var, "cluster_e_l3"))) < 3
+
+
+def test_constant_term_adds_in_quadrature(sim):
+    nom, var = sample(sim, "nominal", BARREL_200), sample(sim, "constant_term", BARREL_200)
+    r_nom, r_var = per_true(nom, "cluster_e"), per_true(var, "cluster_e")
+    s_nom, s_var = sigma_rel(r_nom), sigma_rel(r_var)
+    extra = np.sqrt(max(s_var**2 - s_nom**2, 0.0))
+    assert 0.5 * 0.007 < extra < 1.5 * 0.007, (s_nom, s_var, extra)
+    # It is a fixed map, not per-event smearing: the response follows the gain at the cluster's
+    # position, and dividing it out restores the nominal resolution.
+    gm = GainMap.from_config(compose_config(["detector=constant_term"]).detector)
+    gain = gm.gains(var["cluster_eta"], var["cluster_phi"], np.zeros(r_var.size, bool))
+    assert np.corrcoef(gain, r_var)[0, 1] > 0.3
+    assert sigma_rel(r_var / gain) < s_nom + 0.5 * (s_var - s_nom)
+
+
+def test_noise_pileup_raises_cell_noise(sim):
+    nom, var = sample(sim, "nominal", BARREL_50), sample(sim, "noise_pileup", BARREL_50)
+    ratio = negative_cell_rms(var["_table"]) / negative_cell_rms(nom["_table"])
+    # electronic x1.2 and pile-up x1.15 at the same <mu>: the measured noise rms grows by ~15-20 %
+    assert np.all(ratio > 1.08) and np.all(ratio < 1.3), ratio
+    configured = var["cell_noise"].mean() / nom["cell_noise"].mean()
+    assert 1.14 < configured < 1.21
+
+
+# -- provenance, CLI and make_data ----------------------------------------------------------------
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_simulate_cli_records_the_variant(tmp_path):
+    out = tmp_path / "x"
+    proc = run_module(
+        "calo_calib.simulate",
+        "detector=material_up",
+        "particle=electron",
+        "n_clusters=200",
+        f"out={out}",
+        "progress=false",
+    )
+    assert proc.returncode == 0, proc.stderr
+    (shard,) = list_shards(out)
+    assert read_metadata(shard)["config"]["detector"]["name"] == "material_up"
+    assert read_metadata(shard)["config"]["detector"]["material"]["scale"] == pytest.approx(1.1)
+    assert json.loads((out / "dataset.json").read_text())["config"]["detector"]["name"] == "material_up"
+    assert read_clusters(out).num_rows == 200
+
+
+def test_make_data_cli_with_a_variant(tmp_path):
+    root = tmp_path / "material_local"
+    proc = run_module(
+        "calo_calib.make_data",
+        'overrides=["detector=material_local"]',
+        f"root={root}",
+        "particles=[electron]",
+        "splits.train=60",
+        "splits.val=30",
+        "splits.test=30",
+        "workers=1",
+        "progress=false",
+    )
+    assert proc.returncode == 0, proc.stderr
+    for split in ("train", "val", "test"):
+        meta = read_metadata(list_shards(root / "electron" / split)[0])
+        assert meta["config"]["detector"]["name"] == "material_local"
+        assert meta["config"]["detector"]["material"]["bumps"][0]["x0"] == pytest.approx(0.3)
+
+
+def test_make_data_notices_a_different_detector(tmp_path):
+    from calo_calib.make_data import make_split
+
+    cfg = OmegaConf.load(CONF_DIR / "make_data.yaml")
+    for key in ("defaults", "hydra"):
+        cfg.pop(key, None)
+    cfg.merge_with_dotlist([f"root={tmp_path}", "splits.train=50", "workers=1", "progress=false"])
+    out = make_split(cfg, "electron", "train")
+    (shard,) = list_shards(out)
+    first = (shard.stat().st_mtime_ns, shard.stat().st_ino)
+    make_split(cfg, "electron", "train")  # same detector: complete, left untouched
+    assert (shard.stat().st_mtime_ns, shard.stat().st_ino) == first
+    assert read_metadata(shard)["config"]["detector"]["name"] == "nominal"
+    cfg.overrides = ["detector=noise_pileup"]
+    make_split(cfg, "electron", "train")  # different provenance: not complete, regenerated
+    assert (shard.stat().st_mtime_ns, shard.stat().st_ino) != first
+    assert read_metadata(shard)["config"]["detector"]["name"] == "noise_pileup"
+
+
+# -- measurement helpers and the experiment script ----------------------------------------------
+
+
+def test_middle_layer_shape_on_known_cells():
+    """Two clusters built by hand: R_phi = E(3x3)/E(3x7) around the hottest middle cell."""
+    deta, dphi = 0.025, 2 * np.pi / 256
+    # cluster 0: hottest L2 cell 10 GeV at (0.5, 1.0); 1 GeV two cells away in phi (in 3x7, not 3x3);
+    # 2 GeV one cell away in eta (in 3x3); a strip cell (ignored). cluster 1: one L2 cell.
+    cells = [
+        [(2, 0.5, 1.0, 10.0), (2, 0.5, 1.0 + 2 * dphi, 1.0), (2, 0.5 + deta, 1.0, 2.0), (1, 0.5, 1.0, 5.0)],
+        [(2, -1.0, -3.1, 4.0)],
+    ]
+    table = pa.table(
+        {
+            name: pa.array([[c[k] for c in cl] for cl in cells], type=pa.list_(typ))
+            for k, (name, typ) in enumerate(
+                [
+                    ("cell_layer", pa.int8()),
+                    ("cell_eta", pa.float32()),
+                    ("cell_phi", pa.float32()),
+                    ("cell_e", pa.float32()),
+                ]
+            )
+        }
+    )
+    shape = middle_layer_shape(table)
+    np.testing.assert_allclose(shape["r_phi"], [12.0 / 13.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(shape["frac_outside_3x3"], [1.0 / 13.0, 0.0], atol=1e-6)
+
+
+def test_detector_variants_experiment_script(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "detector_variants", REPO_ROOT / "experiments" / "detector_variants.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "dv"
+    args = ["particle=electron", "n_clusters=400", "gun.spectrum=fixed", "gun.e_min=100", "gun.abs_eta_max=1.3"]
+    res = module.run([*args, "variants=material_up,shower_width", f"out={out}"])
+    for name in (
+        "detector_variants.json",
+        "detector_variants.md",
+        "detector_variants_shifts.png",
+        "detector_variants_response.png",
+    ):
+        assert (out / name).is_file(), name
+    assert set(res["shifts"]) == {"material_up", "shower_width"}
+    assert res["variant_config"]["material_up"] == {"material.scale": pytest.approx(1.1), "name": "material_up"}
+    up, wide = res["shifts"]["material_up"], res["shifts"]["shower_width"]
+    assert up["n_paired"] >= 380 and wide["n_paired"] >= 380  # the same particles in each detector
+    assert up["lost_upstream_over_true"]["value"] > 4 * up["lost_upstream_over_true"]["err"] > 0
+    assert wide["frac_outside_3x3"]["value"] > 4 * wide["frac_outside_3x3"]["err"] > 0
+    assert "| material_up |" in (out / "detector_variants.md").read_text()
+    with pytest.raises(ConfigError, match="detector= is set by the script"):
+        module.run(["detector=material_up", f"out={out}"])
+    with pytest.raises(ConfigError, match="unknown"):
+        module.run([f"out={out}", "variants=material_down"])
+
+
+def test_docs_describe_every_variant_and_knob():
+    text = (REPO_ROOT / "docs" / "simulation.md").read_text()
+    section = text[text.index("## Data-like detector variants") :]
+    for path in sorted((CONF_DIR / "detector").glob("*.yaml")):
+        if path.stem != "nominal":
+            assert f"`{path.name}`" in section, f"docs/simulation.md does not describe {path.name}"
+    for key in DEFAULTS:
+        leaf = key.rsplit(".", 1)[-1]
+        assert leaf in section, f"docs/simulation.md does not document detector.{key}"
