@@ -970,7 +970,6 @@ def write_outputs(
 ) -> list[Path]:
     """Write ``comparison.csv`` (long table), ``comparison.md`` (report) and per particle the PNGs
     ``<particle>_<metric>_<table>.png`` (vs_e, vs_abs_eta, vs_mu) and ``<particle>_best_e_abs_eta.png``."""
-    import matplotlib.pyplot as plt
 
     from calo_calib.plotting.style import save_png
 
@@ -983,10 +982,8 @@ def write_outputs(
         for table in _AXES:
             fig = plot_vs(records, p, table, metric)
             written.append(save_png(fig, out / f"{p}_{metric}_{table}.png"))
-            plt.close(fig)
         fig = plot_best_per_bin(records, p, metric)
         written.append(save_png(fig, out / f"{p}_best_e_abs_eta.png"))
-        plt.close(fig)
     return written
 
 

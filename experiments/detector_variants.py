@@ -248,7 +248,6 @@ def plot_shifts(result: dict[str, Any], path: Path) -> None:
     axes[0, 2].set_title(result["title"], loc="right", fontsize=12)
     fig.tight_layout()
     save_png(fig, path)
-    plt.close(fig)
 
 
 def plot_responses(result: dict[str, Any], responses: dict[str, np.ndarray], path: Path) -> None:
@@ -277,7 +276,6 @@ def plot_responses(result: dict[str, Any], responses: dict[str, np.ndarray], pat
     axes[0, ncol - 1].set_title(result["title"], loc="right", fontsize=12)
     fig.tight_layout()
     save_png(fig, path)
-    plt.close(fig)
 
 
 def run(argv: list[str]) -> dict[str, Any]:

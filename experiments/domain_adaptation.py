@@ -144,9 +144,7 @@ def plot(rows: list[dict[str, Any]], particle: str, path: Path) -> Path:
         ax.set_ylim(lo, hi + 0.6 * (hi - lo))
         ax.legend(loc="upper right", fontsize=9)
         label(ax, particle)
-    out = save_png(fig, path)
-    plt.close(fig)
-    return out
+    return save_png(fig, path)
 
 
 def main(argv: list[str]) -> None:

@@ -18,6 +18,6 @@ def test_style_label_and_atomic_png(tmp_path: Path) -> None:
     assert any("calo_calib" in t for t in texts)
     assert not any("ATLAS" in t for t in texts)
     out = style.save_png(fig, tmp_path / "plots" / "line.png")
-    plt.close(fig)
+    assert not plt.fignum_exists(fig.number)  # saved figures are closed
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in out.parent.iterdir()] == ["line.png"]

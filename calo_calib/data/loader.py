@@ -411,26 +411,27 @@ class ClusterDataset:
             plan.append(current)
         return plan
 
-    def _read_buffer(self, parts: list[_Part], cache: dict[tuple[int, int], pa.Table]) -> _Buffer:
+    def _read_buffer(self, parts: list[_Part], cache: _ReadCache) -> _Buffer:
         """Read the row groups of one buffer (whole: cells are gathered per batch, see :class:`_Buffer`).
 
-        ``cache`` keeps the last row group read, so one split between consecutive buffers of the same
-        reader is decoded once.
+        ``cache`` keeps the open file and the last row group read, so a file's footer is parsed once
+        per run of its row groups and a row group split between consecutive buffers is decoded once.
         """
         columns = self.scalar_columns + self.cell_columns
         pieces: list[_Piece] = []
         for part in parts:
             g = part.group
             key = (g.file_index, g.group_index)
-            if key not in cache:
-                cache.clear()
+            if cache.key != key:
                 path = self.files[g.file_index]
                 try:
-                    cache[key] = pq.ParquetFile(path).read_row_group(g.group_index, columns=columns)
+                    if cache.file_index != g.file_index:
+                        cache.file, cache.file_index = pq.ParquetFile(path), g.file_index
+                    cache.table, cache.key = cache.file.read_row_group(g.group_index, columns=columns), key
                 except (OSError, pa.ArrowException) as err:  # changed or damaged since the scan
                     raise OSError(f"{path}: cannot read row group {g.group_index}: {err}") from err
             rows = g.rows[part.lo : part.hi]
-            pieces.append(_Piece(cache[key], rows, self._file_offset[g.file_index] + g.start + rows))
+            pieces.append(_Piece(cache.table, rows, self._file_offset[g.file_index] + g.start + rows))
         return _Buffer(pieces, self.scalar_columns, self.cell_columns)
 
     def batches(self, epoch: int, all_ranks: bool = False) -> Iterator[dict[str, torch.Tensor]]:
@@ -466,21 +467,18 @@ class ClusterDataset:
         """The batches of the buffers ``k`` with ``k % n_workers == worker`` (see :meth:`batches`)."""
         rank, ws = (0, 1) if all_ranks else (self.rank, self.world_size)
         plan = self._plan(np.random.default_rng([self.seed, int(epoch)]) if self.shuffle else None)
-        cache: dict[tuple[int, int], pa.Table] = {}
+        cache = _ReadCache()
         for k, parts in enumerate(plan):
             if k % n_workers != worker:
                 continue
             buf = self._read_buffer(parts, cache)
-            if not self.shuffle:
-                order = np.argsort(buf.n_cells, kind="stable")
-                chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-            else:
-                # Each buffer has its own generator, so any worker can assemble it alone. Shuffle, then
-                # a stable sort: clusters of equal length stay in random order.
-                rng = np.random.default_rng([self.seed, int(epoch), k])
-                perm = rng.permutation(len(buf.ids))
-                order = perm[np.argsort(buf.n_cells[perm], kind="stable")]
-                chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            # Each buffer has its own generator, so any worker can assemble it alone. Shuffle, then
+            # a stable sort: clusters of equal length stay in random order.
+            rng = np.random.default_rng([self.seed, int(epoch), k]) if self.shuffle else None
+            perm = rng.permutation(len(buf.ids)) if rng is not None else np.arange(len(buf.ids))
+            order = perm[np.argsort(buf.n_cells[perm], kind="stable")]
+            chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            if rng is not None:
                 chunks = [chunks[j] for j in rng.permutation(len(chunks))]
             for idx in chunks:
                 if len(idx) < ws:
@@ -519,6 +517,16 @@ class ClusterDataset:
                 {c: pa.array([], schema.field(c).type) for c in columns} | {"row_id": pa.array([], pa.int64())}
             )
         return pa.concat_tables(parts)
+
+
+@dataclass
+class _ReadCache:
+    """The open Parquet file and the last row group read by one reader (process or worker)."""
+
+    file_index: int = -1
+    file: pq.ParquetFile | None = None
+    key: tuple[int, int] = (-1, -1)
+    table: pa.Table | None = None
 
 
 @dataclass

@@ -140,7 +140,7 @@ def plot_resolution_vs_e(metrics: Mapping[str, Any], methods: Sequence[str], out
     for ax in axes.flat[len(etas) :]:
         ax.set_visible(False)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def _plot_1d(
@@ -171,7 +171,7 @@ def _plot_1d(
     ax.set_ylabel(ylabel)
     label(ax, text)
     _legend(ax)
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def _legend(ax: Axes, fontsize: float | None = None) -> None:
@@ -251,7 +251,7 @@ def plot_response_distributions(
     ax.set_ylabel("clusters / (total · bin width)")
     label(ax, f"{ratios.shape[1]} test clusters")
     ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9), frameon=False, fontsize=10)
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def plot_ratio_to_reference(comparison: Mapping[str, Any], out_png: str | os.PathLike[str]) -> Path:
@@ -297,7 +297,7 @@ def plot_ratio_to_reference(comparison: Mapping[str, Any], out_png: str | os.Pat
         label(ax, f"inclusive {_num(inc.get('ratio')):.3f} ± {_num(inc.get('ratio_err')):.3f}" if ax is axes[0] else "")
         ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9), frameon=False)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def plot_pileup_scan(records: Sequence[Mapping[str, Any]], out_png: str | os.PathLike[str]) -> Path:
@@ -323,14 +323,7 @@ def plot_pileup_scan(records: Sequence[Mapping[str, Any]], out_png: str | os.Pat
     ax.set_ylabel(SIGMA_LABEL)
     label(ax, "pile-up scan")
     _legend(ax)
-    return _save(fig, out_png)
-
-
-def _save(fig, out_png) -> Path:
-    try:
-        return save_png(fig, out_png)
-    finally:
-        plt.close(fig)
+    return save_png(fig, out_png)
 
 
 def write_all_plots(

@@ -90,14 +90,14 @@ def evaluate(
     return metrics
 
 
-def _jsonable(obj: Any) -> Any:
-    """NaN/inf -> None, numpy scalars/arrays -> Python, recursively."""
+def jsonable(obj: Any) -> Any:
+    """NaN/inf -> None, numpy scalars/arrays -> Python, paths -> str, recursively (strict JSON)."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)
     if isinstance(obj, (np.integer, int)):
@@ -116,7 +116,7 @@ def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike[str]) -> P
         The output path.
     """
     path = Path(path)
-    return write_json_atomic(path, _jsonable(metrics), allow_nan=False)
+    return write_json_atomic(path, jsonable(metrics), allow_nan=False)
 
 
 def _num(x: Any) -> float:

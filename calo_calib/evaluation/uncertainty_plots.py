@@ -55,9 +55,7 @@ def plot_pulls(pull: np.ndarray, report: Mapping[str, Any], out_png: str | os.Pa
     ax.set_ylim(0, max(float(density.max()), 0.4) * 1.6)
     ax.legend(loc="upper right", fontsize=9)
     label(ax, str(report["method"]))
-    path = save_png(fig, out_png)
-    plt.close(fig)
-    return path
+    return save_png(fig, out_png)
 
 
 def plot_coverage_vs_e(report: Mapping[str, Any], out_png: str | os.PathLike[str]) -> Path:
@@ -78,9 +76,7 @@ def plot_coverage_vs_e(report: Mapping[str, Any], out_png: str | os.PathLike[str
     ax.set_ylabel("coverage [%]  (dashed: unit Gaussian)")
     ax.legend(loc="lower right", fontsize=9)
     label(ax, str(report["method"]))
-    path = save_png(fig, out_png)
-    plt.close(fig)
-    return path
+    return save_png(fig, out_png)
 
 
 def plot_sigma_vs_e(report: Mapping[str, Any], out_png: str | os.PathLike[str]) -> Path:
@@ -105,6 +101,4 @@ def plot_sigma_vs_e(report: Mapping[str, Any], out_png: str | os.PathLike[str]) 
     ax.set_ylabel(r"relative resolution of $E_\mathrm{reco}/E_\mathrm{true}$ [%]")
     ax.legend(loc="upper right", fontsize=9)
     label(ax, str(report["method"]))
-    path = save_png(fig, out_png)
-    plt.close(fig)
-    return path
+    return save_png(fig, out_png)

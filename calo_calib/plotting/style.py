@@ -67,7 +67,8 @@ def label(ax: Axes, text: str = "") -> None:
 
 
 def save_png(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Save ``fig`` as a PNG at ``path`` atomically (dpi :data:`DPI`), creating parent directories.
+    """Save ``fig`` as a PNG at ``path`` atomically (dpi :data:`DPI`), creating parent directories,
+    and close it (also when saving fails: studies write dozens of figures, pyplot keeps every open one).
 
     The figure is written to a temporary file in the same directory and renamed over ``path``, so
     ``path`` is never left half-written.
@@ -84,4 +85,6 @@ def save_png(fig: Figure, path: str | os.PathLike[str]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        plt.close(fig)
     return path

@@ -48,7 +48,6 @@ from tqdm.auto import tqdm
 from calo_calib.data.features import PAIR_COLUMNS
 from calo_calib.evaluation.binning import ABS_ETA_COARSE_EDGES, ENERGY_EDGES, assign_bins, check_edges
 from calo_calib.evaluation.metrics import BOOTSTRAP_CHUNK_ELEMENTS, sigma_rel
-from calo_calib.models.common import as_output
 
 Batch = dict[str, torch.Tensor]
 PathLike = str | os.PathLike[str]
@@ -235,18 +234,18 @@ def ablate_layer(batches: Sequence[Batch], layer: int) -> Ablation:
 # --- predictions and resolution ---------------------------------------------------------------
 
 
-@torch.no_grad()
 def predict_corrections(
     model: torch.nn.Module, batches: Sequence[Batch], device: str | torch.device = "cpu"
 ) -> np.ndarray:
-    """The network's correction E_reco / cluster_e for every row of ``batches``, (N,) float64, in order."""
-    model.eval()
-    device = torch.device(device)
-    out = []
-    for b in batches:
-        res = model(b["cells"].to(device), b["valid"].to(device), b["cluster"].to(device), b["pair"].to(device))
-        out.append(as_output(res).correction.float().cpu().numpy())
-    return np.concatenate(out).astype(np.float64) if out else np.empty(0)
+    """The network's correction E_reco / cluster_e for every row of ``batches``, (N,) float64, in order
+    (the training code's inference, :func:`calo_calib.training.loop.predict`, in fp32)."""
+    from calo_calib.training.distributed import DistEnv
+    from calo_calib.training.loop import predict
+
+    if not batches:
+        return np.empty(0)
+    env = DistEnv(0, 0, 1, torch.device(device))
+    return predict(model.to(env.device), batches, env, precision="fp32")["correction"].astype(np.float64)
 
 
 @dataclass(frozen=True)

@@ -130,9 +130,7 @@ def plot_bars(result: Mapping[str, Any], out_png: str | os.PathLike[str], title:
     )
     ax.set_ylim(-0.7, len(entries) + 1.2)  # room for the label
     label(ax, title)
-    path = save_png(fig, out_png)
-    plt.close(fig)
-    return path
+    return save_png(fig, out_png)
 
 
 def plot_heatmap(result: Mapping[str, Any], out_png: str | os.PathLike[str], title: str = "") -> Path:
@@ -148,9 +146,7 @@ def plot_heatmap(result: Mapping[str, Any], out_png: str | os.PathLike[str], tit
         ax.set_xticks([])
         ax.set_yticks([])
         label(ax, title)
-        path = save_png(fig, out_png)
-        plt.close(fig)
-        return path
+        return save_png(fig, out_png)
     z = np.array([[100 * _f(e["regions"]["importance"][i]) for i in cols] for e in entries])
     finite = z[np.isfinite(z)]
     # Clip the colour scale at the 95th percentile of |importance|: one low-statistics region at
@@ -181,9 +177,7 @@ def plot_heatmap(result: Mapping[str, Any], out_png: str | os.PathLike[str], tit
     ax.set_xlabel(r"$E_\mathrm{true}$ [GeV], grouped in |η| bins")
     fig.colorbar(im, ax=ax, label="importance [%]", pad=0.01, extend="both")
     fig.suptitle(f"{EXPERIMENT} Simulation    {title}", x=0.01, ha="left", fontsize=10, fontweight="bold")
-    path = save_png(fig, out_png)
-    plt.close(fig)
-    return path
+    return save_png(fig, out_png)
 
 
 def plot_bdt_gain(rows: Sequence[Mapping[str, Any]], out_png: str | os.PathLike[str], title: str = "") -> Path:
@@ -196,9 +190,7 @@ def plot_bdt_gain(rows: Sequence[Mapping[str, Any]], out_png: str | os.PathLike[
     ax.set_xlabel("XGBoost total gain, fraction of all inputs [%]")
     ax.set_ylim(-0.7, len(rows) + 1.0)
     label(ax, title)
-    path = save_png(fig, out_png)
-    plt.close(fig)
-    return path
+    return save_png(fig, out_png)
 
 
 def write_importance(

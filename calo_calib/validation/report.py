@@ -390,8 +390,7 @@ class Validation:
         self.notes.setdefault(section, []).append(text)
 
     def fig(self, section, name, fig):
-        self.save_png(fig, self.out / name)
-        self.plt.close(fig)
+        self.save_png(fig, self.out / name)  # (closes the figure)
         self.figures.setdefault(section, []).append(name)
         print(f"[validate] wrote {self.out / name}", flush=True)
 

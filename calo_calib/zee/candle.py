@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from calo_calib.evaluation.report import jsonable
 from calo_calib.io.atomic import write_json_atomic, write_text_atomic
 from calo_calib.zee.energies import Calibrator, ClusterEnergies
 from calo_calib.zee.fit import FitConfig, PeakFit, auto_window, fit_peak
@@ -296,7 +297,7 @@ def run_candle(cfg: DictConfig) -> dict[str, Any]:
         "abs_eta_edges": list(cfg.scales.abs_eta_edges),
         "methods": methods,
     }
-    record = _finite(record)
+    record = jsonable(record)  # NaN -> None: the JSON and the markdown show the same values
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "zee_candle.json", record)
     write_text_atomic(out / "zee_candle.md", markdown(record))
@@ -311,18 +312,3 @@ def run_candle(cfg: DictConfig) -> dict[str, Any]:
             )
     log.info("wrote %s", out)
     return record
-
-
-def _finite(obj: Any) -> Any:
-    """NaN/inf -> None, numpy scalars -> Python (JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

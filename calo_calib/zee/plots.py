@@ -66,9 +66,7 @@ def plot_mass(
     ax.set_ylim(0, 1.45 * max(n_data.max(), (n_mc * norm).max(), 1.0))
     ax.legend(loc="upper left", fontsize=8, frameon=False, bbox_to_anchor=(0.0, 0.93))
     label(ax, title)
-    path = save_png(fig, path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def plot_alphas(
@@ -116,6 +114,4 @@ def plot_alphas(
     ax.set_ylim(bottom, top + 0.45 * (top - bottom))
     ax.legend(loc="upper left", fontsize=9, frameon=False, bbox_to_anchor=(0.0, 0.93))
     label(ax, r"$Z\to ee$ in-situ scale")
-    path = save_png(fig, path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

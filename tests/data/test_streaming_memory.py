@@ -3,15 +3,12 @@ that does not grow with the dataset (small scale of the issue's 'larger than RAM
 
 from __future__ import annotations
 
-import tracemalloc
+import subprocess
+import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from calo_calib.data import features as F
-from calo_calib.data.loader import ClusterDataset
 
 
 def _simulate(out: Path, n: int, seed: int) -> Path:
@@ -23,20 +20,35 @@ def _simulate(out: Path, n: int, seed: int) -> Path:
     return run_simulation(cfg)
 
 
+_MEASURE = """
+import sys, tracemalloc
+import pyarrow as pa
+from calo_calib.data import features as F
+from calo_calib.data.loader import ClusterDataset
+
+ds = ClusterDataset(sys.argv[1], F.DEFAULT_CELL_FEATURES, F.default_cluster_features("electron"), batch_size=64,
+                    shuffle=True, buffer_clusters=256)
+tracemalloc.start()
+tracemalloc.reset_peak()
+arrow_base, arrow_peak, n = pa.total_allocated_bytes(), 0, 0
+for batch in ds.batches(0):
+    arrow_peak = max(arrow_peak, pa.total_allocated_bytes() - arrow_base)
+    n += batch["cells"].shape[0]
+_, numpy_peak = tracemalloc.get_traced_memory()
+assert n == len(ds), (n, len(ds))
+print(numpy_peak + arrow_peak)
+"""
+
+
 def _peak_bytes(path: Path) -> int:
-    """Peak of numpy (tracemalloc) + Arrow (memory pool) allocations over one shuffled epoch."""
-    ds = ClusterDataset(path, F.DEFAULT_CELL_FEATURES, F.default_cluster_features("electron"), batch_size=64,
-                        shuffle=True, buffer_clusters=256)  # fmt: skip
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    arrow_base, arrow_peak, n = pa.total_allocated_bytes(), 0, 0
-    for batch in ds.batches(0):
-        arrow_peak = max(arrow_peak, pa.total_allocated_bytes() - arrow_base)
-        n += batch["cells"].shape[0]
-    _, numpy_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert n == len(ds)
-    return numpy_peak + arrow_peak
+    """Peak of numpy (tracemalloc) + Arrow (memory pool) allocations over one shuffled epoch.
+
+    Measured in a fresh interpreter: tracemalloc counts every thread of the process, and threads left
+    by earlier tests in a pytest worker (W&B, torch, loader pools) would add their allocations.
+    """
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
