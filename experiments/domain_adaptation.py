@@ -13,14 +13,17 @@ material_local, shower_depth, shower_width, constant_term, noise_pileup):
    training and ``n_test`` labelled test clusters, default 10000 / 5000; complete splits are reused).
    Their seed is the make_data seed + :data:`VARIANT_SEED_OFFSET`, so they are other events than the
    default MC, not the same events through another detector;
-2. trains the network without the adversary once (``adversary=none``) and with it once per variant
-   (``adversary=grl data.unlabelled=<variant>/train``), all with the same seed and the same MC data;
-3. evaluates every network on the MC test split and on each variant's labelled test split (its labels
+2. trains the BDT baseline on the same MC (``bdt=false`` skips it), the network without the adversary
+   once (``adversary=none``) and with it once per variant (``adversary=grl data.unlabelled=<variant>/train``),
+   all with the same seed and the same MC data;
+3. evaluates every calibration on the MC test split and on each variant's labelled test split (its labels
    are used only there), and writes ``domain_adaptation.{json,md}`` and ``domain_adaptation.png`` into
    ``out`` (default ``$CALO_CALIB_RUNS/domain_adaptation/<particle>-<time>``): per variant, MC σ_rel,
-   data-like σ_rel and response shift without and with the adversary, and the cost in MC resolution.
+   data-like σ_rel and response shift without and with the adversary, the cost in MC resolution, and
+   the network's gain over the BDT on MC and on the data-like sample (how much of the MC gain survives).
 
-Other ``key=value`` arguments are run overrides (``model=gnn_edge``, ``trainer.epochs=...``, ``adversary.lambda_max=...``).
+Other ``key=value`` arguments are run overrides (``model=gnn_edge``, ``trainer.epochs=...``, ``adversary.lambda_max=...``);
+``bdt.<key>=<value>`` sets ``model.<key>`` of the BDT baseline only (``bdt.num_boost_round=100``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 VARIANT_SEED_OFFSET = 7919
 """Added to the make_data seed for every variant sample (independent events from the MC ones)."""
 
-OWN_KEYS = ("variants", "n_train", "n_test", "data_root", "out")
+OWN_KEYS = ("variants", "n_train", "n_test", "data_root", "out", "bdt")
 
 
 def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -68,10 +71,22 @@ def make_variant_data(variant: str, particle: str, root: Path, n_train: int, n_t
     return {s: split_dir(cfg.root, particle, s) for s in ("train", "test")}
 
 
-def _row(variant: str, base: dict[str, Any], adapted: dict[str, Any], name: str) -> dict[str, Any]:
+def gain_over_bdt(sigma: float, sigma_err: float, sigma_bdt: float, sigma_bdt_err: float) -> tuple[float, float]:
+    """(1 − σ/σ_BDT, its error): the relative resolution gain over the BDT on the same clusters.
+
+    The error adds the two bootstrap errors in quadrature; both are measured on the same clusters and
+    positively correlated, so this overestimates the error of the gain.
+    """
+    if not (sigma_bdt > 0 and math.isfinite(sigma)):
+        return math.nan, math.nan
+    ratio = sigma / sigma_bdt
+    return 1.0 - ratio, ratio * math.hypot(sigma_err / sigma, sigma_bdt_err / sigma_bdt) if sigma > 0 else math.nan
+
+
+def _row(variant: str, base: dict[str, Any], adapted: dict[str, Any], name: str, bdt: dict[str, Any] | None) -> dict[str, Any]:
     b, a = base["shift"][name], adapted["data_like"]["shift"][name]
     mc_b, mc_a = b["sigma_rel_mc"], a["sigma_rel_mc"]
-    return {
+    row = {
         "variant": variant,
         "sigma_rel_mc": {"none": mc_b, "grl": mc_a},
         "sigma_rel_mc_err": {"none": b["sigma_rel_mc_err"], "grl": a["sigma_rel_mc_err"]},
@@ -82,6 +97,18 @@ def _row(variant: str, base: dict[str, Any], adapted: dict[str, Any], name: str)
         "response_shift_err": {"none": b["response_shift_err"], "grl": a["response_shift_err"]},
         "final_disc_acc": adapted["run"]["training"].get("adversary", {}).get("final_disc_acc"),
     }
+    if bdt is not None:
+        t = bdt["shift"]["bdt"]
+        row["bdt"] = {k: t[k] for k in ("sigma_rel_mc", "sigma_rel_mc_err", "sigma_rel_data", "sigma_rel_data_err",
+                                        "response_shift", "response_shift_err")}  # fmt: skip
+        gains = {
+            "mc_none": gain_over_bdt(mc_b, b["sigma_rel_mc_err"], t["sigma_rel_mc"], t["sigma_rel_mc_err"]),
+            "data_none": gain_over_bdt(b["sigma_rel_data"], b["sigma_rel_data_err"], t["sigma_rel_data"], t["sigma_rel_data_err"]),
+            "data_grl": gain_over_bdt(a["sigma_rel_data"], a["sigma_rel_data_err"], t["sigma_rel_data"], t["sigma_rel_data_err"]),
+        }
+        row["gain_over_bdt"] = {k: v[0] for k, v in gains.items()}
+        row["gain_over_bdt_err"] = {k: v[1] for k, v in gains.items()}
+    return row
 
 
 def markdown(rows: list[dict[str, Any]], particle: str, model: str) -> str:
@@ -110,6 +137,28 @@ def markdown(rows: list[dict[str, Any]], particle: str, model: str) -> str:
             f"{pct(r['response_shift']['none'], r['response_shift_err']['none'])} | "
             f"{pct(r['response_shift']['grl'], r['response_shift_err']['grl'])} | {'–' if acc is None else f'{acc:.2f}'} |"
         )
+    with_bdt = [r for r in rows if "bdt" in r]
+    if with_bdt:
+        lines += [
+            "",
+            "## How much of the MC gain survives on the data-like samples",
+            "",
+            "Gain = 1 − σ_rel(network) / σ_rel(BDT) on the same clusters, in %; the BDT is trained on the same MC "
+            "(no adversary). Errors add the two bootstrap errors in quadrature (an overestimate: the two are "
+            "correlated). Surviving = gain on data-like / gain on MC.",
+            "",
+            "| variant | σ_rel BDT MC | σ_rel BDT data | BDT shift | gain MC | gain data none | gain data grl | surviving none | surviving grl |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in with_bdt:
+            g, ge, t = r["gain_over_bdt"], r["gain_over_bdt_err"], r["bdt"]
+            survive = {k: g[f"data_{k}"] / g["mc_none"] if g["mc_none"] > 0 else math.nan for k in ("none", "grl")}
+            lines.append(
+                f"| {r['variant']} | {pct(t['sigma_rel_mc'], t['sigma_rel_mc_err'])} | "
+                f"{pct(t['sigma_rel_data'], t['sigma_rel_data_err'])} | {pct(t['response_shift'], t['response_shift_err'])} | "
+                f"{pct(g['mc_none'], ge['mc_none'])} | {pct(g['data_none'], ge['data_none'])} | "
+                f"{pct(g['data_grl'], ge['data_grl'])} | {pct(survive['none'])} | {pct(survive['grl'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -157,7 +206,9 @@ def main(argv: list[str]) -> None:
     own, all_overrides = _parse(argv)
     # adversary.* settings go to the adapted runs only (the baseline's adversary=none has no such keys)
     adversary_overrides = [o for o in all_overrides if o.startswith("adversary.")]
-    overrides = [o for o in all_overrides if not o.startswith("adversary")]
+    overrides = [o for o in all_overrides if not o.startswith(("adversary", "bdt."))]
+    # bdt.<key>=<value> goes to the BDT baseline only, as model.<key>=<value>
+    bdt_only = ["model." + o.removeprefix("bdt.") for o in all_overrides if o.startswith("bdt.")]
     variants = [v.strip() for v in own.get("variants", "[material_up]").strip("[]").split(",") if v.strip()]
     base_cfg = compose_run_config([*overrides, "adversary=grl", *adversary_overrides])  # fails early on a bad override
     particle, model = str(base_cfg.particle.name), str(base_cfg.model.name)
@@ -170,6 +221,17 @@ def main(argv: list[str]) -> None:
 
     samples = {v: make_variant_data(v, particle, data_root, n_train, n_test) for v in variants}
 
+    bdt_eval: dict[str, Any] = {}
+    if own.get("bdt", "true").lower() not in ("false", "0", "no"):
+        # Trained first: the networks' runs below find it as their BDT reference (same test split).
+        bdt_overrides = [o for o in overrides if not o.startswith(("model", "loss", "trainer", "data.batch_size"))]
+        print(f"training the BDT baseline on MC -> {out / 'bdt'}", flush=True)
+        bdt_cfg = compose_run_config([*bdt_overrides, "model=bdt", "adversary=none", *bdt_only])
+        bdt_mc = train_and_evaluate(bdt_cfg, out / "bdt")
+        bdt = load_calibration(out / "bdt")
+        bdt_eval = {v: evaluate_data_like(bdt.cfg, bdt, [s["test"]], out / "bdt", bdt_mc, stem=f"predictions_{v}")
+                    for v, s in samples.items()}  # fmt: skip
+
     print(f"training {model} on MC only -> {out / 'none'}", flush=True)
     mc_metrics = train_and_evaluate(compose_run_config([*overrides, "adversary=none"]), out / "none")
     baseline = load_calibration(out / "none")
@@ -177,13 +239,15 @@ def main(argv: list[str]) -> None:
                  for v, s in samples.items()}  # fmt: skip
 
     rows, runs = [], {"none": str(out / "none")}
+    if bdt_eval:
+        runs["bdt"] = str(out / "bdt")
     for variant, sample in samples.items():
         run_dir = out / f"grl_{variant}"
         print(f"training {model} with the domain adversary on {variant} -> {run_dir}", flush=True)
         cfg = compose_run_config([*overrides, "adversary=grl", *adversary_overrides, f"data.unlabelled={sample['train']}",
                                   f"data.unlabelled_test={sample['test']}"])  # fmt: skip
         adapted = train_and_evaluate(cfg, run_dir)
-        rows.append(_row(variant, base_eval[variant], adapted, model))
+        rows.append(_row(variant, base_eval[variant], adapted, model, bdt_eval.get(variant)))
         runs[f"grl_{variant}"] = str(run_dir)
 
     write_metrics({"particle": particle, "model": model, "overrides": all_overrides, "runs": runs, "rows": rows,
