@@ -29,40 +29,37 @@ RESULTS_JSON = REPO / "benchmarks" / "results" / "pipeline.json"
 RESULTS_MD = REPO / "benchmarks" / "results" / "pipeline.md"
 
 
-def rate(dataset, first_epoch: int, n_clusters: int) -> tuple[float, float, int]:
-    """(clusters per wall second, clusters per CPU second of this process, clusters) of
-    ``dataset.batches`` over epochs ``first_epoch, first_epoch + 1, ...`` until ``n_clusters`` clusters
-    (epoch starts, e.g. a worker pool filling its first buffers, count).
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) CPU ticks of the machine from /proc/stat; None where it cannot be read."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (v[7] if len(v) > 7 else 0), sum(v)
 
-    The CPU time covers every thread of this process (Arrow decodes in its own threads) but not
-    worker processes: with workers only the wall rate means something. On a shared VM the wall rate
-    of a pinned process also loses the time the hypervisor gives its core to other guests (steal).
+
+def rate(dataset, first_epoch: int, n_clusters: int) -> dict[str, float | None]:
+    """Throughput of ``dataset.batches`` over epochs ``first_epoch, first_epoch + 1, ...`` until
+    ``n_clusters`` clusters (epoch starts, e.g. a worker pool filling its first buffers, count).
+
+    Returns ``wall`` (clusters per wall second), ``cpu`` (clusters per CPU second of this process:
+    every thread, Arrow decodes in its own, but not worker processes, so with workers only ``wall``
+    means something), ``steal`` (share of the machine's CPU time the hypervisor gave to other guests
+    during the pass: what a pinned process's wall rate loses on a shared VM; None if unknown) and ``n``.
     """
-    t0, c0, n, epoch = time.perf_counter(), time.process_time(), 0, first_epoch
+    ticks0, t0, c0, n, epoch = _cpu_ticks(), time.perf_counter(), time.process_time(), 0, first_epoch
     while n < n_clusters:
         for batch in dataset.batches(epoch):
             n += batch["cells"].shape[0]
             if n >= n_clusters:
                 break
         epoch += 1
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return n / wall, n / cpu, n
-
-
-def steal_fraction(seconds: float = 2.0) -> float:
-    """Fraction of CPU time stolen by the hypervisor over ``seconds`` (/proc/stat; 0 where absent)."""
-    def read() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return (v[7] if len(v) > 7 else 0), sum(v)
-
-    try:
-        s0, t0 = read()
-        time.sleep(seconds)
-        s1, t1 = read()
-    except OSError:
-        return 0.0
-    return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+    wall, cpu, ticks1 = time.perf_counter() - t0, time.process_time() - c0, _cpu_ticks()
+    steal = None
+    if ticks0 and ticks1 and ticks1[1] > ticks0[1]:
+        steal = (ticks1[0] - ticks0[0]) / (ticks1[1] - ticks0[1])
+    return {"wall": n / wall, "cpu": n / cpu, "steal": steal, "n": n}
 
 
 def _k(wall: float, cpu: float | None) -> str:
@@ -97,14 +94,14 @@ def main() -> None:
         cfg = compose_run_config([f"particle={args.particle}", f"data.batch_size={batch}", "data.workers=0"])
         ds = make_dataset(cfg, [data], shuffle=True, batch_size=batch, training=True)
         os.sched_setaffinity(0, {min(all_cores)})  # one core: a per-core number
-        cold, cold_cpu, _ = rate(ds, 0, len(ds))  # the first epoch of a fresh process
-        warm, warm_cpu, n = rate(ds, 1, args.max_clusters)
+        cold = rate(ds, 0, len(ds))  # the first epoch of a fresh process
+        warm = rate(ds, 1, args.max_clusters)
         os.sched_setaffinity(0, all_cores)
-        rec = {**stamp, "batch": batch, "clusters": n, "per_core_cold": cold, "per_core_warm": warm,
-               "per_cpu_s_cold": cold_cpu, "per_cpu_s_warm": warm_cpu, "steal": steal_fraction(), "workers": {}}  # fmt: skip
+        rec = {**stamp, "batch": batch, "clusters": warm["n"], "per_core_cold": cold["wall"], "per_core_warm": warm["wall"],
+               "per_cpu_s_cold": cold["cpu"], "per_cpu_s_warm": warm["cpu"], "steal": warm["steal"], "workers": {}}  # fmt: skip
         for w in workers:
             ds.workers = w
-            rec["workers"][str(w)] = rate(ds, 100, args.max_clusters)[0]
+            rec["workers"][str(w)] = rate(ds, 100, args.max_clusters)["wall"]
         ds.workers = 0
         print({k: v for k, v in rec.items() if k != "host"})
         records.append(rec)
@@ -116,7 +113,7 @@ def main() -> None:
         "(shuffle buffer 16384, run features and selection). Per core: main process pinned to one core; cold = first",
         "epoch of a fresh process, warm = the following epochs (the steady state of training), in clusters per wall",
         "second and (in brackets) per CPU second of the process. The two differ on a shared VM by the time the",
-        "hypervisor takes the core away (steal: the share of all CPU time stolen on the machine, measured just after).",
+        "hypervisor takes the core away (steal: the share of the machine's CPU time stolen during the warm pass).",
         "Workers: `data.workers=N` on all cores, clusters per wall second. Target: ≥ 50k clusters/s per core.",
         "",
         "| date (UTC) | machine | commit | particle | batch | clusters | per core, cold | per core, warm | steal | with N workers (all cores) |",

@@ -41,17 +41,6 @@ VARIANT_SEED_OFFSET = 7919
 OWN_KEYS = ("variants", "n_train", "n_test", "data_root", "out", "bdt")
 
 
-def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    own, overrides = {}, []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key in OWN_KEYS:
-            own[key] = value
-        else:
-            overrides.append(arg)
-    return own, overrides
-
-
 def make_variant_data(variant: str, particle: str, root: Path, n_train: int, n_test: int) -> dict[str, Path]:
     """The variant's train (used unlabelled) and test splits, generated once with calo_calib.make_data."""
     from omegaconf import OmegaConf
@@ -201,9 +190,9 @@ def main(argv: list[str]) -> None:
     from calo_calib.evaluation.report import write_metrics
     from calo_calib.io.atomic import write_text_atomic
     from calo_calib.pipeline import evaluate_data_like, train_and_evaluate
-    from calo_calib.run import compose_run_config
+    from calo_calib.run import compose_run_config, split_study_arguments
 
-    own, all_overrides = _parse(argv)
+    own, all_overrides = split_study_arguments(argv, OWN_KEYS)
     # adversary.* settings go to the adapted runs only (the baseline's adversary=none has no such keys)
     adversary_overrides = [o for o in all_overrides if o.startswith("adversary.")]
     overrides = [o for o in all_overrides if not o.startswith(("adversary", "bdt."))]
@@ -219,14 +208,20 @@ def main(argv: list[str]) -> None:
     )
     n_train, n_test = int(own.get("n_train", 10000)), int(own.get("n_test", 5000))
 
+    with_bdt = own.get("bdt", "true").lower()
+    if with_bdt not in ("true", "false"):
+        raise SystemExit(f"domain_adaptation: error: bdt={own['bdt']}: expected true or false")
+    bdt_cfg = None
+    if with_bdt == "true":  # composed here so that a bad bdt.<key> fails before any sample is made
+        bdt_overrides = [o for o in overrides if not o.startswith(("model", "loss", "trainer", "data.batch_size"))]
+        bdt_cfg = compose_run_config([*bdt_overrides, "model=bdt", "adversary=none", *bdt_only])
+
     samples = {v: make_variant_data(v, particle, data_root, n_train, n_test) for v in variants}
 
     bdt_eval: dict[str, Any] = {}
-    if own.get("bdt", "true").lower() not in ("false", "0", "no"):
+    if bdt_cfg is not None:
         # Trained first: the networks' runs below find it as their BDT reference (same test split).
-        bdt_overrides = [o for o in overrides if not o.startswith(("model", "loss", "trainer", "data.batch_size"))]
         print(f"training the BDT baseline on MC -> {out / 'bdt'}", flush=True)
-        bdt_cfg = compose_run_config([*bdt_overrides, "model=bdt", "adversary=none", *bdt_only])
         bdt_mc = train_and_evaluate(bdt_cfg, out / "bdt")
         bdt = load_calibration(out / "bdt")
         bdt_eval = {v: evaluate_data_like(bdt.cfg, bdt, [s["test"]], out / "bdt", bdt_mc, stem=f"predictions_{v}")

@@ -23,17 +23,6 @@ import sys
 from pathlib import Path
 
 
-def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    own, overrides = {}, []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key in ("run_dir", "data", "out"):
-            own[key] = value
-        else:
-            overrides.append(arg)
-    return own, overrides
-
-
 def study(run_dir: Path, data: str | None, out: Path) -> dict:
     """Apply the run's calibration to ``data`` (default: its test split) and write the pull/coverage report."""
     from calo_calib.calibration import load_calibration
@@ -66,8 +55,11 @@ def study(run_dir: Path, data: str | None, out: Path) -> dict:
     return report
 
 
-def main(argv: list[str]) -> None:
-    own, overrides = _parse(argv)
+def main(argv: list[str]) -> dict:
+    """Run the study (see module docstring); returns the uncertainty report."""
+    from calo_calib.run import split_study_arguments
+
+    own, overrides = split_study_arguments(argv, ("run_dir", "data", "out"))
     if "run_dir" in own:
         if overrides:
             raise SystemExit(
@@ -86,7 +78,7 @@ def main(argv: list[str]) -> None:
             / f"{cfg.particle.name}-{cfg.model.name}-{stamp}"
         )
         train_and_evaluate(cfg, run_dir)
-    study(run_dir, own.get("data"), Path(own.get("out") or run_dir / "uncertainty_study"))
+    return study(run_dir, own.get("data"), Path(own.get("out") or run_dir / "uncertainty_study"))
 
 
 if __name__ == "__main__":

@@ -54,3 +54,10 @@ def test_study_runs_from_one_command(tmp_path, tiny_data, monkeypatch):
     md = (out / "domain_adaptation.md").read_text()
     assert "How much of the MC gain survives" in md and "| material_up |" in md
     assert (out / "domain_adaptation.png").stat().st_size > 10_000
+
+
+def test_bad_bdt_switch_is_named_before_any_work(tmp_path):
+    da = _module()
+    with pytest.raises(SystemExit, match="bdt=maybe: expected true or false"):
+        da.main(["particle=electron", "bdt=maybe", f"data_root={tmp_path / 'variants'}", f"out={tmp_path / 'out'}"])
+    assert not (tmp_path / "variants").exists() and not (tmp_path / "out").exists()

@@ -97,3 +97,20 @@ def test_calibration_predict_exposes_sigma_and_onnx_exports_it(nll_run, tmp_path
         written = pq.read_table(tmp_path / f"{kind}.parquet")
         rows = np.searchsorted(prediction.row_id[order], written.column("row_id").to_numpy())
         np.testing.assert_allclose(written.column("sigma").to_numpy(), prediction.sigma[order][rows], atol=1e-5, rtol=0)
+
+
+def test_uncertainty_study_script_on_the_run(nll_run, tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "uncertainty_study.py"
+    spec = importlib.util.spec_from_file_location("uncertainty_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.main([f"run_dir={nll_run}", f"out={tmp_path / 'study'}"])
+    # the same calibration on the same test split: the run's own numbers
+    own = json.loads((nll_run / "uncertainty.json").read_text())["inclusive"]
+    assert report["inclusive"]["n"] == own["n"]
+    assert report["inclusive"]["coverage_1sigma"] == pytest.approx(own["coverage_1sigma"], abs=1e-6)
+    assert (tmp_path / "study" / "uncertainty.md").is_file()
+    with pytest.raises(SystemExit, match="run's own config"):
+        module.main([f"run_dir={nll_run}", "trainer.epochs=3"])
