@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from calo_calib.data.features import default_cluster_features
+from calo_calib.data.features import resolve_cluster_features
 from calo_calib.data.loader import ClusterDataset
 
 PathLike = str | os.PathLike[str]
@@ -27,10 +27,9 @@ PathLike = str | os.PathLike[str]
 def cell_and_cluster_features(cfg: DictConfig) -> tuple[list[str], list[str]]:
     """The run's cell and cluster feature names (``data.cluster_features: auto`` resolved per particle)."""
     cells = [str(f) for f in cfg.data.cell_features]
-    clusters = cfg.data.cluster_features
-    if clusters == "auto" or clusters is None:
-        clusters = default_cluster_features(str(cfg.particle.name))
-    return cells, [str(f) for f in clusters]
+    spec = cfg.data.cluster_features
+    spec = spec if spec is None or isinstance(spec, str) else list(spec)
+    return cells, resolve_cluster_features(spec, str(cfg.particle.name))
 
 
 def loader_workers(cfg: DictConfig) -> int:
@@ -182,14 +181,14 @@ class BDTRunCalibration(Calibration):
         self.bdt = BDTCalibration.load(self.run_dir / "bdt")
 
     def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
-        from calo_calib.data.high_level import high_level_columns, high_level_features
+        """Corrections of the dataset's clusters, with the inputs the saved model was trained on
+        (``features`` of its manifest: ``atlas`` or ``atlas+shapes``)."""
+        from calo_calib.data.high_level import dataset_bdt_inputs
 
         dataset = make_dataset(self.cfg, paths)
-        table = dataset.scalar_table(sorted(set(high_level_columns(self.particle)) | {"cluster_e"}))
-        feats = high_level_features(table, self.particle)
-        feats["cluster_e"] = table.column("cluster_e").to_numpy()
+        feats = dataset_bdt_inputs(dataset, self.particle, self.bdt.features, extra=("cluster_e", "row_id"))
         corr = self.bdt.predict_correction(feats)
-        return Prediction(table.column("row_id").to_numpy(), corr), dataset
+        return Prediction(feats["row_id"], corr), dataset
 
 
 def load_run_config(run_dir: PathLike) -> DictConfig:

@@ -145,18 +145,21 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
 
 def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
     """Copy the XGBoost boosters (JSON) with a ``calibration.json`` describing inputs and provenance."""
-    from calo_calib.data.high_level import high_level_columns
+    from calo_calib.data.high_level import high_level_columns, shape_cell_columns
 
     src = run_dir / "bdt"
     if not (src / "bdt.json").exists():
         raise ExportError(f"{run_dir} has no trained BDT ({src / 'bdt.json'} is missing)")
     prov = _provenance(run_dir, cfg)
+    # The input set the boosters were trained on (atlas | atlas+shapes), as the manifest records it.
+    features = str(json.loads((src / "bdt.json").read_text())["config"].get("features", "atlas"))
     name = f"bdt_{prov['particle']}"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
         staging = Path(tmp) / name
         shutil.copytree(src, staging)
-        info = {**prov, "kind": "bdt", "input_columns": sorted(high_level_columns(prov["particle"])), "selection": _selection(cfg),
+        columns = sorted(set(high_level_columns(prov["particle"], features)) | set(shape_cell_columns(features)))
+        info = {**prov, "kind": "bdt", "features": features, "input_columns": columns, "selection": _selection(cfg),
                 "format": "XGBoost JSON boosters per (|eta|, E_T) bin; calo_calib.models.bdt.BDTCalibration.load"}  # fmt: skip
         (staging / "calibration.json").write_text(json.dumps(info, indent=2))
         if (out / name).exists():

@@ -115,11 +115,16 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.model.kind not in ("network", "bdt"):
         raise RunError(f"model.kind={cfg.model.kind!r}: expected network or bdt")
     from calo_calib.training.domain_adaptation import ADVERSARIES
-    from calo_calib.training.losses import LOSSES, SIGMA_LOSSES
+    from calo_calib.training.losses import LOSSES, PULL_LOSSES, SIGMA_LOSSES
 
     if cfg.loss.name not in LOSSES:
         raise RunError(f"loss.name={cfg.loss.name!r}: expected one of {', '.join(LOSSES)}")
-    if cfg.loss.name == "huber" and not (cfg.loss.delta and float(cfg.loss.delta) > 0):
+    if cfg.loss.name in PULL_LOSSES and cfg.model.kind != "network":
+        raise RunError(
+            f"loss={cfg.loss.name} scales network residuals by the expected resolution; the BDT is trained per "
+            f"(|eta|, E_T) bin already: use loss=mse or huber with model={cfg.model.name}"
+        )
+    if cfg.loss.name in ("huber", "pull_huber") and not (cfg.loss.delta and float(cfg.loss.delta) > 0):
         raise RunError(f"loss.delta must be > 0 for the Huber loss, got {cfg.loss.delta}")
     if cfg.loss.name in SIGMA_LOSSES and cfg.model.kind != "network":
         raise RunError(f"loss={cfg.loss.name} predicts a per-cluster σ with a network head: use model=transformer or gnn_edge, not model={cfg.model.name}")
@@ -157,6 +162,7 @@ def _paths(value: Any) -> list[Path]:
 def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path, env: DistEnv, tracker: Tracker) -> dict[str, Any]:
     """Train a transformer / gnn_edge network; returns a training summary. Best weights: ``checkpoints/best.pt``."""
     from calo_calib.data.normalization import NormStats, compute_norm_stats
+    from calo_calib.evaluation.learning_curve import verdict as learning_curve_verdict
     from calo_calib.training import checkpoint as ckpt
     from calo_calib.training.loop import TrainerConfig, fit
     from calo_calib.training.losses import build_loss
@@ -235,6 +241,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
         "train_seconds_this_session": seconds,
         "train_clusters_per_s": float(np.median(rates)) if rates else None,
         "resumed": resuming,
+        "learning_curve": learning_curve_verdict(state.history),
         **({"adversary": _adversary_summary(state.history, adversary)} if adversary is not None else {}),
     }
 
@@ -275,18 +282,19 @@ def _adversary_summary(history: list[dict[str, float]], adversary) -> dict[str, 
     }
 
 
-def _bdt_inputs(dataset, particle: str) -> dict[str, np.ndarray]:
-    from calo_calib.data.high_level import high_level_columns, high_level_features
+def _bdt_inputs(dataset, particle: str, features: str = "atlas") -> dict[str, np.ndarray]:
+    """BDT inputs (+ ``cluster_e``, ``truth_e``) of the dataset's clusters; ``features``: atlas | atlas+shapes."""
+    from calo_calib.data.high_level import dataset_bdt_inputs
 
-    table = dataset.scalar_table(sorted(set(high_level_columns(particle)) | {"cluster_e", "truth_e"}))
-    feats = high_level_features(table, particle)
-    feats["cluster_e"] = table.column("cluster_e").to_numpy()
-    feats["truth_e"] = table.column("truth_e").to_numpy()
-    return feats
+    return dataset_bdt_inputs(dataset, particle, features, extra=("cluster_e", "truth_e"))
 
 
 def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> dict[str, Any]:
-    """Train the XGBoost baseline (per (|η|, E_T) bin by default); saved under ``<run_dir>/bdt``."""
+    """Train the XGBoost baseline (per (|η|, E_T) bin by default); saved under ``<run_dir>/bdt``.
+
+    ``model.features`` (``atlas`` by default, ``atlas+shapes`` for ``model=bdt_shapes``) chooses the
+    inputs; the saved manifest records it.
+    """
     from calo_calib.models.bdt import BDTCalibration
 
     particle = str(cfg.particle.name)
@@ -294,25 +302,35 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     if cfg.resume and (bdt_dir / "bdt.json").exists():
         log.info("resume: the BDT in %s is complete, not retrained", bdt_dir)
         return {"kind": "bdt", "resumed": True}
+    m = cfg.model
+    features = str(m.get("features", "atlas"))
+    try:
+        bdt = BDTCalibration(
+            particle,
+            binned=bool(m.binned),
+            params={**OmegaConf.to_container(m.params, resolve=True), "seed": int(cfg.seed)},
+            num_boost_round=int(m.num_boost_round),
+            early_stopping_rounds=int(m.early_stopping_rounds),
+            min_bin_clusters=int(m.min_bin_clusters),
+            loss=str(cfg.loss.name),
+            huber_delta=float(cfg.loss.delta or 0.05),
+            nthread=int(m.get("nthread", 0)),
+            max_train_target=m.get("max_train_target"),  # on its own target E_true/E_acc, after data.max_train_target
+            features=features,
+        )
+    except ValueError as err:  # a bad model.* value: name it before any data is read
+        raise RunError(f"model ({cfg.model.name}): {err}") from None
     max_train = cfg.data.max_train_clusters
     train = make_dataset(cfg, splits["train"], max_clusters=int(max_train) if max_train else None, training=True)
     val = make_dataset(cfg, splits["val"], training=True)
-    m = cfg.model
-    bdt = BDTCalibration(
-        particle,
-        binned=bool(m.binned),
-        params={**OmegaConf.to_container(m.params, resolve=True), "seed": int(cfg.seed)},
-        num_boost_round=int(m.num_boost_round),
-        early_stopping_rounds=int(m.early_stopping_rounds),
-        min_bin_clusters=int(m.min_bin_clusters),
-        loss=str(cfg.loss.name),
-        huber_delta=float(cfg.loss.delta or 0.05),
-        nthread=int(m.get("nthread", 0)),
-        max_train_target=m.get("max_train_target"),  # on its own target E_true/E_acc, after data.max_train_target
-    )
-    summary = bdt.fit(_bdt_inputs(train, particle), _bdt_inputs(val, particle), progress=bool(cfg.progress))
+    t0 = time.perf_counter()
+    train_inputs, val_inputs = _bdt_inputs(train, particle, features), _bdt_inputs(val, particle, features)
+    input_seconds = time.perf_counter() - t0
+    log.info("BDT inputs (%s) of %d + %d clusters in %.1f s", features, len(train), len(val), input_seconds)
+    summary = bdt.fit(train_inputs, val_inputs, progress=bool(cfg.progress))
     bdt.save(bdt_dir)
-    return {"kind": "bdt", "n_train": len(train), "n_val": len(val), "selection_train": train.counts, **summary}
+    return {"kind": "bdt", "features": features, "input_seconds": input_seconds, "n_train": len(train), "n_val": len(val),
+            "selection_train": train.counts, **summary}  # fmt: skip
 
 
 # --- evaluation ----------------------------------------------------------------------------------
@@ -407,7 +425,14 @@ def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], ru
 
     images: dict[str, Path] = {}
     if cfg.evaluation.plots:
-        for path in [*write_all_plots(table, metrics, methods, run_dir / "plots", comparison=comparison), *uncertainty_pngs]:
+        pngs = [*write_all_plots(table, metrics, methods, run_dir / "plots", comparison=comparison), *uncertainty_pngs]
+        if (run_dir / "history.json").exists():  # networks: validation sigma_rel versus training clusters seen
+            from calo_calib.evaluation.learning_curve import plot_learning_curve
+
+            history = json.loads((run_dir / "history.json").read_text())
+            title = f"{cfg.particle.name}, {cfg.model.name}"
+            pngs += [p for p in [plot_learning_curve(history, run_dir / "plots" / "learning_curve.png", title)] if p]
+        for path in pngs:
             images[f"plots/{Path(path).stem}"] = Path(path)
     _log_results(tracker, metrics, methods, images)
     return metrics

@@ -34,6 +34,7 @@ import torch
 
 from calo_calib.data import features as F
 from calo_calib.io.parquet import _resolve_paths
+from calo_calib.physics.resolution import resolution_model
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class ClusterDataset:
             if max_target is not None:
                 raise ValueError("max_target is a truth cut: it needs with_truth=True")
             self.scalar_columns = [c for c in self.scalar_columns if c != "truth_e"]
-        self.cell_columns = F.cell_columns(self.cell_features)
+        self.cell_columns = F.cell_columns(self.cell_features, self.cluster_features)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
@@ -598,9 +599,15 @@ class _Buffer:
         return {
             "cells": torch.from_numpy(cells_pad),
             "valid": torch.from_numpy(valid),
-            "cluster": torch.from_numpy(F.compute_cluster_features(cluster_features, scalars)),
+            "cluster": torch.from_numpy(F.compute_cluster_features(cluster_features, scalars, cells, seg)),
             "pair": torch.from_numpy(pair_pad),
             "target": torch.from_numpy(target),
             "cluster_e": torch.from_numpy(cluster_e),
+            # sigma/E expected at (E_cluster, |eta|) from the ATLAS MC model: the scale of the pull losses.
+            "expected_resolution": torch.from_numpy(
+                # |eta| capped inside the model's range (it is 0 beyond 2.5), E floored at 1 GeV.
+                resolution_model(np.maximum(scalars["cluster_e"], 1.0), np.minimum(np.abs(scalars["cluster_eta"]), 2.49))
+                .astype(np.float32)
+            ),
             "row_id": torch.from_numpy(self.ids[idx].astype(np.int64)),
         }

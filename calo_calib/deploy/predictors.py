@@ -140,18 +140,24 @@ class BDTPredictor:
             min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
         )  # fmt: skip
 
-    def iter_predictions(self, dataset: ClusterDataset, chunk: int = 65536) -> Iterator[dict[str, np.ndarray]]:
-        from calo_calib.data.high_level import high_level_columns, high_level_features
+    @property
+    def features(self) -> str:
+        """The BDT's input set (``atlas`` | ``atlas+shapes``), from its manifest."""
+        return self.bdt.features
 
-        cols = sorted(set(high_level_columns(self.particle)) | {"cluster_e"} | ({"truth_e"} if dataset.with_truth else set()))
-        table = dataset.scalar_table(cols)
-        for start in range(0, table.num_rows, chunk):
-            t = table.slice(start, chunk)
-            feats = high_level_features(t, self.particle)
-            e = t.column("cluster_e").to_numpy()
-            feats["cluster_e"] = e
-            truth = t.column("truth_e").to_numpy() / e if dataset.with_truth else np.full(len(e), np.nan)
-            yield {"row_id": t.column("row_id").to_numpy(), "cluster_e": e, "correction": self.bdt.predict_correction(feats), "target": truth}
+    def iter_predictions(self, dataset: ClusterDataset, chunk: int = 65536) -> Iterator[dict[str, np.ndarray]]:
+        """Per chunk of clusters: {row_id, cluster_e, correction, target}; the inputs (shower shapes
+        included for ``atlas+shapes``) are computed once for the whole dataset."""
+        from calo_calib.data.high_level import dataset_bdt_inputs
+
+        extra = ("cluster_e", "row_id") + (("truth_e",) if dataset.with_truth else ())
+        feats = dataset_bdt_inputs(dataset, self.particle, self.features, extra=extra)
+        n = len(feats["cluster_e"])
+        for start in range(0, n, chunk):
+            f = {k: v[start : start + chunk] for k, v in feats.items()}
+            e = f["cluster_e"]
+            truth = f["truth_e"] / e if dataset.with_truth else np.full(len(e), np.nan)
+            yield {"row_id": f["row_id"], "cluster_e": e, "correction": self.bdt.predict_correction(f), "target": truth}
 
 
 def load_predictor(path: str | os.PathLike[str], device: str = "cpu", threads: int = 0) -> OnnxPredictor | BDTPredictor:

@@ -20,6 +20,9 @@
   E_acc <= 0 are left out of the fit and of early stopping (see :data:`MAX_TRAIN_TARGET`); they are
   predicted and evaluated like every other cluster.
 * ``binned=False``: one booster with ``abs_eta`` and ``e_t_raw`` as additional inputs.
+* ``features``: ``atlas`` (the ATLAS inputs, default) or ``atlas+shapes`` (the same plus the shower
+  shapes of :mod:`calo_calib.data.shower_shapes`, appended to every booster's inputs); recorded in
+  the manifest, so a loaded model asks for the inputs it was trained with.
 * Loss: ``mse`` → ``reg:squarederror``; ``huber`` → ``reg:pseudohubererror`` with
   ``huber_slope = huber_delta``. Each booster starts from the mean (mse) or median (huber) of its
   training targets, so the few trees early stopping keeps only model the corrections around it.
@@ -44,7 +47,7 @@ import numpy as np
 import xgboost as xgb
 from tqdm.auto import tqdm
 
-from calo_calib.data.high_level import BINLESS_EXTRA_INPUTS, L2_DETA, bdt_input_names
+from calo_calib.data.high_level import BINLESS_EXTRA_INPUTS, L2_DETA, bdt_input_names, check_features
 
 FORMAT_VERSION = "calo_calib.bdt/1"
 MANIFEST = "bdt.json"
@@ -109,6 +112,8 @@ class BDTCalibration:
         max_train_target: training/validation clusters with E_true/E_acc above this are left out of
             the fit (junk clusters, see :data:`MAX_TRAIN_TARGET`); ``None`` keeps them. They are
             still predicted like any other cluster.
+        features: ``atlas`` | ``atlas+shapes``: the input set
+            (:func:`~calo_calib.data.high_level.bdt_input_names`).
     """
 
     def __init__(
@@ -127,6 +132,7 @@ class BDTCalibration:
         crack_et_edges: Sequence[float] = CRACK_ET_EDGES,
         crack: tuple[float, float] = CRACK,
         max_train_target: float | None = MAX_TRAIN_TARGET,
+        features: str = "atlas",
     ) -> None:
         if loss not in _OBJECTIVES:
             raise ValueError(f"BDT loss {loss!r}: expected one of {sorted(_OBJECTIVES)}")
@@ -142,7 +148,8 @@ class BDTCalibration:
                 f"min_bin_clusters={min_bin_clusters}: all must be >= 1"
             )
         self.particle = particle
-        self.input_names = bdt_input_names(particle, binned=True)  # validates particle
+        self.features = check_features(str(features))
+        self.input_names = bdt_input_names(particle, binned=True, features=self.features)  # validates particle
         self.binned = bool(binned)
         self.eta_edges = _check_edges("eta_edges", eta_edges)
         self.et_edges = _check_edges("et_edges", et_edges)
@@ -252,7 +259,7 @@ class BDTCalibration:
 
     def _fit_inputs(self, data: Mapping[str, np.ndarray], what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(target E_true/E_acc, usable mask, bin index) of a train/val dict."""
-        need = bdt_input_names(self.particle, binned=False) + ["e_acc", "truth_e"]
+        need = bdt_input_names(self.particle, binned=False, features=self.features) + ["e_acc", "truth_e"]
         _require(data, need, what)
         e_acc = np.asarray(data["e_acc"], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -324,7 +331,12 @@ class BDTCalibration:
             routes = ["global"] * nb
         if "global" in routes:
             jobs.append(
-                ("global", bdt_input_names(self.particle, binned=False), np.flatnonzero(ok), np.flatnonzero(ok_val))
+                (
+                    "global",
+                    bdt_input_names(self.particle, binned=False, features=self.features),
+                    np.flatnonzero(ok),
+                    np.flatnonzero(ok_val),
+                )
             )
 
         self.boosters, self.booster_inputs, best_it = {}, {}, {}
@@ -410,6 +422,7 @@ class BDTCalibration:
             "crack_et_edges": list(self.crack_et_edges),
             "crack": list(self.crack),
             "max_train_target": self.max_train_target,
+            "features": self.features,
         }
 
     @staticmethod
@@ -442,7 +455,10 @@ class BDTCalibration:
 
     @classmethod
     def load(cls, directory: Path | str, nthread: int | None = None) -> BDTCalibration:
-        """Load a model written by :meth:`save` (``nthread`` overrides the saved thread count)."""
+        """Load a model written by :meth:`save` (``nthread`` overrides the saved thread count).
+
+        A manifest without ``features`` (written before the option existed) loads as ``atlas``.
+        """
         d = Path(directory)
         path = d / MANIFEST
         if not path.exists():

@@ -163,7 +163,7 @@ class DomainAdversary:
         out, logits = net(joint["cells"], joint["valid"], joint["cluster"], joint.get("pair"), lam_t)
         out = as_output(out)
         mc = NetworkOutput(out.correction[:n_l], None if out.log_sigma is None else out.log_sigma[:n_l])
-        regression = loss_fn(mc, labelled["target"])
+        regression = loss_fn(mc, labelled["target"], labelled)
         labels = torch.cat(
             [torch.zeros(n_l, device=logits.device), torch.ones(logits.shape[0] - n_l, device=logits.device)]
         )

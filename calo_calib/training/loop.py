@@ -81,6 +81,7 @@ class TrainState:
     best_val: float = math.inf
     best_epoch: int = -1
     bad_epochs: int = 0
+    clusters_seen: int = 0  # training clusters of all completed epochs (the learning curve's x axis)
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -111,20 +112,46 @@ def _autocast(env: DistEnv, precision: str):
 
 
 @torch.no_grad()
-def evaluate_loss(model: torch.nn.Module, batches: Iterable[Batch], loss_fn: LossFn, env: DistEnv, precision: str) -> float:
-    """Cluster-weighted mean loss over ``batches`` (all-reduced across ranks)."""
+def evaluate(
+    model: torch.nn.Module, batches: Iterable[Batch], loss_fn: LossFn, env: DistEnv, precision: str
+) -> tuple[float, float]:
+    """(cluster-weighted mean loss, σ_rel of E_reco/E_true) over ``batches``, across all ranks.
+
+    E_reco/E_true = correction / target for every cluster (E_reco = correction · E_cluster and
+    E_true = target · E_cluster), so the figure of merit comes from the same pass as the loss: what the
+    learning curve of a run plots. σ_rel is NaN without clusters.
+    """
     model.eval()
     total = torch.zeros(2, dtype=torch.float64, device=env.device)
+    ratios: list[np.ndarray] = []
     for batch in batches:
         batch = _to_device(batch, env.device)
         with _autocast(env, precision):
             pred = _forward(model, batch)
         n = batch["target"].shape[0]
-        total[0] += loss_fn(pred, batch["target"]).double() * n
+        total[0] += loss_fn(pred, batch["target"], batch).double() * n
         total[1] += n
+        ratios.append((as_output(pred).correction.double() / batch["target"].double()).cpu().numpy())
     if env.distributed:
         torch.distributed.all_reduce(total)
-    return float(total[0] / total[1].clamp(min=1))
+        gathered: list[list[np.ndarray] | None] = [None] * env.world_size
+        torch.distributed.all_gather_object(gathered, ratios)
+        ratios = [r for part in gathered for r in (part or [])]
+    ratio = np.concatenate(ratios) if ratios else np.empty(0)
+    ratio = ratio[np.isfinite(ratio)]
+    return float(total[0] / total[1].clamp(min=1)), _sigma_rel(ratio)
+
+
+def _sigma_rel(ratio: np.ndarray) -> float:
+    if ratio.size == 0:
+        return math.nan
+    q25, q75 = np.quantile(ratio, [0.25, 0.75])
+    return float((q75 - q25) / (1.349 * ratio.mean()))
+
+
+def evaluate_loss(model: torch.nn.Module, batches: Iterable[Batch], loss_fn: LossFn, env: DistEnv, precision: str) -> float:
+    """Cluster-weighted mean loss over ``batches`` (all-reduced across ranks)."""
+    return evaluate(model, batches, loss_fn, env, precision)[0]
 
 
 @torch.no_grad()
@@ -241,7 +268,10 @@ def fit(
         net.train()
         t0 = time.perf_counter()
         seen, loss_sum = 0, 0.0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", disable=not env.is_main or not _show_progress())
+        bar = tqdm(
+            total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+            disable=not env.is_main or not _show_progress(),
+        )  # fmt: skip
         batches = prefetch(train_batches(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
         unlabelled = None
         if adversary is not None:
@@ -252,7 +282,7 @@ def fit(
             batch = _to_device(batch, env.device)
             with _autocast(env, cfg.precision):
                 if unlabelled is None:
-                    loss = loss_fn(_forward(net, batch), batch["target"])
+                    loss = loss_fn(_forward(net, batch), batch["target"], batch)
                     total_loss = loss
                 else:
                     assert adversary is not None
@@ -276,7 +306,13 @@ def fit(
             seen += n
             loss_sum += loss.item() * n
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / seen:.5f}", cl_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
+            elapsed = time.perf_counter() - t0
+            # Remaining time of the whole run if every later epoch runs to the end (early stopping may cut it).
+            steps_left = (steps_per_epoch - i - 1) + steps_per_epoch * (cfg.epochs - epoch - 1)
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.5f}", cl_per_s=f"{seen / elapsed:.0f}",
+                run_left=_duration(steps_left * elapsed / (i + 1)),
+            )  # fmt: skip
         bar.close()
         if unlabelled is not None:
             unlabelled.close()  # stops its background thread (the stream itself is endless)
@@ -286,11 +322,14 @@ def fit(
             torch.distributed.all_reduce(totals)
             loss_sum, seen = float(totals[0]), int(totals[1])
         # With an adversary, `net` is the joint module: validation runs the plain network.
-        val = evaluate_loss(net if adversary is None else model, val_batches(), loss_fn, env, cfg.precision)
+        val, val_sigma = evaluate(net if adversary is None else model, val_batches(), loss_fn, env, cfg.precision)
+        state.clusters_seen += seen
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / max(seen, 1),
             "val_loss": val,
+            "val_sigma_rel": val_sigma,
+            "clusters_seen": state.clusters_seen,
             "lr": sched.get_last_lr()[0],
             "train_clusters_per_s": seen / train_time if train_time > 0 else 0.0,
             "epoch_seconds": time.perf_counter() - t0,
@@ -314,6 +353,12 @@ def fit(
                 on_epoch(record)
             write_json_atomic(Path(run_dir) / "history.json", state.history)
     return state
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as h:mm:ss (the tqdm style)."""
+    seconds = int(max(0.0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _show_progress() -> bool:

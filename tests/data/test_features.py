@@ -150,3 +150,51 @@ def test_required_columns(tiny_data):
     schema = pq.read_schema(sorted(tiny_data("electron").glob("*.parquet"))[0])
     every = F.required_columns(list(F.CELL_FEATURES), list(F.CLUSTER_FEATURES))
     assert set(every) <= set(schema.names)
+
+
+def test_bdt_inputs_as_cluster_features_match_the_bdt_definitions():
+    from calo_calib.data import high_level as HL
+    from calo_calib.data.features import BDT_EXTRA_CLUSTER, compute_cluster_features, resolve_cluster_features
+
+    rng = np.random.default_rng(3)
+    n = 50
+    cl = {
+        "cluster_e": rng.uniform(5, 500, n),
+        "cluster_eta": rng.uniform(-2.4, 2.4, n),
+        "cluster_phi": rng.uniform(-np.pi, np.pi, n),
+        "cluster_e_ps": rng.uniform(0, 2, n),
+        "cluster_e_l1": rng.uniform(1, 100, n),
+        "cluster_e_l2": rng.uniform(1, 300, n),
+        "cluster_e_l3": rng.uniform(0, 10, n),
+    }
+    hl = HL.high_level_features(cl, "electron")
+    got = compute_cluster_features(BDT_EXTRA_CLUSTER, cl)
+    for j, name in enumerate(["abs_eta", "eta_mod_calo", "phi_mod_calo", "shower_depth"]):
+        np.testing.assert_allclose(got[:, j], hl[name].astype(np.float32), rtol=1e-6, atol=1e-7, err_msg=name)
+    np.testing.assert_allclose(got[:, 4], np.log(hl["e_t_raw"]).astype(np.float32), rtol=1e-6)
+    assert resolve_cluster_features("athena+bdt", "photon_conv")[-5:] == BDT_EXTRA_CLUSTER
+    assert resolve_cluster_features("auto", "electron") == resolve_cluster_features("athena", "electron")
+    assert resolve_cluster_features(["cluster_e"], "electron") == ["cluster_e"]
+    with pytest.raises(ValueError, match="preset"):
+        resolve_cluster_features("athena+everything", "electron")
+
+
+def test_shower_shapes_as_cluster_features_in_the_loader(tiny_data):
+    """athena+bdt+shapes: the loader's cluster tensor holds the shower shapes of each cluster's cells."""
+    from calo_calib.data import shower_shapes as S
+    from calo_calib.data.features import SHAPE_CLUSTER_FEATURES, resolve_cluster_features
+
+    assert tuple(SHAPE_CLUSTER_FEATURES) == tuple(S.SHOWER_SHAPE_NAMES)
+    names = resolve_cluster_features("athena+bdt+shapes", "electron")
+    path = tiny_data("electron", "test", n=300)
+    ds = ClusterDataset(path, F.DEFAULT_CELL_FEATURES, names, batch_size=64)
+    batch = next(iter(ds.batches(0)))
+    got = batch["cluster"].numpy()
+    assert got.shape[1] == len(names) and np.isfinite(got).all()
+    # The same clusters' shapes straight from the Parquet table (row_id = row in the path-sorted files).
+    table = read_clusters(path)
+    idx = batch["row_id"].numpy()
+    assert np.allclose(table.column("cluster_e").to_numpy()[idx], batch["cluster_e"].numpy())
+    shapes = S.shower_shapes_from_table(table.take(idx))
+    for name in ("r_eta", "w_eta2", "f1", "e_max_frac"):
+        np.testing.assert_allclose(got[:, names.index(name)], shapes[name].astype(np.float32), rtol=1e-5, atol=1e-6, err_msg=name)

@@ -127,7 +127,7 @@ def test_losses():
     assert build_loss("mse")(pred, target).item() == pytest.approx(0.02)
     # Huber with delta 0.05: residual 0.2 is in the linear part: delta*(|r| - delta/2)
     assert build_loss("huber", 0.05)(pred, target).item() == pytest.approx(0.5 * 0.05 * (0.2 - 0.025))
-    with pytest.raises(ValueError, match="mse or huber"):
+    with pytest.raises(ValueError, match="mse, huber, gaussian_nll, pull_mse, pull_huber"):
         build_loss("mae")
     with pytest.raises(ValueError, match="delta"):
         build_loss("huber", 0.0)
