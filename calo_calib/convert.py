@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -69,7 +70,10 @@ def convert(
 
     Raises:
         ValueError: unknown or mixed input formats, a conversion to the input's own format, several
-            HDF5 inputs, or an error from the converter (which names the file, column or row).
+            HDF5 inputs, a destination that is (or resolves to) an input (:func:`check_destinations`,
+            checked before any work, even with ``overwrite``), or an error from the converter (which
+            names the file, column or row).
+        FileExistsError: the destination exists and ``overwrite`` is false (checked before any work).
     """
     from calo_calib.io import root_io, salt_h5  # heavy imports (h5py, uproot) only when converting
 
@@ -85,6 +89,7 @@ def convert(
         raise ValueError(f"{src[0]} is already {src_fmt}: nothing to convert")
     if src_fmt == "salt_h5" and len(src) != 1:
         raise ValueError("convert one HDF5 file at a time")
+    check_destinations(src, dst, dst_fmt, norm_path=norm_path, mapping=mapping, overwrite=overwrite)
     one_src = src[0] if len(src) == 1 else src
 
     def from_parquet(pq_src: Path | list[Path]) -> Path:
@@ -108,6 +113,42 @@ def convert(
     with tempfile.TemporaryDirectory(prefix=f".{dst.name}.", dir=dst.parent) as tmp:
         mid = to_parquet(Path(tmp) / "parquet", False)
         return from_parquet(mid)
+
+
+def check_destinations(src: Sequence[Path], dst: Path, dst_fmt: str, *, norm_path: Path | None = None,
+                       mapping: Path | None = None, overwrite: bool = False) -> None:  # fmt: skip
+    """Before any work: refuse a destination (``dst``, and the norm dict for HDF5) that is, or resolves
+    to, an input (a SRC file, a file below a SRC directory, the mapping YAML) or a directory holding
+    one, whatever ``overwrite`` says; and an existing destination without ``overwrite``.
+
+    Raises:
+        OutputError: (a ValueError) naming the destination and the input it collides with.
+        FileExistsError, IsADirectoryError, ValueError: from the destination checks of the writers.
+    """
+    from calo_calib.io.dataset_stream import check_dataset_destination, check_file_destination
+    from calo_calib.io.outputs import OutputError, check_not_input
+    from calo_calib.io.salt_h5 import default_norm_path
+
+    inputs: list[Path] = []
+    for s in map(Path, src):  # the paths given and the files actually read
+        inputs.append(s)
+        if s.is_dir():
+            inputs += sorted(f for f in s.glob("*.parquet") if f.is_file()) + sorted(
+                f for f in s.glob("*.root") if f.is_file()
+            )
+            inputs += [f for f in (s / "dataset.json",) if f.exists()]
+    if isinstance(mapping, (str, os.PathLike)):
+        inputs.append(Path(mapping))
+    check_not_input(dst, inputs, what="destination")
+    if dst_fmt == "salt_h5":
+        norm = Path(norm_path) if norm_path is not None else default_norm_path(dst)
+        check_not_input(norm, inputs, what="norm dict")
+        if norm.resolve() == dst.resolve():
+            raise OutputError(f"norm dict {norm} is the destination {dst}: choose another --norm")
+    if dst_fmt == "parquet":
+        check_dataset_destination(dst, overwrite)
+    else:
+        check_file_destination(dst, overwrite)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,8 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.src, args.dst, args.to, tree=args.tree, mapping=args.mapping, max_cells=args.max_cells,
             truncate=args.truncate, norm_path=args.norm, overwrite=args.overwrite, progress=not args.no_progress,
         )  # fmt: skip
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError) as err:
-        print(f"calo_calib.convert: error: {err}", file=sys.stderr)
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+    ) as err:  # OSError: FileNotFoundError, FileExistsError, IsADirectoryError, ...
+        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        print(f"calo_calib.convert: error: {message}", file=sys.stderr)
         return 2
     print(out)
     return 0

@@ -6,16 +6,21 @@ Shards are the unit of parallelism, reproducibility and safety: shard ``i`` is g
 ``SeedSequence(seed).spawn(n_shards)[i]``, so the bytes do not depend on the number of workers; each
 shard is written to a temporary name and renamed, so an interrupted run never leaves a corrupt
 shard; ``resume=true`` keeps the complete shards and generates the rest; an output directory that
-already holds shards is never overwritten unless ``overwrite=true``.
+already holds shards is never overwritten unless ``overwrite=true``. Worker processes die with the
+run (``prctl(PR_SET_PDEATHSIG)`` on Linux, and a parent check before each write): a killed run
+leaves no worker behind writing shards.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import math
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -84,12 +89,47 @@ def plan_shards(cfg: DictConfig) -> list[ShardTask]:
     return tasks
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_parent_pid: int | None = None  # in a worker process: the pid of the run that started it
+
+
+def _die_with_parent() -> bool:
+    """Linux: ask the kernel to SIGKILL this process when its parent dies; False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Worker initializer: the worker dies with the run (``kill -9`` of the parent included) instead of
+    writing more shards into ``out`` for nobody and then hanging on a result queue no one reads."""
+    global _parent_pid
+    _parent_pid = parent_pid
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+
+
+def _parent_gone() -> bool:
+    """In a worker: whether the run that started it has died (its parent pid changed)."""
+    return _parent_pid is not None and os.getppid() != _parent_pid
+
+
 def _run_shard(task: ShardTask) -> tuple[int, int, int, float]:
-    """Worker: simulate and atomically write one shard; returns (index, n, n_rejected, seconds)."""
+    """Worker: simulate and atomically write one shard; returns (index, n, n_rejected, seconds).
+
+    In a worker process, nothing is written once the parent run has died (checked just before the write)."""
     t0 = time.perf_counter()
     cfg = OmegaConf.create(task.config)
     cols, rejected = simulate_columns(cfg, task.n_clusters, task.seed)
-    write_table_atomic(columns_to_table(cols), task.path, task.provenance)
+    table = columns_to_table(cols)
+    if _parent_gone():
+        os._exit(1)
+    write_table_atomic(table, task.path, task.provenance)
     return task.index, task.n_clusters, rejected, time.perf_counter() - t0
 
 
@@ -153,7 +193,11 @@ def run_simulation(cfg: DictConfig) -> Path:
     elif todo:
         # "spawn": forking a process whose torch/OpenMP thread pools are already running can
         # deadlock the children. Each shard's bytes depend only on its task.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # The initializer ties each worker's life to this process (see _worker_init).
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+        ) as pool:
             futures = [pool.submit(_run_shard, t) for t in todo]
             for fut in as_completed(futures):
                 _, n, rej, _ = fut.result()

@@ -23,6 +23,30 @@ class PredictorError(ValueError):
     """The model file or the input data do not fit together (the message says what and where)."""
 
 
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _read_onnx_metadata(path: Path) -> dict[str, str]:
+    """The metadata of an ONNX file; a file that is not an ONNX model (text, truncated, empty) is a
+    :class:`PredictorError` naming it, not a protobuf traceback."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as err:
+        raise PredictorError(
+            f"{path} is not a valid ONNX model (truncated or not an ONNX file: {_first_line(err)})"
+        ) from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise PredictorError(
+            f"{path} is not a valid ONNX model (it holds no graph: empty, truncated or not an ONNX file)"
+        )
+    return {p.key: p.value for p in model.metadata_props}
+
+
 class OnnxPredictor:
     """An exported network run by onnxruntime.
 
@@ -33,11 +57,10 @@ class OnnxPredictor:
     """
 
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu", threads: int = 0) -> None:
-        from calo_calib.deploy.onnx_export import read_metadata
         from calo_calib.deploy.runtime import make_session
 
         self.path = Path(path)
-        meta = read_metadata(self.path)
+        meta = _read_onnx_metadata(self.path)
         needed = ("convention", "cell_features", "cluster_features", "selection", "particle", "model")
         missing = [k for k in needed if k not in meta]
         if missing:
@@ -48,7 +71,14 @@ class OnnxPredictor:
         self.cluster_features = json.loads(meta["cluster_features"])
         self.with_pair = bool(json.loads(meta.get("pair_inputs", "[]")))
         self.selection = json.loads(meta["selection"])
-        self.session = make_session(self.path, device=device, threads=threads)
+        try:
+            self.session = make_session(self.path, device=device, threads=threads)
+        except Exception as err:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
+            if type(err).__module__.startswith("onnxruntime"):
+                raise PredictorError(
+                    f"{self.path} is not a valid ONNX model: onnxruntime cannot load it ({_first_line(err)})"
+                ) from None
+            raise
         self._check_graph_inputs()
 
     def _check_graph_inputs(self) -> None:
@@ -64,11 +94,14 @@ class OnnxPredictor:
     def particle(self) -> str:
         return self.metadata["particle"]
 
-    def dataset(self, paths: Any, batch_size: int = 1024, with_truth: bool = True) -> ClusterDataset:
-        """The clusters of ``paths`` with this model's features and selection."""
+    def dataset(
+        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None
+    ) -> ClusterDataset:
+        """The clusters of ``paths`` with this model's features and selection (``nonfinite``: ``error`` |
+        ``drop`` overrides the exported handling of NaN/inf values)."""
         return ClusterDataset(
             paths, self.cell_features, self.cluster_features, batch_size=batch_size,
-            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=str(self.selection["nonfinite"]),
+            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=nonfinite or str(self.selection["nonfinite"]),
             min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
         )  # fmt: skip
 
@@ -131,12 +164,14 @@ class BDTPredictor:
     def particle(self) -> str:
         return self.metadata["particle"]
 
-    def dataset(self, paths: Any, batch_size: int = 1024, with_truth: bool = True) -> ClusterDataset:
+    def dataset(
+        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None
+    ) -> ClusterDataset:
         from calo_calib.data.features import DEFAULT_CELL_FEATURES, default_cluster_features
 
         return ClusterDataset(
             paths, DEFAULT_CELL_FEATURES, default_cluster_features(self.particle), batch_size=batch_size,
-            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=str(self.selection["nonfinite"]),
+            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=nonfinite or str(self.selection["nonfinite"]),
             min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
         )  # fmt: skip
 
