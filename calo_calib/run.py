@@ -40,6 +40,22 @@ def _run_stamp() -> str:
     return os.environ.get("CALO_CALIB_RUN_STAMP") or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def _default_loss(model_kind: str, field: str = "name"):
+    """``${calo_default_loss:${model.kind}[,delta]}``: the loss of ``loss=auto`` for this kind of model.
+
+    Networks: ``pull_huber`` (residuals in units of the expected resolution, Huber beyond 2 pulls),
+    the BDT: ``mse`` (trained per E_T bin, it needs no rescaling); measured in docs/models.md
+    "Training recipe".
+    """
+    name, delta = DEFAULT_LOSS.get(str(model_kind), DEFAULT_LOSS["bdt"])
+    return name if field == "name" else delta
+
+
+DEFAULT_LOSS: dict[str, tuple[str, float | None]] = {"network": ("pull_huber", 2.0), "bdt": ("mse", None)}
+"""model.kind -> (loss name, delta) chosen by ``loss=auto``, the default."""
+
+if not OmegaConf.has_resolver("calo_default_loss"):
+    OmegaConf.register_new_resolver("calo_default_loss", _default_loss)
 if not OmegaConf.has_resolver("calo_or"):
     OmegaConf.register_new_resolver("calo_or", _first_set)
 if not OmegaConf.has_resolver("calo_stamp"):
