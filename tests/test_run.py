@@ -23,18 +23,24 @@ from calo_calib.run import compose_run_config
 from calo_calib.tracking import find_offline_runs, read_offline_run
 
 MODELS = ("transformer", "gnn_edge", "bdt")
-LOSSES = ("mse", "huber")
+LOSSES = ("mse", "huber", "pull_mse", "pull_huber")
 PARTICLES = ("electron", "photon_unconv", "photon_conv")
 
 
 @pytest.mark.parametrize("model,loss,particle", list(itertools.product(MODELS, LOSSES, PARTICLES)))
 def test_every_model_loss_particle_combination_composes(model, loss, particle):
+    """Every combination composes and builds; the default cluster features are the recipe's."""
     cfg = compose_run_config([f"model={model}", f"loss={loss}", f"particle={particle}"])
+    if model == "bdt" and loss.startswith("pull_"):  # the BDT is binned in E_T: pull losses are for networks
+        with pytest.raises(RunError, match="networks|BDT"):
+            check_config(cfg)
+        return
     check_config(cfg)
     assert (cfg.model.name, cfg.loss.name, cfg.particle.name) == (model, loss, particle)
     cells, clusters = cell_and_cluster_features(cfg)
     assert len(cells) == 7
-    assert len(clusters) == (15 if particle == "photon_conv" else 11)
+    # athena (11, 15 for photon_conv) + 5 BDT inputs + 26 shower shapes
+    assert len(clusters) == (15 if particle == "photon_conv" else 11) + 5 + 26
     if cfg.model.kind == "network":
         net = build_network(cfg, len(cells), len(clusters), None)
         out = net(torch.randn(2, 5, len(cells)), torch.ones(2, 5, dtype=torch.bool), torch.randn(2, len(clusters)), torch.randn(2, 5, 7))
@@ -107,7 +113,7 @@ def test_network_is_compared_with_the_bdt_of_the_same_particle_and_test_data(tmp
     common = [*tiny_data.run_overrides("electron"), "logger=none"]
     _run(["model=bdt", *common, *_quick("bdt")], cwd=tmp_path, env_extra=runs)
     _run(["model=transformer", *common, *_quick("transformer")], cwd=tmp_path, env_extra=runs)
-    (run_dir,) = (tmp_path / "runs" / "electron").glob("transformer-mse/*")
+    (run_dir,) = (tmp_path / "runs" / "electron").glob("transformer-pull_huber/*")  # loss=auto for a network
     metrics = _check_run_dir(run_dir, "transformer")
     assert metrics["run"]["reference_bdt_run"] is not None
     assert "bdt" in metrics["inclusive"] and metrics["comparison_to_bdt"] is not None
@@ -144,4 +150,13 @@ def test_a_started_run_directory_continues_in_place_and_refuses_another_config(t
     assert [h["epoch"] for h in json.loads((run_dir / "history.json").read_text())] == [0]  # not retrained
     proc = _run([*args, "loss=huber"], cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "different loss" in proc.stderr
-    assert json.loads((run_dir / "metrics.json").read_text())["run"]["loss"] == "mse"  # nothing overwritten
+    assert json.loads((run_dir / "metrics.json").read_text())["run"]["loss"] == "pull_huber"  # nothing overwritten
+
+
+def test_default_loss_is_chosen_per_model_kind():
+    """loss=auto (the default) resolves at compose time: pull_huber for networks, mse for the BDT."""
+    for model, expected in (("transformer", ("pull_huber", 2.0)), ("gnn_edge", ("pull_huber", 2.0)), ("bdt", ("mse", None))):
+        cfg = compose_run_config([f"model={model}"])
+        assert (cfg.loss.name, cfg.loss.delta) == expected
+        check_config(cfg)
+    assert compose_run_config(["loss=huber"]).loss.name == "huber"

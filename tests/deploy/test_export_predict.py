@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from calo_calib.calibration import load_calibration
+from calo_calib.calibration import cell_and_cluster_features, load_calibration
 from calo_calib.deploy.onnx_export import read_metadata
 from calo_calib.deploy.parity import ParityError, check_parity
 from calo_calib.deploy.predictors import PredictorError, load_predictor
@@ -67,7 +67,7 @@ def test_network_export_passes_parity_and_carries_its_metadata(runs, exports, mo
         meta = read_metadata(out_dir / name)
         assert meta["convention"] == convention and meta["model"] == model and meta["particle"] == str(cfg.particle.name)
         assert json.loads(meta["cell_features"]) == list(cfg.data.cell_features)
-        assert len(json.loads(meta["cluster_features"])) == (15 if cfg.particle.name == "photon_conv" else 11)
+        assert json.loads(meta["cluster_features"]) == cell_and_cluster_features(cfg)[1]
         assert meta["training_commit"] == json.loads((run_dir / "metrics.json").read_text())["run"]["commit"]
     names = [i.name for i in make_session(out_dir / manifest["files"]["per_cluster"]).get_inputs()]
     assert names == (["cluster", "cells", "cell_pair"] if model == "gnn_edge" else ["cluster", "cells"])
@@ -160,7 +160,8 @@ def test_predict_rejects_bad_inputs_with_clear_errors(runs, exports, tmp_path):
         if p.key == "cluster_features":
             p.value = json.dumps(json.loads(p.value)[:-1])
     onnx.save(m, str(tmp_path / "bad.onnx"))
-    with pytest.raises(PredictorError, match="input 'cluster' takes 15 features but the metadata lists 14"):
+    n_cluster = len(json.loads(next(p.value for p in m.metadata_props if p.key == "cluster_features"))) + 1
+    with pytest.raises(PredictorError, match=f"input 'cluster' takes {n_cluster} features but the metadata lists {n_cluster - 1}"):
         load_predictor(tmp_path / "bad.onnx")
     with pytest.raises(PredictorError, match="expected an .onnx file"):
         load_predictor(src / "dataset.json")
