@@ -1,6 +1,6 @@
 """Export a trained calibration for C++ reconstruction and fast batch inference.
 
-    python -m calo_calib.export runs/photon_conv/transformer-mse/20261123-101500
+    python -m calo_calib.export runs/photon_conv/transformer-pull_huber/20261123-101500
     python -m calo_calib.export runs/.../checkpoints/best.pt --out exported/ --tolerance 1e-5
     python -m calo_calib.export runs/photon_conv/bdt-mse/20261123-100000          # the BDT
 

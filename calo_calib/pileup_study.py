@@ -1,6 +1,6 @@
 """Pile-up study: σ_rel versus ⟨μ⟩ for trained calibrations.
 
-    python -m calo_calib.pileup_study 'runs=[runs/electron/transformer-mse/T1,runs/electron/bdt-mse/T2]'
+    python -m calo_calib.pileup_study 'runs=[runs/electron/transformer-pull_huber/T1,runs/electron/bdt-mse/T2]'
 
 For each ⟨μ⟩ in ``mus`` a test set of the runs' particle is simulated once (fixed ⟨μ⟩ per event,
 topo-clustering thresholds at ``mu_reference`` as in a data-taking period) and cached under

@@ -3,7 +3,7 @@
     python -m calo_calib.run model=transformer particle=photon_conv
     python -m calo_calib.run model=bdt particle=photon_conv          # the baseline to compare with
     python -m calo_calib.run model=gnn_edge loss=huber particle=electron trainer.epochs=5
-    python -m calo_calib.run resume=runs/electron/transformer-mse/20261123-101500   # after a crash
+    python -m calo_calib.run resume=runs/electron/transformer-pull_huber/20261123-101500   # after a crash
 
 Config groups: ``model`` (transformer | gnn_edge | bdt), ``loss`` (mse | huber | gaussian_nll), ``particle``
 (electron | photon_unconv | photon_conv), ``data``, ``trainer``, ``adversary`` (none | grl), ``logger`` (wandb | none).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Feature importance of a trained network calibration: permutation importance and layer ablation.
 
-    python experiments/feature_importance.py run=runs/electron/transformer-mse/20261123-101500
+    python experiments/feature_importance.py run=runs/electron/transformer-pull_huber/20261123-101500
     python experiments/feature_importance.py run=<dir> test=/path/test max_clusters=50000 repeats=5 out=/tmp/imp
     python experiments/feature_importance.py run=<dir> bdt=auto      # + XGBoost gain of the run's reference BDT
 
