@@ -109,7 +109,8 @@ def _append(records: list[dict]) -> None:
         ratio = f"{r['ratio_to_bdt']:.3f} ± {r['ratio_to_bdt_err']:.3f}" if r.get("ratio_to_bdt") is not None else "–"
         rate = f"{r['train_clusters_per_s']:.0f}" if r.get("train_clusters_per_s") else "–"
         bins = r.get("bins_vs_bdt")
-        bins_txt = f"{bins['better_count']}/{bins['worse_count']} of {bins['n_bins']}" if bins else "–"
+        bins_txt = (f"{bins['better_count']}/{bins['worse_count']} of {bins['n_bins']} ({bins.get('below_one_count', '–')} below 1)"
+                    if bins else "–")  # fmt: skip
         gap = f"{r['gap_closed']:.2f}" if r.get("gap_closed") is not None else "–"
         lin = r.get("linearity_max_dev_above_20")
         lin_txt = f"{100 * lin:.2f}" if lin is not None else "–"

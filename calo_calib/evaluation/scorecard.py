@@ -29,9 +29,11 @@ def _f(x: Any) -> float:
 
 
 def bin_fractions(comparison: Mapping[str, Any], table: str = "vs_e_abs_eta") -> dict[str, Any]:
-    """Fractions of populated bins of ``table`` where the ratio to the BDT is < 1 − err / > 1 + err."""
+    """Fractions of populated bins of ``table`` where the ratio to the BDT is < 1 − err / > 1 + err
+    (``below_one_count``: bins whose ratio is below 1 at all, errors aside)."""
     rows = [r for r in comparison.get(table, []) if math.isfinite(_f(r.get("ratio"))) and math.isfinite(_f(r.get("ratio_err")))]
     better = sum(1 for r in rows if _f(r["ratio"]) + _f(r["ratio_err"]) < 1.0)
+    below_one = sum(1 for r in rows if _f(r["ratio"]) < 1.0)  # the point estimate alone
     worse = sum(1 for r in rows if _f(r["ratio"]) - _f(r["ratio_err"]) > 1.0)
     n = len(rows)
     return {
@@ -39,6 +41,7 @@ def bin_fractions(comparison: Mapping[str, Any], table: str = "vs_e_abs_eta") ->
         "better": better / n if n else math.nan,
         "worse": worse / n if n else math.nan,
         "better_count": better,
+        "below_one_count": below_one,
         "worse_count": worse,
     }
 

@@ -36,7 +36,7 @@ def _metrics():
 
 def test_bin_fractions_count_only_populated_bins_beyond_the_error():
     f = bin_fractions(_metrics()["comparison_to_bdt"])
-    assert f["n_bins"] == 3 and f["better_count"] == 1 and f["worse_count"] == 1
+    assert f["n_bins"] == 3 and f["better_count"] == 1 and f["worse_count"] == 1 and f["below_one_count"] == 2
     assert f["better"] == pytest.approx(1 / 3)
 
 
