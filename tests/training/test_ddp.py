@@ -71,7 +71,7 @@ def test_torchrun_entry_point_writes_one_run_directory_and_resumes(tmp_path, tin
             "trainer.max_steps_per_epoch=3", "data.batch_size=64", "evaluation.n_boot=10", "evaluation.plots=false",
             "model.net.n_layers=1", "progress=false"]  # fmt: skip
     _torchrun(2, args, cwd=tmp_path, CALO_CALIB_RUNS=str(runs))
-    (run_dir,) = (runs / "electron" / "transformer-mse").iterdir()  # one directory for both ranks
+    (run_dir,) = (runs / "electron" / "transformer-pull_huber").iterdir()  # one directory for both ranks
     metrics = json.loads((run_dir / "metrics.json").read_text())
     training = metrics["run"]["training"]
     assert training["world_size"] == 2 and training["global_batch"] == 64
@@ -82,4 +82,4 @@ def test_torchrun_entry_point_writes_one_run_directory_and_resumes(tmp_path, tin
     history = json.loads((run_dir / "history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]
     assert "resumed from" in proc.stdout + proc.stderr
-    assert len(list((runs / "electron" / "transformer-mse").iterdir())) == 1
+    assert len(list((runs / "electron" / "transformer-pull_huber").iterdir())) == 1
