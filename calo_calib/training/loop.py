@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from calo_calib.data.prefetch import prefetch
+from calo_calib.evaluation.metrics import sigma_rel
 from calo_calib.io.atomic import write_json_atomic
 from calo_calib.models.common import as_output, relative_sigma
 from calo_calib.training import checkpoint as ckpt
@@ -138,15 +139,8 @@ def evaluate(
         torch.distributed.all_gather_object(gathered, ratios)
         ratios = [r for part in gathered for r in (part or [])]
     ratio = np.concatenate(ratios) if ratios else np.empty(0)
-    ratio = ratio[np.isfinite(ratio)]
-    return float(total[0] / total[1].clamp(min=1)), _sigma_rel(ratio)
-
-
-def _sigma_rel(ratio: np.ndarray) -> float:
-    if ratio.size == 0:
-        return math.nan
-    q25, q75 = np.quantile(ratio, [0.25, 0.75])
-    return float((q75 - q25) / (1.349 * ratio.mean()))
+    # A non-finite ratio (a diverging network) must not stop the epoch here: the loss reports it.
+    return float(total[0] / total[1].clamp(min=1)), float(sigma_rel(ratio[np.isfinite(ratio)]))
 
 
 def evaluate_loss(model: torch.nn.Module, batches: Iterable[Batch], loss_fn: LossFn, env: DistEnv, precision: str) -> float:
