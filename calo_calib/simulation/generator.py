@@ -26,6 +26,7 @@ from calo_calib.simulation.clustering import topo_egamma_cluster
 from calo_calib.simulation.conversions import CONV_R_NONE, reconstruct_conversions
 from calo_calib.simulation.knobs import knob
 from calo_calib.simulation.material import AccordionDepth, InnerDetectorProfile, UpstreamMaterial
+from calo_calib.simulation.pileup import pileup_model
 from calo_calib.simulation.readout import (
     GainMap,
     noise_sigmas,
@@ -123,6 +124,7 @@ class Simulator:
         self.depth_scale = float(knob(det, "shower.depth_scale"))
         self.width_scale = float(knob(det, "shower.width_scale"))
         self.gain_map = GainMap.from_config(det)
+        self.pileup = pileup_model(det, self.media, self.material, self.accordion)
 
     # -- gun -----------------------------------------------------------------------------------
     def _gun(self, n: int, rng: np.random.Generator) -> _Event:
@@ -347,8 +349,8 @@ class Simulator:
         e_ps_cells[hit] = rng.gamma(k_mip * counts[hit], mip[hit] / k_mip)
 
         # Sampling fluctuations of the accordion's visible energy.
+        a = sampling_term(ev.abs_eta, endcap, det)
         if bool(det.sampling.enabled):
-            a = sampling_term(ev.abs_eta, endcap, det)
             vis = [None] + [sampling_fluctuation(v, a, rng) for v in vis[1:]]
         cells = [e_ps_cells] + vis[1:]
         if self.gain_map is not None:  # fixed per-region miscalibration of the signal (noise is calibrated apart)
@@ -364,8 +366,13 @@ class Simulator:
             sigma_tot.append(np.hypot(s_el, s_pu_ref))
             if bool(det.readout.noise):
                 s_el_ev, s_pu_ev = noise_sigmas(layer, eta_cell, endcap, ev.mu, det)
-                noise = s_el_ev * rng.standard_normal(eta_cell.shape) + pileup_noise(s_pu_ev, ev.mu, det, rng)
+                noise = s_el_ev * rng.standard_normal(eta_cell.shape)
+                if self.pileup is None:  # the per-cell model: independent Gamma draws
+                    noise = noise + pileup_noise(s_pu_ev, ev.mu, det, rng)
                 cells[layer] = cells[layer] + noise * w.valid
+        if self.pileup is not None and bool(det.readout.noise):  # minimum-bias particles
+            pu = self.pileup.cells(windows, layer_rho, layer_eta[geo.LAYER_L2], phi_c, ev.mu, a, rng)
+            cells = [e + p for e, p in zip(cells, pu)]
 
         masks = topo_egamma_cluster(cells, sigma_tot, windows, np.full(c, self.generate == "electron"), det.clustering)
 

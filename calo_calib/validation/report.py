@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.physics.observables import layer_depths, shower_depth
 from calo_calib.provenance import git_commit
+from calo_calib.validation import pileup_cells
 from calo_calib.validation import targets as T
 from calo_calib.validation.metrics import (
     apply_linear_calibration,
@@ -1441,6 +1442,7 @@ def run_validation(cfg: DictConfig) -> Path:
         v.multiplicity,
         v.correlations,
         v.noise,
+        lambda: pileup_cells.run_section(v),
     ):
         step()
     s = cfg.quick_sizes if cfg.quick else cfg

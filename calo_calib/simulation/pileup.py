@@ -1,0 +1,503 @@
+"""Pile-up as particles: minimum-bias interactions overlaid on every cluster's cells (physics_cells.md §1a).
+
+For each cluster, every bunch crossing that the optimal filter still sees (offsets of
+:func:`calo_calib.simulation.pulse.crossing_response`, about -22 to +3) holds Poisson(<mu>)
+minimum-bias interactions if its bunch is filled (:class:`~calo_calib.simulation.pulse.BunchTrain`).
+Each interaction is an event of the Pythia8 library (:mod:`calo_calib.simulation.minbias`) with a
+random phi rotation and a random eta reflection. Its particles reach the calorimeter (photons
+straight; charged particles on helices in the solenoid field, straight beyond it; those that curl
+up never arrive) and deposit:
+
+* photons and electrons: a small electromagnetic shower, its layer energies from the GFlash mean
+  profile of the same code as the signal (start depth drawn from the conversion length), Gamma
+  sampling fluctuations of variance a^2 E, the presampler a Poisson count of charged particles;
+  lateral spread from the GFlash core + tail radii at each layer's mean depth;
+* charged hadrons and muons: a minimum-ionising track, one cell per layer, energy = thickness in
+  X0 x the MIP loss per X0 at the EM scale, Landau-like Gamma fluctuations.
+
+A deposit in crossing j is reconstructed as E r(j) (bipolar pulse + OF), then the per-BCID mean
+(<mu> sum_j filled(j) r(j) <E per interaction in the cell>) is subtracted, as ATLAS does
+[S: athena CaloBCIDAvgAlg]. What remains has zero mean, a positive in-time tail, negative
+out-of-time images, and is correlated across neighbouring cells and layers.
+
+Only the interactions that put a particle into the cluster's window can matter. Instead of drawing
+~1,700 whole interactions per cluster, the overlay draws "anchors": (interaction, particle) pairs
+that land in the window, as a Poisson process whose rate is <mu> x (library particles per event
+inside the eta strip) x (window phi width / 2 pi). Each anchor brings the other particles of its
+event that land in the window with the same rotation, and is kept with probability 1/k (k: the
+event's particles in the window), so an interaction with k particles inside is counted once. This is
+exact for the window, for any library, and costs ~300 particles per cluster at <mu> = 51.
+
+Simplifications (docs/simulation.md): one vertex at z = 0 for all pile-up interactions; charged
+hadrons never interact (MIPs only); photons do not convert in the inner detector before their
+shower (the shower start is drawn from the conversion length along the path, in the same X0 axis
+as the signal); the lateral profile is the product of the 1-D marginals of the radial profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from calo_calib.simulation import geometry as geo
+from calo_calib.simulation.minbias import KIND_CHARGED, MinBiasLibrary, load_or_generate
+from calo_calib.simulation.pulse import BunchTrain, CrossingResponse, crossing_response
+from calo_calib.simulation.shower import Medium, cumulative, longitudinal_params, mean_depth_in, profile_density, radial_params
+
+# PDG minimum ionisation, MeV cm^2/g
+DEDX_MIN = {"pb": 1.122, "lar": 1.519}
+_E_EDGES = np.geomspace(0.02, 50.0, 25)  # GeV, table bins of the mini-shower energy
+_ETA_STEP = 0.05
+_N_START = 8  # quantile bins of the shower start depth
+_ETA_HALF = geo.WINDOW_HALF_ETA + 0.5 * 0.05  # furthest cell centre plus half the widest (L3) cell
+_PHI_HALF = 0.5 * max(n * 2 * np.pi / geo.N_PHI[layer] for layer, n in enumerate(geo.WINDOW_N_PHI))
+
+
+class _ZeroNormal:
+    """Stand-in generator whose normal deviates are 0: the GFlash *mean* profile (table building)."""
+
+    @staticmethod
+    def standard_normal(shape):
+        return np.zeros(shape)
+
+
+@dataclass
+class _Prepared:
+    """The library particles that reach the calorimeter with a signal, with their impacts.
+
+    Particle arrays (n,) are ordered by (event, middle-layer impact eta): the particles of one event
+    near a given eta are a contiguous range of ``key`` = event x 100 + eta_L2.
+    """
+
+    lib: MinBiasLibrary
+    kind: np.ndarray  # (n,) int8
+    energy: np.ndarray  # (n,) GeV
+    eta_imp: np.ndarray  # (4, n) impact eta per layer (signed as the particle)
+    phi_imp: np.ndarray  # (4, n) impact phi per layer
+    key: np.ndarray  # (n,) sorted event x 100 + eta_L2
+    pool_eta: np.ndarray  # (2n,) sorted signed L2 impact eta, both reflections
+    pool_particle: np.ndarray  # (2n,) particle index
+    pool_flip: np.ndarray  # (2n,) +1 / -1
+    density: np.ndarray  # (4, n_eta_bins) mean EM-scale energy per interaction per unit eta x phi
+    em_ie: np.ndarray  # (n,) energy bin of the mini-shower tables
+    em_ia: np.ndarray  # (n,) |eta| bin of the tables
+    mip_e: np.ndarray  # (n, 4) mean EM-scale energy per layer as a MIP (GeV)
+
+
+def _helix_impacts(lib: MinBiasLibrary, det) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Impact (eta, phi) of every particle on each layer's surface; (4, n), (4, n), (n,) arrives.
+
+    Photons go straight (impact = direction). Charged particles follow a helix of radius
+    pT / (0.3 B) inside the solenoid (r < R_sol, |z| < L_sol), then a straight line; a helix that
+    leaves the field through neither the barrel nor the ends curls up and never arrives. A particle
+    with |eta| < barrel_end hits the barrel surfaces (radius of the layer at its |eta|), otherwise
+    the end-cap planes.
+    """
+    f = det.field
+    b, r_sol, z_sol = float(f.b_tesla), float(f.solenoid_radius_mm), float(f.solenoid_half_length_mm)
+    n = lib.eta.size
+    eta_imp = np.repeat(lib.eta[None, :].astype(np.float64), geo.N_LAYERS, axis=0)
+    phi_imp = np.repeat(lib.phi[None, :].astype(np.float64), geo.N_LAYERS, axis=0)
+    arrives = np.ones(n, bool)
+    ch = np.flatnonzero(lib.charge != 0)
+    eta = lib.eta[ch].astype(np.float64)
+    phi0 = lib.phi[ch].astype(np.float64)
+    q = lib.charge[ch].astype(np.float64)
+    a_eta = np.abs(eta)
+    sinh = np.sinh(a_eta)
+    rho = lib.pt[ch].astype(np.float64) / (0.3 * b) * 1000.0  # mm
+    # Transverse arc length to leave the field: through the barrel (chord 2 rho sin(s/2rho) = R_sol) or the end.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s_r = np.where(2 * rho > r_sol, 2 * rho * np.arcsin(np.minimum(r_sol / (2 * rho), 1.0)), np.inf)
+        s_z = np.where(sinh > 0, z_sol / sinh, np.inf)
+    s_exit = np.minimum(s_r, s_z)
+    arrives[ch] = np.isfinite(s_exit)
+    s_exit = np.where(np.isfinite(s_exit), s_exit, 0.0)
+    turn = s_exit / rho  # angle turned in the field
+    r_e = 2 * rho * np.sin(0.5 * turn)
+    phi_e = phi0 - q * 0.5 * turn
+    psi_e = phi0 - q * turn
+    z_e = s_exit * sinh
+    x_e, y_e = r_e * np.cos(phi_e), r_e * np.sin(phi_e)
+    dx, dy = np.cos(psi_e), np.sin(psi_e)
+    pd = x_e * dx + y_e * dy
+    barrel = a_eta < float(det.accordion.barrel_end)
+    sign = np.sign(eta)
+    for layer in range(geo.N_LAYERS):
+        big_r = geo.barrel_radius(layer, a_eta)
+        u_b = -pd + np.sqrt(np.maximum(pd * pd - (r_e * r_e - big_r * big_r), 0.0))
+        u_e = np.maximum(geo.ENDCAP_Z[layer] - z_e, 0.0) / np.maximum(sinh, 1e-9)
+        u = np.where(barrel, u_b, u_e)
+        x, y, z = x_e + u * dx, y_e + u * dy, z_e + u * sinh
+        rt = np.maximum(np.hypot(x, y), 1e-6)
+        eta_imp[layer, ch] = np.arcsinh(z / rt) * sign
+        phi_imp[layer, ch] = np.arctan2(y, x)
+    return eta_imp, phi_imp, arrives
+
+
+class ParticlePileup:
+    """The particle pile-up model of one detector configuration (``det.readout.pileup``)."""
+
+    def __init__(self, det, media: list[Medium], material, accordion, progress: bool = True) -> None:
+        pcfg = det.readout.pileup
+        self.det = det
+        self.media = media
+        self.material = material
+        self.accordion = accordion
+        self.response: CrossingResponse = crossing_response(pcfg.pulse)
+        self.train = BunchTrain(int(pcfg.train.filled), int(pcfg.train.empty))
+        self.photon_min_e = float(pcfg.photon_min_e)
+        self.w_eta = _ETA_HALF + float(pcfg.window_margin)
+        self.w_phi = _PHI_HALF + float(pcfg.window_margin)
+        from calo_calib.simulation.knobs import knob
+
+        # The data-like knob scales the pile-up noise sigma: as more minimum-bias activity (rate x s^2).
+        self.rate_scale = float(knob(det, "readout.pileup_noise_scale")) ** 2
+        lib = load_or_generate(int(pcfg.library_events), int(pcfg.library_seed), float(pcfg.sqrt_s_gev), progress)
+        self._build_tables()
+        self.prep = self._prepare(lib)
+
+    # -- tables ----------------------------------------------------------------------------------
+    def _build_tables(self) -> None:
+        """Mean mini-shower per (energy, |eta|, start-depth quantile): layer energies and radii.
+
+        ``self.em_frac`` (nE, nEta, nQ, 4): fraction of E visible in L1-L3 (index 1-3) and the mean
+        presampler charged-particle count per GeV (index 0); ``self.em_radii`` (nE, nEta, nQ, 4, 3):
+        core radius, tail radius (mm) and core probability at each layer's mean depth.
+        """
+        det = self.det
+        e_c = np.sqrt(_E_EDGES[:-1] * _E_EDGES[1:])
+        eta_c = np.arange(0.5 * _ETA_STEP, 2.8, _ETA_STEP)
+        u = (np.arange(_N_START) + 0.5) / _N_START
+        from calo_calib.simulation.upstream import CONVERSION_MEAN_X0
+
+        t_start = -CONVERSION_MEAN_X0 * np.log(1.0 - u)
+        ee, aa, tt = (x.ravel() for x in np.meshgrid(e_c, eta_c, t_start, indexing="ij"))
+        endcap = aa >= float(det.accordion.barrel_end)
+        medium = np.where(endcap, 2, np.where(aa < float(det.accordion.thin_lead_eta), 0, 1))
+        params = longitudinal_params(ee, medium, self.media, _ZeroNormal(), 0.0)
+        _, x_ps, x_acc = self.material.at(aa, np.zeros_like(aa))
+        l1, l2, l3 = self.accordion.at(aa)
+        bounds = np.stack([x_acc, l1, l2, l3], axis=1)
+        cdf = cumulative(params, tt, bounds)
+        frac = np.zeros((ee.size, 4))
+        frac[:, 1:] = np.diff(cdf, axis=1)
+        # Presampler: charged particles crossing it per GeV of shower (as the signal's presampler model).
+        path = np.where(endcap, 1.0 / np.tanh(np.maximum(aa, 0.1)), np.cosh(aa))
+        w_ps = np.where(endcap, float(det.presampler.active_mm_endcap), float(det.presampler.active_mm_barrel)) / 140.0 * path
+        t_ps = x_ps + 0.5 * w_ps
+        dens = profile_density(params, tt, t_ps)
+        frac[:, 0] = (ee * 1000.0 * dens / float(det.presampler.ec_upstream_mev) + 2.0 * (tt < t_ps)) / ee
+        t_mid = mean_depth_in(params, tt, bounds[:, :-1], bounds[:, 1:])
+        tau = np.maximum(t_mid - tt[:, None], 0.0) * params.tau_scale[:, None]
+        rc, rt, pc = radial_params(params, tau)
+        tau_ps = np.maximum(t_ps - tt, 0.0) * params.tau_scale
+        rc0, rt0, pc0 = radial_params(params, tau_ps[:, None])
+        radii = np.zeros((ee.size, 4, 3))
+        radii[:, 0] = np.stack([rc0[:, 0], rt0[:, 0], pc0[:, 0]], axis=1)
+        radii[:, 1:] = np.stack([rc, rt, pc], axis=2)
+        shape = (e_c.size, eta_c.size, _N_START)
+        self.em_frac = frac.reshape(shape + (4,))
+        self.em_radii = radii.reshape(shape + (4, 3))
+        # MIP: EM-scale energy per X0 of the accordion medium (dE/dx_min x X0 / (e/mip)).
+        self.mip_per_x0 = np.array([self._mip_per_x0(m) for m in self.media])
+
+    @staticmethod
+    def _mip_per_x0(m: Medium) -> float:
+        from calo_calib.simulation.shower import LAR, PB
+
+        # Mass fractions from Z_eff = w_pb Z_pb + w_lar Z_lar; energy loss per X0 of the mix is
+        # sum_i w_i dE/dx_i times X0 (g/cm^2), 1/X0 = sum_i w_i / X0_i; EM scale: divided by e/mip.
+        w_pb = (m.z_eff - LAR["Z"]) / (PB["Z"] - LAR["Z"])
+        w_lar = 1.0 - w_pb
+        x0_gcm2 = 1.0 / (w_pb / PB["x0"] + w_lar / LAR["x0"])
+        return (w_pb * DEDX_MIN["pb"] + w_lar * DEDX_MIN["lar"]) * x0_gcm2 / 1000.0 / m.ehat  # GeV
+
+    def _lookup(self, e: np.ndarray, abs_eta: np.ndarray, q: np.ndarray) -> tuple[int, ...]:
+        ie = np.clip(np.searchsorted(_E_EDGES, e) - 1, 0, _E_EDGES.size - 2)
+        ia = np.clip((abs_eta / _ETA_STEP).astype(np.intp), 0, self.em_frac.shape[1] - 1)
+        return ie, ia, q
+
+    def _mip_layers(self, abs_eta: np.ndarray) -> np.ndarray:
+        """(n, 4) mean EM-scale MIP energy per layer (GeV); presampler from its own model."""
+        from calo_calib.simulation.readout import presampler_mip_energy, presampler_present
+
+        det = self.det
+        endcap = abs_eta >= float(det.accordion.barrel_end)
+        medium = np.where(endcap, 2, np.where(abs_eta < float(det.accordion.thin_lead_eta), 0, 1))
+        _, _, x_acc = self.material.at(abs_eta, np.zeros_like(abs_eta))
+        l1, l2, l3 = self.accordion.at(abs_eta)
+        thick = np.stack([l1 - x_acc, l2 - l1, l3 - l2], axis=1)
+        out = np.zeros((abs_eta.size, 4))
+        out[:, 1:] = thick * self.mip_per_x0[medium][:, None]
+        out[:, 0] = presampler_mip_energy(abs_eta, endcap, det) * presampler_present(abs_eta, endcap, det)
+        return out
+
+    def _prepare(self, lib: MinBiasLibrary) -> _Prepared:
+        """Keep the particles that reach the calorimeter with a signal, ordered by (event, L2 eta)."""
+        eta_imp, phi_imp, arrives = _helix_impacts(lib, self.det)
+        energy = lib.energy.astype(np.float64)
+        usable = arrives & ((lib.kind == KIND_CHARGED) | (energy >= self.photon_min_e))
+        idx = np.flatnonzero(usable)
+        key = lib.event[idx].astype(np.float64) * 100.0 + eta_imp[geo.LAYER_L2][idx]  # |eta| < 50: events never mix
+        order = np.argsort(key)
+        idx = idx[order]
+        eta_imp = eta_imp[:, idx].astype(np.float32)
+        phi_imp = phi_imp[:, idx].astype(np.float32)
+        kind, energy = lib.kind[idx], energy[idx]
+        e2 = eta_imp[geo.LAYER_L2]
+        n = idx.size
+        pool_eta = np.concatenate([e2, -e2])
+        o = np.argsort(pool_eta)
+        pool_particle = np.concatenate([np.arange(n), np.arange(n)])[o]
+        pool_flip = np.where(o < n, 1, -1).astype(np.int8)
+        a2 = np.abs(e2)
+        em_ie, em_ia, _ = self._lookup(energy, a2, None)
+        mip_e = self._mip_layers(a2.astype(np.float64)).astype(np.float32)
+        em = kind != KIND_CHARGED
+        mean_e = np.where(em[:, None], 0.0, mip_e).astype(np.float64)  # (n, 4) mean layer energy per particle
+        frac = self.em_frac[em_ie[em], em_ia[em]].mean(axis=1)  # (m, 4), averaged over the start depth
+        mean_e[em, 1:] = energy[em, None] * frac[:, 1:]
+        mean_e[em, 0] = energy[em] * frac[:, 0] * mip_e[em, 0]
+        density = self._density(lib.n_events, eta_imp, mean_e)
+        return _Prepared(
+            lib, kind, energy, eta_imp, phi_imp, key[order], pool_eta[o], pool_particle, pool_flip, density,
+            em_ie.astype(np.int16), em_ia.astype(np.int16), mip_e,
+        )  # fmt: skip
+
+    def _density(self, n_events: int, eta_imp: np.ndarray, mean_e: np.ndarray) -> np.ndarray:
+        """(4, n_bins) mean EM-scale energy per interaction per unit eta per unit phi at |eta|."""
+        n_bins = self.em_frac.shape[1]
+        dens = np.zeros((4, n_bins))
+        for layer in range(4):
+            b = np.clip((np.abs(eta_imp[layer]) / _ETA_STEP).astype(np.intp), 0, n_bins - 1)
+            # Both signs of eta fall in a |eta| bin: per unit signed eta, divide by 2 x the bin width.
+            dens[layer] = np.bincount(b, mean_e[:, layer], n_bins) / (n_events * 2 * _ETA_STEP * 2 * np.pi)
+        return dens
+
+    # -- overlay ---------------------------------------------------------------------------------
+    def mean_cell(self, layer: int, abs_eta_cell: np.ndarray, deta: np.ndarray, dphi: float) -> np.ndarray:
+        """Mean EM-scale energy per interaction in cells at |eta| of size deta x dphi (broadcast)."""
+        b = np.clip((abs_eta_cell / _ETA_STEP).astype(np.intp), 0, self.prep.density.shape[1] - 1)
+        return self.prep.density[layer][b] * deta * dphi
+
+    def draw(self, eta_c: np.ndarray, phi_c: np.ndarray, mu: np.ndarray, rng: np.random.Generator) -> dict:
+        """The deposited pile-up particles of ``c`` clusters centred at (eta_c, phi_c), positive frame.
+
+        Returns flat arrays over deposits: ``cluster``, ``particle``, ``flip`` (+-1), ``rotation``
+        (rad) and ``weight`` (the OF response of the deposit's crossing, times nothing else), plus
+        ``sum_response`` (c,): sum of r(j) over the filled crossings of each cluster.
+        """
+        p = self.prep
+        c = eta_c.shape[0]
+        resp = self.response
+        position = self.train.draw_position(c, rng)
+        filled = self.train.is_filled(position, resp.offsets)  # (c, J)
+        n_filled = filled.sum(axis=1)
+        lo = np.searchsorted(p.pool_eta, eta_c - self.w_eta)
+        hi = np.searchsorted(p.pool_eta, eta_c + self.w_eta)
+        per_interaction = (hi - lo) / (2.0 * p.lib.n_events) * (2 * self.w_phi) / (2 * np.pi)
+        lam = np.maximum(mu, 0.0) * self.rate_scale * per_interaction * n_filled
+        n_anchor = rng.poisson(lam)
+        cl = np.repeat(np.arange(c), n_anchor)
+        # Crossing of each anchor: uniform among the cluster's filled crossings.
+        rows, cols = np.nonzero(filled)
+        row_start = np.zeros(c + 1, np.int64)
+        np.cumsum(n_filled, out=row_start[1:])
+        k_cross = cols[row_start[cl] + (rng.random(cl.size) * n_filled[cl]).astype(np.int64)]
+        pick = lo[cl] + (rng.random(cl.size) * (hi - lo)[cl]).astype(np.int64)
+        anchor = p.pool_particle[pick]
+        flip = p.pool_flip[pick].astype(np.float64)
+        phi_new = phi_c[cl] + rng.uniform(-self.w_phi, self.w_phi, cl.size)
+        rotation = phi_new - p.phi_imp[geo.LAYER_L2][anchor]
+        # Partners: the other particles of the anchor's event near it in eta (a contiguous range of
+        # the (event, eta)-sorted arrays), kept if they land in the window with the anchor's rotation.
+        lo_nb = np.searchsorted(p.key, p.key[anchor] - 2 * self.w_eta)
+        hi_nb = np.searchsorted(p.key, p.key[anchor] + 2 * self.w_eta)
+        n_nb = hi_nb - lo_nb
+        a_of = np.repeat(np.arange(cl.size), n_nb)
+        partner = lo_nb[a_of] + (np.arange(a_of.size) - np.repeat(np.cumsum(n_nb) - n_nb, n_nb))
+        not_self = partner != anchor[a_of]
+        a_of, partner = a_of[not_self], partner[not_self]
+        e_in = flip[a_of] * p.eta_imp[geo.LAYER_L2][partner] - eta_c[cl[a_of]]
+        f_in = geo.wrap_phi(p.phi_imp[geo.LAYER_L2][partner] + rotation[a_of] - phi_c[cl[a_of]])
+        inside = (np.abs(e_in) < self.w_eta) & (np.abs(f_in) < self.w_phi)
+        k = 1 + np.bincount(a_of[inside], minlength=cl.size)
+        accept = rng.random(cl.size) * k < 1.0
+        a_part = a_of[inside][accept[a_of[inside]]]
+        dep_anchor = np.concatenate([np.flatnonzero(accept), a_part])
+        particle = np.concatenate([anchor[accept], partner[inside][accept[a_of[inside]]]])
+        sum_resp = (filled * resp.response[None, :]).sum(axis=1)
+        return {
+            "cluster": cl[dep_anchor],
+            "particle": particle,
+            "flip": flip[dep_anchor],
+            "rotation": rotation[dep_anchor],
+            "weight": resp.response[k_cross[dep_anchor]],
+            "sum_response": sum_resp,
+        }
+
+    def cells(
+        self,
+        windows: list,
+        layer_rho: list[np.ndarray],
+        eta_c: np.ndarray,
+        phi_c: np.ndarray,
+        mu: np.ndarray,
+        sampling_a: np.ndarray,
+        rng: np.random.Generator,
+    ) -> list[np.ndarray]:
+        """Pile-up energy (GeV, EM scale, after the per-BCID mean subtraction) in every window cell.
+
+        Args:
+            windows: the four :class:`~calo_calib.simulation.geometry.LayerWindow` of the batch.
+            layer_rho: (c,) per layer, the transverse radius of the cluster's layer surface (mm).
+            eta_c, phi_c: (c,) window centre (middle-layer impact), positive-eta frame.
+            mu: (c,) <mu> of each cluster's event.
+            sampling_a: (c,) stochastic term of the accordion at each cluster (sqrt(GeV)).
+        Returns:
+            Per layer a (c, ne, nph) array.
+        """
+        p = self.prep
+        c = eta_c.shape[0]
+        d = self.draw(eta_c, phi_c, mu, rng)
+        cl, part, flip, rot, wgt = d["cluster"], d["particle"], d["flip"], d["rotation"], d["weight"]
+        order = np.argsort(cl, kind="stable")
+        cl, part, flip, rot, wgt = cl[order], part[order], flip[order], rot[order], wgt[order]
+        n = cl.size
+        em = p.kind[part] != KIND_CHARGED
+        # Per-deposit layer energies (n, 4) and lateral radii (n, 4, 3): MIPs are 1 mm wide tracks.
+        e_layer = np.zeros((n, 4))
+        radii = np.ones((n, 4, 3), np.float32)
+        k_mip = float(self.det.presampler.mip_gamma_shape)
+        mip = p.mip_e[part]
+        if np.any(em):
+            pe = part[em]
+            q = rng.integers(0, _N_START, pe.size)
+            frac = self.em_frac[p.em_ie[pe], p.em_ia[pe], q]  # (m, 4)
+            radii[em] = self.em_radii[p.em_ie[pe], p.em_ia[pe], q]
+            vis = p.energy[pe][:, None] * frac[:, 1:]
+            a2 = np.broadcast_to((sampling_a[cl[em]] ** 2)[:, None], vis.shape)
+            pos = vis > 0
+            out = np.zeros_like(vis)
+            out[pos] = rng.gamma(vis[pos] / a2[pos], a2[pos])
+            e_layer[em, 1:] = out
+            # Presampler: Poisson count of crossing charged particles, Landau-like energy each.
+            cnt = rng.poisson(p.energy[pe] * frac[:, 0])
+            ps = np.zeros(cnt.shape)
+            hit = cnt > 0
+            ps[hit] = rng.gamma(k_mip * cnt[hit], mip[em, 0][hit] / k_mip)
+            e_layer[em, 0] = ps
+        ch = ~em
+        if np.any(ch):
+            e_layer[ch] = mip[ch] * rng.gamma(k_mip, 1.0 / k_mip, (int(ch.sum()), 4))
+        e_layer *= wgt[:, None]
+
+        out_cells = []
+        bounds = np.searchsorted(cl, np.minimum(np.arange(0, c + _CHUNK, _CHUNK), c))
+        for layer, w in enumerate(windows):
+            cells = np.zeros(w.valid.shape, np.float32)
+            rho = layer_rho[layer]
+            # Cell edges in mm from the window's first edge (eta) and from the window centre (phi).
+            eta_edges = np.concatenate([w.eta_lo, w.eta_lo[:, -1:] + w.deta[:, None]], axis=1)
+            x_edges = (eta_edges * rho[:, None]).astype(np.float32)
+            nph = w.phi_lo.shape[1]
+            y_edges = ((w.phi_lo[:, :1] - phi_c[:, None] + np.arange(nph + 1)[None, :] * w.dphi) * rho[:, None]).astype(np.float32)
+            xd = (flip * p.eta_imp[layer][part] * rho[cl]).astype(np.float32)
+            yd = (geo.wrap_phi(p.phi_imp[layer][part] + rot - phi_c[cl]) * rho[cl]).astype(np.float32)
+            e_l = e_layer[:, layer].astype(np.float32)
+            r_l = radii[:, layer].astype(np.float32)
+            for k in range(bounds.size - 1):
+                lo, hi = int(bounds[k]), int(bounds[k + 1])
+                if hi > lo:
+                    c0 = k * _CHUNK
+                    c1 = min(c0 + _CHUNK, c)
+                    sl = slice(lo, hi)
+                    cells[c0:c1] = _deposit(x_edges, y_edges, cl[sl], xd[sl], yd[sl], e_l[sl], r_l[sl], em[sl], c0, c1)
+            # Per-BCID mean: <mu> sum_j filled r(j) x mean energy per interaction in the cell.
+            mean = self.mean_cell(layer, np.abs(w.eta_centre), w.deta[:, None], w.dphi)  # (c, ne)
+            sub = (np.maximum(mu, 0.0) * self.rate_scale * d["sum_response"])[:, None] * mean
+            out_cells.append((cells - sub[:, :, None]) * w.valid)
+        return out_cells
+
+
+_CHUNK = 128  # clusters per batched matrix product (bounds the padded deposit matrices)
+
+
+def _deposit(x_edges, y_edges, cl, xd, yd, energy, radii, em, c0: int, c1: int) -> np.ndarray:
+    """Cells (c1 - c0, ne, nph) of clusters c0..c1-1 from their deposits (sorted by cluster).
+
+    Each deposit's cell fractions are the product of its eta and phi marginals; the sum over the
+    deposits of a cluster is one batched matrix product (ne x P) @ (P x nph). Showers (``em``)
+    spread over the window; tracks (MIPs) fill the one cell they cross.
+
+    Args: x_edges (c, ne+1), y_edges (c, nph+1) cell edges in mm; cl, xd, yd, energy, em: (n,)
+    cluster, impact (mm, same frames), energy (GeV) and kind of the deposits; radii (n, 3).
+    """
+    nc = c1 - c0
+    ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
+    local = cl - c0
+    counts = np.bincount(local, minlength=nc)
+    rank = np.arange(local.size) - (np.cumsum(counts) - counts)[local]
+    a_mat = np.zeros((nc, int(counts.max()), ne), np.float32)
+    b_mat = np.zeros((nc, int(counts.max()), nph), np.float32)
+    if np.any(em):
+        ce, r = cl[em], radii[em]
+        a_mat[local[em], rank[em]] = _marginal_fractions(x_edges[ce] - xd[em, None], r) * energy[em, None]
+        b_mat[local[em], rank[em]] = _marginal_fractions(y_edges[ce] - yd[em, None], r)
+    tr = ~em
+    if np.any(tr):
+        ct = cl[tr]
+        ix = np.floor((xd[tr] - x_edges[ct, 0]) / (x_edges[ct, 1] - x_edges[ct, 0])).astype(np.int64)
+        iy = np.floor((yd[tr] - y_edges[ct, 0]) / (y_edges[ct, 1] - y_edges[ct, 0])).astype(np.int64)
+        ok = (ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph)
+        lt, rt = local[tr][ok], rank[tr][ok]
+        a_mat[lt, rt, ix[ok]] = energy[tr][ok]
+        b_mat[lt, rt, iy[ok]] = 1.0
+    return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
+
+
+def _marginal_fractions(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Fractions of a core + tail GFlash radial profile between consecutive ``edges`` along one axis.
+
+    The 1-D marginal of the 2-D density R^2 / (pi (x^2 + y^2 + R^2)^2) has the CDF
+    1/2 + x / (2 sqrt(x^2 + R^2)). Args: edges (n, k+1) float32, mm relative to the impact;
+    radii (n, 3) float32: core radius, tail radius (mm), core probability. Returns (n, k).
+    """
+    x2 = edges * edges
+    core = x2 + radii[:, 0:1] ** 2
+    np.sqrt(core, out=core)
+    np.divide(edges, core, out=core)
+    tail = x2 + radii[:, 1:2] ** 2
+    np.sqrt(tail, out=tail)
+    np.divide(edges, tail, out=tail)
+    core -= tail
+    core *= radii[:, 2:3]
+    core += tail  # p x_core + (1 - p) x_tail
+    return 0.5 * (core[:, 1:] - core[:, :-1])
+
+
+_MODELS: dict[str, ParticlePileup] = {}
+
+
+def pileup_model(det, media: list[Medium], material, accordion) -> ParticlePileup | None:
+    """The pile-up model of detector config ``det``: None for ``gaussian`` (per-cell noise in readout.py).
+
+    ``particles`` models are cached per process and detector config (building one loads the library
+    and prepares ~1.5 M particles, about 2 s).
+    """
+    from omegaconf import OmegaConf
+
+    model = str(det.readout.pileup.model)
+    if model == "gaussian":
+        return None
+    if model != "particles":
+        from calo_calib.simulation.material import ConfigError
+
+        raise ConfigError(f"detector.readout.pileup.model: expected 'particles' or 'gaussian', got {model!r}")
+    key = OmegaConf.to_yaml(det)
+    if key not in _MODELS:
+        _MODELS[key] = ParticlePileup(det, media, material, accordion)
+    return _MODELS[key]
