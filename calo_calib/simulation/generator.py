@@ -218,7 +218,9 @@ class Simulator:
         return Showers.concat(parts), info
 
     # -- one batch -----------------------------------------------------------------------------
-    def batch(self, n: int, rng: np.random.Generator, given: GivenParticles | None = None) -> dict[str, np.ndarray] | None:
+    def batch(
+        self, n: int, rng: np.random.Generator, given: GivenParticles | None = None
+    ) -> dict[str, np.ndarray] | None:
         """Simulate ``n`` particles; return the columns of the clusters that pass the selection.
 
         ``given`` replaces the gun by particles of known kinematics (``n`` must be their number);
@@ -301,7 +303,8 @@ class Simulator:
             w = windows[layer]
             rho = layer_rho[layer][sc]
             x_edges = rho[:, None] * (
-                np.concatenate([w.eta_lo, w.eta_lo[:, -1:] + w.deta[:, None]], axis=1)[sc] - layer_eta[layer][sc][:, None]
+                np.concatenate([w.eta_lo, w.eta_lo[:, -1:] + w.deta[:, None]], axis=1)[sc]
+                - layer_eta[layer][sc][:, None]
             )
             phi_axis = ev.phi[sc] + showers.phi_at(rho)
             base = geo.wrap_phi(w.phi_lo[sc, 0] - phi_axis)
@@ -321,7 +324,11 @@ class Simulator:
         w0 = windows[0]
         ps_on = presampler_present(np.abs(layer_eta[0]), endcap, det)
         path = presampler_path_factor(ev.abs_eta, endcap)
-        w_ps = np.where(endcap, float(det.presampler.active_mm_endcap), float(det.presampler.active_mm_barrel)) / LAR_X0_MM * path
+        w_ps = (
+            np.where(endcap, float(det.presampler.active_mm_endcap), float(det.presampler.active_mm_barrel))
+            / LAR_X0_MM
+            * path
+        )
         t_ps = x_ps + 0.5 * w_ps
         dens = profile_density(params, t0, t_ps[sc])
         lam = showers.e * 1000.0 * dens / float(det.presampler.ec_upstream_mev)
@@ -440,13 +447,18 @@ class Simulator:
             cols["particle"] = np.where(info["ctype"] > 0, "photon_conv", "photon_unconv").astype(object)
 
         # Cells: flatten the selected cells, layer by layer, eta then phi.
-        flat = {name: [] for name in ("cell_e", "cell_eta", "cell_phi", "cell_x", "cell_y", "cell_z", "cell_layer", "cell_noise")}
+        flat = {
+            name: []
+            for name in ("cell_e", "cell_eta", "cell_phi", "cell_x", "cell_y", "cell_z", "cell_layer", "cell_noise")
+        }
         for layer in range(geo.N_LAYERS):
             w = windows[layer]
             shape = masks[layer].shape
             x, y, z = w.cell_xyz()
             flat["cell_e"].append(cells[layer].reshape(c, -1))
-            flat["cell_eta"].append(np.broadcast_to(w.eta_centre[:, :, None] * sign[:, None, None], shape).reshape(c, -1))
+            flat["cell_eta"].append(
+                np.broadcast_to(w.eta_centre[:, :, None] * sign[:, None, None], shape).reshape(c, -1)
+            )
             flat["cell_phi"].append(np.broadcast_to(geo.wrap_phi(w.phi_centre)[:, None, :], shape).reshape(c, -1))
             flat["cell_x"].append(x.reshape(c, -1))
             flat["cell_y"].append(y.reshape(c, -1))

@@ -193,7 +193,9 @@ def load_or_generate(n_events: int, seed: int, sqrt_s_gev: float, progress: bool
         try:
             lib = _load(path)
         except Exception as err:  # a truncated or foreign file: regenerate, say so
-            print(f"[minbias] cached library {path} is unreadable ({type(err).__name__}: {err}); regenerating", flush=True)
+            print(
+                f"[minbias] cached library {path} is unreadable ({type(err).__name__}: {err}); regenerating", flush=True
+            )
     if lib is None:
         lib = _generate_locked(path, n_events, seed, sqrt_s_gev, progress)
     _MEMORY[path] = lib

@@ -44,7 +44,14 @@ import torch
 from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.minbias import KIND_CHARGED, MinBiasLibrary, load_or_generate
 from calo_calib.simulation.pulse import BunchTrain, CrossingResponse, crossing_response
-from calo_calib.simulation.shower import Medium, cumulative, longitudinal_params, mean_depth_in, profile_density, radial_params
+from calo_calib.simulation.shower import (
+    Medium,
+    cumulative,
+    longitudinal_params,
+    mean_depth_in,
+    profile_density,
+    radial_params,
+)
 
 # PDG minimum ionisation, MeV cm^2/g
 DEDX_MIN = {"pb": 1.122, "lar": 1.519}
@@ -186,7 +193,11 @@ class ParticlePileup:
         frac[:, 1:] = np.diff(cdf, axis=1)
         # Presampler: charged particles crossing it per GeV of shower (as the signal's presampler model).
         path = np.where(endcap, 1.0 / np.tanh(np.maximum(aa, 0.1)), np.cosh(aa))
-        w_ps = np.where(endcap, float(det.presampler.active_mm_endcap), float(det.presampler.active_mm_barrel)) / 140.0 * path
+        w_ps = (
+            np.where(endcap, float(det.presampler.active_mm_endcap), float(det.presampler.active_mm_barrel))
+            / 140.0
+            * path
+        )
         t_ps = x_ps + 0.5 * w_ps
         dens = profile_density(params, tt, t_ps)
         frac[:, 0] = (ee * 1000.0 * dens / float(det.presampler.ec_upstream_mev) + 2.0 * (tt < t_ps)) / ee
@@ -404,7 +415,9 @@ class ParticlePileup:
             eta_edges = np.concatenate([w.eta_lo, w.eta_lo[:, -1:] + w.deta[:, None]], axis=1)
             x_edges = (eta_edges * rho[:, None]).astype(np.float32)
             nph = w.phi_lo.shape[1]
-            y_edges = ((w.phi_lo[:, :1] - phi_c[:, None] + np.arange(nph + 1)[None, :] * w.dphi) * rho[:, None]).astype(np.float32)
+            y_edges = ((w.phi_lo[:, :1] - phi_c[:, None] + np.arange(nph + 1)[None, :] * w.dphi) * rho[:, None]).astype(
+                np.float32
+            )
             xd = (flip * p.eta_imp[layer][part] * rho[cl]).astype(np.float32)
             yd = (geo.wrap_phi(p.phi_imp[layer][part] + rot - phi_c[cl]) * rho[cl]).astype(np.float32)
             e_l = e_layer[:, layer].astype(np.float32)

@@ -30,7 +30,9 @@ def _windows(eta: float, c: int, rng):
     phi_c = rng.uniform(-np.pi, np.pi, c)
     endcap = eta_c >= 1.45
     wins = [geo.layer_window(layer, eta_c, phi_c, endcap) for layer in range(geo.N_LAYERS)]
-    rho = [np.where(endcap, geo.ENDCAP_Z[layer] / np.sinh(eta_c), geo.barrel_radius(layer, eta_c)) for layer in range(4)]
+    rho = [
+        np.where(endcap, geo.ENDCAP_Z[layer] / np.sinh(eta_c), geo.barrel_radius(layer, eta_c)) for layer in range(4)
+    ]
     return eta_c, phi_c, endcap, wins, rho
 
 
@@ -72,7 +74,9 @@ def run_section(v) -> None:
     sim_cfg = compose_config(overrides)
     det = sim_cfg.detector
     if str(det.readout.pileup.model) != "particles":
-        v.note(SECTION, f"Pile-up model is `{det.readout.pileup.model}`: this section measures the particle model only.")
+        v.note(
+            SECTION, f"Pile-up model is `{det.readout.pileup.model}`: this section measures the particle model only."
+        )
         return
     n = 300 if cfg_v.quick else 3000
     plt = v.plt
@@ -84,9 +88,23 @@ def run_section(v) -> None:
     dt = pu.response.t_ns[1] - pu.response.t_ns[0]
     area = float(resp.pulse.sum() * dt)
     pos = float(resp.pulse[resp.pulse > 0].sum() * dt)
-    v.row(SECTION, "shaped pulse net area / positive lobe", f"{area / pos:+.4f}", "0", "[R] CR shaping", "pass" if abs(area / pos) < 0.01 else "deviates")
+    v.row(
+        SECTION,
+        "shaped pulse net area / positive lobe",
+        f"{area / pos:+.4f}",
+        "0",
+        "[R] CR shaping",
+        "pass" if abs(area / pos) < 0.01 else "deviates",
+    )
     r = dict(zip(resp.offsets.tolist(), resp.response.tolist()))
-    v.row(SECTION, "OF response r(-1), r(+1), min r", f"{r[-1]:.2f}, {r.get(1, 0):.2f}, {resp.response.min():.2f}", "r(-1), r(+1) > 0, undershoot < 0", "[R] physics_cells §1a", "pass" if r[-1] > 0 and resp.response.min() < 0 else "deviates")
+    v.row(
+        SECTION,
+        "OF response r(-1), r(+1), min r",
+        f"{r[-1]:.2f}, {r.get(1, 0):.2f}, {resp.response.min():.2f}",
+        "r(-1), r(+1) > 0, undershoot < 0",
+        "[R] physics_cells §1a",
+        "pass" if r[-1] > 0 and resp.response.min() < 0 else "deviates",
+    )
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5))
     t = resp.t_ns
     sel = t < 700
@@ -129,10 +147,17 @@ def run_section(v) -> None:
             v.row(
                 SECTION, f"σ_pu {LAYER_NAMES[layer]} cell, |η| = {eta:g}, ⟨μ⟩ = 30", f"{1000 * sd:.0f} MeV",
                 f"{1000 * s_tab:.0f} MeV (table)", "[E] card §4.2", verdict,
-                "ratio %.2f; tolerance ×%.1f for strips and middle" % (ratio, TOLERANCE) if layer in (1, 2) else "ratio %.2f (no tolerance: see docs/simulation.md)" % ratio,
+                f"ratio {ratio:.2f}; tolerance ×{TOLERANCE:.1f} for strips and middle" if layer in (1, 2) else f"ratio {ratio:.2f} (no tolerance: see docs/simulation.md)",
             )  # fmt: skip
     worst = max(means) if means else 0.0
-    v.row(SECTION, "mean pile-up cell energy after the per-BCID subtraction", f"max |mean| = {worst:.1f} s.e.", "0 (within 4 s.e.)", "[S] CaloBCIDAvgAlg", "pass" if worst < 4 else "deviates")
+    v.row(
+        SECTION,
+        "mean pile-up cell energy after the per-BCID subtraction",
+        f"max |mean| = {worst:.1f} s.e.",
+        "0 (within 4 s.e.)",
+        "[S] CaloBCIDAvgAlg",
+        "pass" if worst < 4 else "deviates",
+    )
     fig, ax = plt.subplots(figsize=(8, 6))
     for layer in range(4):
         ax.plot(ETAS, 1000 * np.array(meas[layer]), "o-", color=f"C{layer}", label=f"{LAYER_NAMES[layer]}: particles")
@@ -162,7 +187,14 @@ def run_section(v) -> None:
             "pass" if inside else "deviates", "range of the two cluster-level terms (E_T 10–50 GeV), ±25 %",
         )  # fmt: skip
     slope = np.polyfit(np.log(mus), np.log(widths), 1)[0]
-    v.row(SECTION, "footprint σ ∝ ⟨μ⟩^k", f"k = {slope:.2f}", "0.5", "Campbell's theorem", "pass" if abs(slope - 0.5) < 0.08 else "deviates")
+    v.row(
+        SECTION,
+        "footprint σ ∝ ⟨μ⟩^k",
+        f"k = {slope:.2f}",
+        "0.5",
+        "Campbell's theorem",
+        "pass" if abs(slope - 0.5) < 0.08 else "deviates",
+    )
     fig, ax = plt.subplots(figsize=(8, 6))
     ax.plot(mus, 1000 * widths, "o-", color="k", label="particles: 3×7 footprint, |η| = 0.3")
     ax.plot(mus, 1000 * run1, "--", color="C0", label="Run 1 term (240 MeV at ⟨μ⟩ = 20)")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calo_calib.simulation import compose_config, geometry as geo, minbias
+from calo_calib.simulation import compose_config, minbias
+from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.generator import Simulator
 from calo_calib.simulation.pulse import BunchTrain, crossing_response, shaped_pulse
 from calo_calib.simulation.readout import noise_sigmas, sampling_term
@@ -30,7 +31,9 @@ def _windows(eta: float, c: int, rng):
     phi_c = rng.uniform(-np.pi, np.pi, c)
     endcap = eta_c >= 1.45
     wins = [geo.layer_window(layer, eta_c, phi_c, endcap) for layer in range(geo.N_LAYERS)]
-    rho = [np.where(endcap, geo.ENDCAP_Z[layer] / np.sinh(eta_c), geo.barrel_radius(layer, eta_c)) for layer in range(4)]
+    rho = [
+        np.where(endcap, geo.ENDCAP_Z[layer] / np.sinh(eta_c), geo.barrel_radius(layer, eta_c)) for layer in range(4)
+    ]
     return eta_c, phi_c, endcap, wins, rho
 
 
