@@ -198,7 +198,9 @@ def build_samples(cfg: DictConfig) -> list[Sample]:
                 f"default/{particle}", "default", [f"particle={particle}"] + extra, n_default, {"particle": particle}
             )
         )
-    return out
+    from calo_calib.validation.sections import extra_samples  # sections in their own modules
+
+    return out + extra_samples(cfg)
 
 
 def _chunks(samples: list[Sample], seed: int) -> list[dict]:
@@ -221,6 +223,7 @@ def _chunks(samples: list[Sample], seed: int) -> list[dict]:
                     "n": n,
                     "seed": job_seed,
                     "cost": cost,
+                    "summaries": list(smp.meta.get("summaries", [])),
                 }
             )
     jobs.sort(key=lambda j: -j["cost"])  # longest first for load balancing
@@ -260,6 +263,10 @@ def _run_job(job: dict) -> dict:
     table = simulate_table(cfg, int(job["n"]), int(job["seed"]))
     dt = time.perf_counter() - t0
     summary = _summarise(table)
+    if job.get("summaries"):
+        from calo_calib.validation.sections import extra_summary
+
+        summary.update(extra_summary(job["summaries"], table))
     sim_cfg = OmegaConf.to_container(cfg, resolve=True)
     sim_cfg.pop("hydra", None)
     return {
@@ -1432,6 +1439,7 @@ def run_validation(cfg: DictConfig) -> Path:
         f"[validate] simulation done in {gen_s:.0f} s wall ({sim_s:.0f} s summed over workers); analysing", flush=True
     )
     v = Validation(cfg, data, sim_cfgs, out)
+    from calo_calib.validation.sections import extra_steps, sizes
     for step in (
         v.conversions,
         v.longitudinal,
@@ -1441,6 +1449,7 @@ def run_validation(cfg: DictConfig) -> Path:
         v.multiplicity,
         v.correlations,
         v.noise,
+        *extra_steps(v),
     ):
         step()
     s = cfg.quick_sizes if cfg.quick else cfg
@@ -1452,7 +1461,7 @@ def run_validation(cfg: DictConfig) -> Path:
         "sim_cpu_s": sim_s,
         "workers": int(cfg.workers) or (os.cpu_count() or 1),
         "quick": bool(cfg.quick),
-        "sizes": {k: int(s[k]) for k in ("n_per_point", "n_scan", "n_etamod", "n_default")},
+        "sizes": {k: int(s[k]) for k in ("n_per_point", "n_scan", "n_etamod", "n_default")} | sizes(cfg),
     }
     v.write_readme(meta)
     payload = {
