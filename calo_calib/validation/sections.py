@@ -43,3 +43,19 @@ def extra_steps(v) -> list:
 def sizes(cfg) -> dict:
     s = cfg.quick_sizes if cfg.quick else cfg
     return {k: int(s[k]) for k in SIZE_KEYS if k in s}
+
+
+def generate_inline(samples: list, seed: int) -> tuple[dict, dict]:
+    """Serial, in-process counterpart of :func:`~calo_calib.validation.report.generate` (tests, debugging).
+
+    Same jobs, seeds and summaries; returns ({key: data}, {key: simulation config}).
+    """
+    from calo_calib.validation.report import _chunks, _merge, _run_job
+
+    parts: dict[int, list] = {}
+    for job in _chunks(samples, seed):
+        res = _run_job(job)
+        parts.setdefault(res["sample"], []).append(res)
+    data = {samples[si].key: _merge(p) for si, p in parts.items()}
+    cfgs = {samples[si].key: p[0]["cfg"] for si, p in parts.items()}
+    return data, cfgs
