@@ -155,7 +155,7 @@ TARGETS: tuple[ShapeTarget, ...] = (
     ),
     ShapeTarget(
         "f3", r"$f_3$ = $E_{L3}/E$", "", {p: (0.01, 0.03) for p in _ALL}, "0.01–0.03", "±20%", tol_rel=0.20,
-        hist=(-0.01, 0.06),
+        hist=(-0.01, 0.06), plot_scale=100.0, plot_unit="%",
     ),
 )  # fmt: skip
 """physics_cells.md §2, one entry per row (f1 and f3 split)."""
