@@ -35,7 +35,18 @@ def test_core_width_and_bands():
     assert SS.target("f_side").band("electron") == pytest.approx((0.08, 0.30))
     assert SS.in_band(0.95, 0.003, (0.935, 0.945)) and not SS.in_band(0.96, 0.003, (0.935, 0.945))
     # every table row is encoded, with a source tag on the section
-    assert {t.name for t in SS.TARGETS} == {"r_eta", "r_phi", "w_eta2", "w_s_tot", "w_s3", "f_side", "e_ratio", "delta_e", "f1", "f3"}
+    assert {t.name for t in SS.TARGETS} == {
+        "r_eta",
+        "r_phi",
+        "w_eta2",
+        "w_s_tot",
+        "w_s3",
+        "f_side",
+        "e_ratio",
+        "delta_e",
+        "f1",
+        "f3",
+    }
     # tight photon cuts: loose end passes more than the tight end
     sh = {"r_eta": np.array([0.925, 0.95]), "w_eta2": np.array([0.0112, 0.010])}
     assert SS.tight_pass(sh, "photon_unconv", "loose").tolist() == [True, True]
@@ -77,6 +88,8 @@ def test_shower_shape_section_quick(quick_validation):
     assert np.isfinite(res["w_eta2"]["peak"]) and res["w_eta2"]["peak"] > 0
     for png in ("shower_shapes_photon_unconv.png", "shower_shapes_vs_mu.png"):
         assert (out / png).stat().st_size > 10_000, png
-    v.write_readme({"date": "now", "git": "x", "n_clusters": 1, "wall_s": 1.0, "workers": 1, "quick": True, "sizes": {}})
+    v.write_readme(
+        {"date": "now", "git": "x", "n_clusters": 1, "wall_s": 1.0, "workers": 1, "quick": True, "sizes": {}}
+    )
     readme = (out / "README.md").read_text()
     assert SS.SECTION in readme and "(shower_shapes_photon_unconv.png)" in readme

@@ -175,7 +175,7 @@ def fraction_r2(train, val, test, particle: str, args: Mapping) -> dict[str, dic
         for method, fs in FEATURE_SETS.items():
             names = bdt_input_names(particle, binned=False, features=fs)
 
-            def mat(d):
+            def mat(d, names=names):
                 return np.column_stack([np.asarray(d[n], dtype=np.float32) for n in names])
 
             params = {**DEFAULT_PARAMS, "objective": "reg:squarederror", "eval_metric": "rmse",
@@ -233,7 +233,9 @@ def analyse(test, e_reco: Mapping[str, np.ndarray], fracs, args: Mapping) -> lis
             vals, errs = bootstrap_stats(ratios, [sigma_rel], n_boot=int(args["n_boot"]), seed=int(args["seed"]))
             for i, k in enumerate(METHODS):
                 r[f"sigma_rel_{k}"], r[f"sigma_rel_{k}_err"] = float(vals[i, 0]), float(errs[i, 0])
-            r["gap_closed_shapes"] = float(gap_closed(r["sigma_rel_bdt_shapes"], r["sigma_rel_bdt"], r["sigma_rel_oracle"]))
+            r["gap_closed_shapes"] = float(
+                gap_closed(r["sigma_rel_bdt_shapes"], r["sigma_rel_bdt"], r["sigma_rel_oracle"])
+            )
         for frac, preds in fracs.items():
             y = loss_fraction(test, frac)[m]
             r[f"mean_{frac}"] = float(y.mean()) if y.size else float("nan")
@@ -334,9 +336,7 @@ def markdown(records: Sequence[dict]) -> str:
     for rec in records:
         ov = " ".join(f"`{o}`" for o in rec.get("sim_overrides", [])) or "–"
         for r in rec["rows"]:
-            r2 = [
-                f"{_f(r.get(f'r2_{fr}_bdt'))} / {_f(r.get(f'r2_{fr}_bdt_shapes'))}" for fr in FRACTIONS
-            ]
+            r2 = [f"{_f(r.get(f'r2_{fr}_bdt'))} / {_f(r.get(f'r2_{fr}_bdt_shapes'))}" for fr in FRACTIONS]
             cells = [
                 rec["label"], rec["particle"], ov, r["bin"], str(r["n"]),
                 _p(r.get("sigma_rel_raw")), _p(r.get("sigma_rel_bdt"), r.get("sigma_rel_bdt_err")),

@@ -75,7 +75,15 @@ def samples(cfg) -> list:
                 f"mu={mu:g}",
                 "pileup.mu_rel_sigma=0",
             ]
-            out.append(Sample(_key(e_t, mu), "pileup_scan", ov + extra, n, {"particle": "electron", "e_t": e_t, "mu": mu, "e": e_t}))
+            out.append(
+                Sample(
+                    _key(e_t, mu),
+                    "pileup_scan",
+                    ov + extra,
+                    n,
+                    {"particle": "electron", "e_t": e_t, "mu": mu, "e": e_t},
+                )
+            )
     return out
 
 
@@ -89,7 +97,10 @@ def responses(d: dict) -> dict[str, np.ndarray]:
     idx = np.arange(y.size)
     fit, ev = idx % 2 == 0, idx % 2 == 1
     w, c0 = fit_linear_calibration(X[fit], y[fit], intercept=False)
-    truth = {k: np.asarray(d[k], dtype=np.float64) for k in ("cluster_e_l1", "cluster_e_l2", "cluster_e_l3", "truth_e_dep_cluster", "truth_e")}
+    truth = {
+        k: np.asarray(d[k], dtype=np.float64)
+        for k in ("cluster_e_l1", "cluster_e_l2", "cluster_e_l3", "truth_e_dep_cluster", "truth_e")
+    }
     return {
         "raw": np.asarray(d["cluster_e"], dtype=np.float64)[ev] / y[ev],
         "linear": apply_linear_calibration(X[ev], w, c0) / y[ev],
@@ -157,7 +168,9 @@ def run(v) -> None:
                     SRC,
                     verdict,
                     f"ratio {ratio:.2f} ± {err:.2f} (tol. ±{100 * TOLERANCE:.0f}%); implied pile-up term "
-                    + ("n/a" if not np.isfinite(implied) else f"{1000 * implied:.0f} MeV ({implied / card:.2f}× [S13])"),
+                    + (
+                        "n/a" if not np.isfinite(implied) else f"{1000 * implied:.0f} MeV ({implied / card:.2f}× [S13])"
+                    ),
                 )
     v.results["pileup_scan"] = res
     v.note(
@@ -197,7 +210,9 @@ def _plot(v, ets, res, c, PAL) -> None:
         for m, mk in (("linear", "o"), ("oracle", "*")):
             ax.plot(mus, [1000 * p[m + "_implied_pu_gev"] for p in pts], mk, color=PAL[j + 2],
                     mfc="none" if m == "oracle" else PAL[j + 2], label=rf"{m}, $E_T$={e_t:g} GeV")  # fmt: skip
-        ax.plot(mg, 1000 * pileup_noise_run2(e_t, mg), "-", color=PAL[j + 2], lw=1.2, label=rf"[S13], $E_T$={e_t:g} GeV")
+        ax.plot(
+            mg, 1000 * pileup_noise_run2(e_t, mg), "-", color=PAL[j + 2], lw=1.2, label=rf"[S13], $E_T$={e_t:g} GeV"
+        )
     ax.set_xlabel(r"$\langle\mu\rangle$")
     ax.set_ylabel(r"implied pile-up term $E_T$·√($\sigma^2(\mu)-\sigma^2(0)$) [MeV]")
     ax.legend(fontsize=9, loc="upper left")

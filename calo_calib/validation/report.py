@@ -1440,6 +1440,7 @@ def run_validation(cfg: DictConfig) -> Path:
     )
     v = Validation(cfg, data, sim_cfgs, out)
     from calo_calib.validation.sections import extra_steps, sizes
+
     for step in (
         v.conversions,
         v.longitudinal,

@@ -416,7 +416,10 @@ def target_section(v, c) -> None:
                   f"{100 * tail:.1f}%", "no number (tail ±30%)", "physics_cells.md §2", INFO,
                   "clusters failing even the loosest tight-menu ΔE cut")  # fmt: skip
         if any(particle in t.cuts for t in TARGETS):
-            e_lo, e_hi = float(np.mean(tight_pass(sh, particle, "tight"))), float(np.mean(tight_pass(sh, particle, "loose")))
+            e_lo, e_hi = (
+                float(np.mean(tight_pass(sh, particle, "tight"))),
+                float(np.mean(tight_pass(sh, particle, "loose"))),
+            )
             err = math.sqrt(max(e_hi * (1 - e_hi), 1e-12) / max(n, 1))
             ok = e_hi + 2 * err >= TIGHT_EFF[0] and e_lo - 2 * err <= TIGHT_EFF[1]
             per_cut = {}
@@ -560,7 +563,11 @@ def mu_section(v, c) -> None:
                 )
         res[particle] = pr
     v.results["shower_shapes_vs_mu"] = res
-    v.note(SECTION_MU, "Peak (half-sample mode), mean and core width σ68 per ⟨μ⟩ (samples as in the section above):\n\n" + "\n".join(lines))
+    v.note(
+        SECTION_MU,
+        "Peak (half-sample mode), mean and core width σ68 per ⟨μ⟩ (samples as in the section above):\n\n"
+        + "\n".join(lines),
+    )
     _plot_mu(v, particles, mlist, PAL)
 
 
