@@ -22,6 +22,11 @@ EXPECTED_PNGS = (
     "cell_multiplicity.png",
     "upstream_loss_correlation.png",
     "noise.png",
+    "shower_shapes_electron.png",
+    "shower_shapes_photon_unconv.png",
+    "shower_shapes_photon_conv.png",
+    "shower_shapes_vs_mu.png",
+    "pileup_scan_electron.png",
 )
 
 
@@ -46,6 +51,9 @@ def test_validate_quick(tmp_path):
         "Cells per cluster",
         "Upstream energy loss",
         "Noise",
+        "Shower shapes vs ATLAS MC",
+        "Shower shapes vs ⟨μ⟩",
+        "Electron resolution vs ⟨μ⟩",
     ):
         assert section in readme, section
     for png in EXPECTED_PNGS:

@@ -31,7 +31,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.physics.observables import layer_depths, shower_depth
 from calo_calib.provenance import git_commit
-from calo_calib.validation import pileup_cells
 from calo_calib.validation import targets as T
 from calo_calib.validation.metrics import (
     apply_linear_calibration,
@@ -199,7 +198,9 @@ def build_samples(cfg: DictConfig) -> list[Sample]:
                 f"default/{particle}", "default", [f"particle={particle}"] + extra, n_default, {"particle": particle}
             )
         )
-    return out
+    from calo_calib.validation.sections import extra_samples  # sections in their own modules
+
+    return out + extra_samples(cfg)
 
 
 def _chunks(samples: list[Sample], seed: int) -> list[dict]:
@@ -222,6 +223,7 @@ def _chunks(samples: list[Sample], seed: int) -> list[dict]:
                     "n": n,
                     "seed": job_seed,
                     "cost": cost,
+                    "summaries": list(smp.meta.get("summaries", [])),
                 }
             )
     jobs.sort(key=lambda j: -j["cost"])  # longest first for load balancing
@@ -261,6 +263,10 @@ def _run_job(job: dict) -> dict:
     table = simulate_table(cfg, int(job["n"]), int(job["seed"]))
     dt = time.perf_counter() - t0
     summary = _summarise(table)
+    if job.get("summaries"):
+        from calo_calib.validation.sections import extra_summary
+
+        summary.update(extra_summary(job["summaries"], table))
     sim_cfg = OmegaConf.to_container(cfg, resolve=True)
     sim_cfg.pop("hydra", None)
     return {
@@ -1433,6 +1439,8 @@ def run_validation(cfg: DictConfig) -> Path:
         f"[validate] simulation done in {gen_s:.0f} s wall ({sim_s:.0f} s summed over workers); analysing", flush=True
     )
     v = Validation(cfg, data, sim_cfgs, out)
+    from calo_calib.validation.sections import extra_steps, sizes
+
     for step in (
         v.conversions,
         v.longitudinal,
@@ -1442,7 +1450,7 @@ def run_validation(cfg: DictConfig) -> Path:
         v.multiplicity,
         v.correlations,
         v.noise,
-        lambda: pileup_cells.run_section(v),
+        *extra_steps(v),
     ):
         step()
     s = cfg.quick_sizes if cfg.quick else cfg
@@ -1454,7 +1462,7 @@ def run_validation(cfg: DictConfig) -> Path:
         "sim_cpu_s": sim_s,
         "workers": int(cfg.workers) or (os.cpu_count() or 1),
         "quick": bool(cfg.quick),
-        "sizes": {k: int(s[k]) for k in ("n_per_point", "n_scan", "n_etamod", "n_default")},
+        "sizes": {k: int(s[k]) for k in ("n_per_point", "n_scan", "n_etamod", "n_default")} | sizes(cfg),
     }
     v.write_readme(meta)
     payload = {

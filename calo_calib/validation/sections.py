@@ -1,0 +1,61 @@
+"""Validation sections that live in their own modules, and the hooks :mod:`~calo_calib.validation.report` calls.
+
+Each module in :data:`MODULES` provides ``samples(cfg) -> list[Sample]`` (appended to the report's
+samples by :func:`~calo_calib.validation.report.build_samples`) and ``run(v)`` (an analysis step on the
+:class:`~calo_calib.validation.report.Validation`, after the report's own). A sample whose
+``meta["summaries"]`` names entries of :data:`SUMMARIES` gets their per-cluster arrays added to its
+worker summary (e.g. the shower shapes, which need the cell list columns the report otherwise drops).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = ("calo_calib.validation.shower_shapes", "calo_calib.validation.pileup_scan", "calo_calib.validation.pileup_cells")
+SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
+SIZE_KEYS = ("n_shapes", "n_pu_scan")
+"""Sample-size keys of ``conf/validate.yaml`` (and its ``quick_sizes``) used by these sections."""
+
+
+def _modules():
+    return [importlib.import_module(m) for m in MODULES]
+
+
+def extra_samples(cfg) -> list:
+    out = []
+    for m in _modules():
+        out += m.samples(cfg)
+    return out
+
+
+def extra_summary(names, table) -> dict:
+    out: dict = {}
+    for name in names or ():
+        mod, fn = SUMMARIES[name].split(":")
+        out.update(getattr(importlib.import_module(mod), fn)(table))
+    return out
+
+
+def extra_steps(v) -> list:
+    return [(lambda m=m: m.run(v)) for m in _modules()]
+
+
+def sizes(cfg) -> dict:
+    s = cfg.quick_sizes if cfg.quick else cfg
+    return {k: int(s[k]) for k in SIZE_KEYS if k in s}
+
+
+def generate_inline(samples: list, seed: int) -> tuple[dict, dict]:
+    """Serial, in-process counterpart of :func:`~calo_calib.validation.report.generate` (tests, debugging).
+
+    Same jobs, seeds and summaries; returns ({key: data}, {key: simulation config}).
+    """
+    from calo_calib.validation.report import _chunks, _merge, _run_job
+
+    parts: dict[int, list] = {}
+    for job in _chunks(samples, seed):
+        res = _run_job(job)
+        parts.setdefault(res["sample"], []).append(res)
+    data = {samples[si].key: _merge(p) for si, p in parts.items()}
+    cfgs = {samples[si].key: p[0]["cfg"] for si, p in parts.items()}
+    return data, cfgs
