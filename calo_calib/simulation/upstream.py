@@ -136,7 +136,7 @@ def sample_element_brem(e, c, k_min, rng):
     log_keep = np.log1p(-u)
     e_parent = e[owner] * np.exp(_group_exclusive_cumsum(log_keep, owner))
     k = e_parent * u
-    e_hard_after = e * np.exp(np.bincount(owner, log_keep, n))
+    e_hard_after = np.maximum(e - np.bincount(owner, k, n).astype(float), 0.0)  # = e prod(1 - u), exact sum
     # Jumps below k_min (y < y_min): mean c (1 - e^-y_min) = c u_min, variance c (1 - e^-y_min (1 + y_min)).
     y_min = -np.log1p(-np.where(hard_possible, u_min, 0.0))
     m = c * np.where(hard_possible, u_min, 1.0)
@@ -145,8 +145,8 @@ def sample_element_brem(e, c, k_min, rng):
     shape = np.where(ok, m * m / np.where(ok, v, 1.0), 1.0)
     scale = np.where(ok, v / np.where(ok, m, 1.0), 0.0)
     y_soft = rng.gamma(shape, scale)
-    e_after = e_hard_after * np.exp(-y_soft)
-    e_soft = e_hard_after - e_after
+    e_soft = e_hard_after * -np.expm1(-y_soft)
+    e_after = e_hard_after - e_soft
     return owner, k, e_parent, e_soft, e_after
 
 
@@ -201,7 +201,7 @@ def propagate_electrons(
         e_soft += soft_k
         low = k_ph < min_photon_e  # softened by an earlier photon of the same element
         if np.any(low):
-            e_soft += np.bincount(own[low], k_ph[low], n)
+            e_soft += np.bincount(own[low], k_ph[low], n).astype(float)
             own, k_ph, e_par = own[~low], k_ph[~low], e_par[~low]
         if own.size:
             ph["own"].append(own)
@@ -249,10 +249,10 @@ def propagate_electrons(
         slot[rest] = np.argmin(np.abs(slot_phi[own[rest]] - cat["phi_ref"][rest, None]), axis=1)
     flat = own * n_slot + slot
     size = n * n_slot
-    s_e = np.bincount(flat, cat["e"], size)
-    s_phi = np.bincount(flat, cat["e"] * cat["phi_ref"], size)
-    s_psi = np.bincount(flat, cat["e"] * cat["psi"], size)
-    s_t = np.bincount(flat, cat["e"] * t_start, size)
+    s_e = np.bincount(flat, cat["e"], size).astype(float)
+    s_phi = np.bincount(flat, cat["e"] * cat["phi_ref"], size).astype(float)
+    s_psi = np.bincount(flat, cat["e"] * cat["psi"], size).astype(float)
+    s_t = np.bincount(flat, cat["e"] * t_start, size).astype(float)
     # The electron (with its soft brem) in slot 0.
     e_el = e_track + e_soft
     s_e[0::n_slot] += e_el
@@ -274,7 +274,7 @@ def propagate_electrons(
     )
     order_c = np.argsort(showers.cluster, kind="stable")
     showers = Showers(*(getattr(showers, f)[order_c] for f in Showers.__dataclass_fields__))
-    e_brem_hard = np.bincount(own, cat["e"], n)
+    e_brem_hard = np.bincount(own, cat["e"], n).astype(float)
     photons = BremPhotons(
         own, cat["e"], cat["e_parent"], cat["r"], cat["phi_ref"], cat["psi"], cat["t"], t_start, is_slot
     )  # fmt: skip
