@@ -30,7 +30,7 @@ from calo_calib.simulation.material import InnerDetectorProfile
 
 CONVERSION_MEAN_X0 = 9.0 / 7.0  # photon mean free path in X0 (high-energy limit, [R-PDG])
 R_REF_MM = 1500.0  # radius at which every shower's straight line is stored (merges are averages there)
-MAX_PHOTON_SHOWERS = 3  # default shower budget: separate brem-photon showers per electron
+MAX_PHOTON_SHOWERS = 4  # default shower budget: separate brem-photon showers per electron
 MERGE_DPHI = 0.005  # rad: a photon landing this close to a harder shower is merged into it
 
 
