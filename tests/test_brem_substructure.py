@@ -151,6 +151,7 @@ def test_energy_conserved_per_electron(idp):
     assert np.bincount(res.showers.cluster, minlength=n).max() <= 4
     el = res.showers.n_charged == 1
     assert np.all(np.bincount(res.showers.cluster[el], minlength=n) == 1)
+
     # The same photons without any merging (merging draws no random numbers): the energy-weighted
     # line of each electron's showers and their energy-weighted start depth are unchanged.
     def again(max_showers, merge_dphi):
@@ -163,7 +164,10 @@ def test_energy_conserved_per_electron(idp):
     np.testing.assert_array_equal(free.photons.e, merged.photons.e)
     for s in (free.showers, merged.showers):
         assert np.bincount(s.cluster, minlength=n).max() <= (101 if s is free.showers else 4)
-    bary = [np.bincount(s.cluster, s.e * s.phi_at(np.full(s.e.size, 1800.0)), n) / e0 for s in (free.showers, merged.showers)]
+    bary = [
+        np.bincount(s.cluster, s.e * s.phi_at(np.full(s.e.size, 1800.0)), n) / e0
+        for s in (free.showers, merged.showers)
+    ]
     np.testing.assert_allclose(bary[0], bary[1], rtol=1e-9, atol=1e-15)
     depth = [np.bincount(s.cluster, s.e * s.t0, n) / e0 for s in (free.showers, merged.showers)]
     np.testing.assert_allclose(depth[0], depth[1], rtol=1e-12)
@@ -263,7 +267,9 @@ def test_late_conversions_are_labelled_unconverted(forward_photons):
     assert lost.sum() > 100
     assert np.median(d["truth_conv_r"][lost]) > np.median(d["truth_conv_r"][found]) + 100.0
     # The photon_unconv selection (ctype == 0 before the costly part) keeps them.
-    sample = simulate_table(compose_config(["particle=photon_unconv", "gun.abs_eta_min=1.2", "gun.abs_eta_max=2.4"]), 1500, 32)
+    sample = simulate_table(
+        compose_config(["particle=photon_unconv", "gun.abs_eta_min=1.2", "gun.abs_eta_max=2.4"]), 1500, 32
+    )
     sct = sample["conversion_type"].to_numpy()
     sconv = sample["truth_converted"].to_numpy()
     sr = sample["truth_conv_r"].to_numpy()
