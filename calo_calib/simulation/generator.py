@@ -143,12 +143,12 @@ class Simulator:
         return _Event(e, abs_eta, sign, phi, z0, mu)
 
     # -- upstream ------------------------------------------------------------------------------
-    def _propagate(self, idx, e0, charge, r0, x_id, cosh_eta, sinh_eta, rng, group_by_region=True):
-        f = self.det.field
+    def _propagate(self, idx, e0, charge, r0, x_id, cosh_eta, sinh_eta, rng):
+        f, brem = self.det.field, self.det.brem
         return propagate_electrons(
             idx, e0, charge, r0, np.zeros_like(e0), x_id, cosh_eta, sinh_eta, self.idp,
             float(f.b_tesla), float(f.solenoid_radius_mm), float(f.solenoid_half_length_mm),
-            float(self.det.brem.min_photon_e), rng, group_by_region,
+            float(brem.min_photon_e), rng, int(brem.max_photon_showers), float(brem.merge_dphi),
         )  # fmt: skip
 
     def _upstream(self, ev: _Event, rng: np.random.Generator, charge: np.ndarray | None = None):
@@ -196,7 +196,7 @@ class Simulator:
             res = self._propagate(
                 both_idx, np.concatenate([e1, e2]), np.concatenate([-np.ones(ci.size), np.ones(ci.size)]),
                 np.concatenate([r_conv[conv], r_conv[conv]]), x_id[both_idx], cosh_eta[both_idx],
-                sinh_eta[both_idx], rng, group_by_region=False,  # one brem photon per conversion leg
+                sinh_eta[both_idx], rng,
             )  # fmt: skip
             keep1[conv], keep2[conv] = res.keep_fraction[: ci.size], res.keep_fraction[ci.size :]
             parts.append(res.showers)
