@@ -104,8 +104,12 @@ def draw_mu(cfg, n: int, rng: np.random.Generator) -> np.ndarray:
 class Simulator:
     """Everything the simulation derives from a validated config (``calo_calib.simulation.config``)."""
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg, keep_l2_window: bool = False) -> None:
         self.cfg = cfg
+        # Validation only (calo_calib/validation/lateral.py): also return the full middle-layer window of
+        # every selected cluster (``l2_window_*`` arrays, see :meth:`batch`). Off by default; it draws no
+        # random numbers and leaves every other output unchanged.
+        self.keep_l2_window = bool(keep_l2_window)
         det = cfg.detector
         self.det = det
         self.material = UpstreamMaterial.from_config(det.material)
@@ -225,6 +229,14 @@ class Simulator:
 
         ``given`` replaces the gun by particles of known kinematics (``n`` must be their number);
         the output then also has ``input_index`` (kept,): the position in ``given`` of each cluster.
+
+        With ``keep_l2_window`` the output also has, per selected cluster (k clusters), the whole
+        simulated middle-layer window before the topo/supercluster selection (signal, sampling
+        fluctuations, gain map, noise and pile-up included; cells outside the window's valid region
+        are 0): ``l2_window_e`` (k, WINDOW_N_ETA[2], WINDOW_N_PHI[2]) [GeV], ``l2_window_eta`` (k, ne)
+        and ``l2_window_phi`` (k, nph) cell centres (lab frame: signed eta; for eta < 0 the eta index
+        runs towards more negative eta), ``l2_window_valid`` (k, ne) and ``l2_window_hot`` (k,) the
+        flat (eta * nph + phi) index of the hottest valid cell.
         """
         cfg, det = self.cfg, self.det
         ev = self._gun(n, rng) if given is None else given.event()
@@ -477,6 +489,15 @@ class Simulator:
         out["n_rejected"] = np.array([int((~good).sum())])
         if given is not None:
             out["input_index"] = np.flatnonzero(keep)[good]
+        if self.keep_l2_window:
+            valid2 = w2.valid[:, :, 0]
+            e_win = np.where(w2.valid, cells[2], 0.0)[good]
+            out["l2_window_e"] = e_win
+            out["l2_window_eta"] = (w2.eta_centre * sign[:, None])[good]
+            out["l2_window_phi"] = geo.wrap_phi(w2.phi_centre)[good]
+            out["l2_window_valid"] = valid2[good]
+            hot_e = np.where(w2.valid[good], e_win, -np.inf)
+            out["l2_window_hot"] = hot_e.reshape(hot_e.shape[0], -1).argmax(axis=1)
         return out
 
 

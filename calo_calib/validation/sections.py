@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("calo_calib.validation.shower_shapes", "calo_calib.validation.pileup_scan", "calo_calib.validation.pileup_cells")
+MODULES = (
+    "calo_calib.validation.shower_shapes",
+    "calo_calib.validation.pileup_scan",
+    "calo_calib.validation.pileup_cells",
+    "calo_calib.validation.lateral",
+)
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
-SIZE_KEYS = ("n_shapes", "n_pu_scan")
+SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral")
 """Sample-size keys of ``conf/validate.yaml`` (and its ``quick_sizes``) used by these sections."""
 
 
