@@ -372,7 +372,7 @@ def _plot(v, per, res, c) -> None:
         col = PAL[k % len(PAL)]
         x = sh["r_eta"]
         wts = np.full(x.size, 1.0 / max(x.size, 1))
-        a1.hist(np.clip(x, 0.85, 1.0), bins=60, range=(0.85, 1.0), histtype="step", lw=2, color=col, weights=wts,
+        a1.hist(np.clip(x, 0.85, 1.01), bins=64, range=(0.85, 1.01), histtype="step", lw=2, color=col, weights=wts,
                 label=f"{particle}: peak {res[particle]['variables']['r_eta']['peak']:.4f}")  # fmt: skip
         b = target("r_eta").band(particle)
         a1.axvspan(b[0], b[1], color=col, alpha=0.15)
@@ -408,12 +408,13 @@ def _plot(v, per, res, c) -> None:
     a1.set_ylabel("Fraction of clusters / bin")
     a1.legend(fontsize=10, loc="upper left", title="shaded: target peak ± tol.", title_fontsize=10)
     a1.set_ylim(0, a1.get_ylim()[1] * 1.3)
+    a1.set_xlim(0.85, 1.01)
     a2.set_xlabel(r"$w_{\eta 2}$ (3×5) [$10^{-3}$ η units]", fontsize=17)
     a2.set_ylabel("Fraction of clusters / bin")
     a2.legend(fontsize=9, loc="upper right")
     a2.set_ylim(0, a2.get_ylim()[1] * 1.45)
     a3.set_xlabel("u: position of the cluster η in the hottest cell", fontsize=17)
-    a3.set_ylabel(r"raw $w_{\eta 2}$ [$10^{-3}$ η units]")
+    a3.set_ylabel(r"median $w_{\eta 2}$ per u bin [$10^{-3}$ η units]")
     a3.legend(fontsize=8, loc="upper center", ncol=2)
     a3.set_ylim(a3.get_ylim()[0], a3.get_ylim()[1] * 1.25)
     v.label(a1, "lateral widths")

@@ -108,7 +108,8 @@ class ShapeTarget:
 _ALL = PARTICLES
 _NOTE_RETA = (
     "R_η ≡ 1 in the barrel by construction: the supercluster keeps only 3 middle cells in η, so "
-    "E(3×7) = E(7×7) (calo_calib/data/shower_shapes.py, Simplifications)"
+    "E(3×7) = E(7×7) (calo_calib/data/shower_shapes.py, Simplifications); measured on the full simulated "
+    "middle window in the lateral-widths section (calo_calib/validation/lateral.py)"
 )
 
 TARGETS: tuple[ShapeTarget, ...] = (
@@ -128,7 +129,8 @@ TARGETS: tuple[ShapeTarget, ...] = (
         tol_abs=3e-4, width=(4e-4, 7e-4), width_tol_rel=0.25, width_source="[E] physics_cells.md §2 (core widths; ±25% [E] here)",
         cuts={"photon_unconv": ("<", 0.011, 0.0115), "photon_conv": ("<", 0.011, 0.012)}, hist=(0.005, 0.016),
         plot_scale=1000.0, plot_unit=r"$10^{-3}$ η units",
-        note="no correction for the impact point within the cell (ATLAS egammaqweta2c), which widens the distribution",
+        note="no correction for the impact point within the cell (ATLAS egammaqweta2c), which widens the distribution; "
+        "the corrected w_η2 is in the lateral-widths section (calo_calib/validation/lateral.py)",
     ),
     ShapeTarget(
         "w_s_tot", r"$w_{s,tot}$", "strips", {p: (2.0, 2.0) for p in _ALL}, "≈2 strips", "±10%", tol_rel=0.10,
