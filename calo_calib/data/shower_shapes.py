@@ -350,6 +350,23 @@ def _middle_shapes(e, eta, phi, layer, seg, B, cl) -> dict[str, np.ndarray]:
     }
 
 
+def _strip_pitch(eta: np.ndarray, s: np.ndarray, B: int, nominal: np.ndarray) -> np.ndarray:
+    """(B,) eta pitch of each cluster's strips: the smallest gap between its distinct strip etas.
+
+    The strip granularity changes at |eta| = 1.8, 2.0, 2.4; a cluster whose hottest middle cell sits
+    on the other side of a boundary than its strips would otherwise get the wrong pitch, and strip
+    indices on half-integers (order-dependent rounding). ``nominal`` is used where a cluster has
+    fewer than two distinct strip etas.
+    """
+    o = np.lexsort((eta, s))
+    es, ss = eta[o], s[o]
+    gap = np.diff(es)
+    ok = (ss[1:] == ss[:-1]) & (gap > 1e-5)
+    pitch = np.full(B, np.inf)
+    np.minimum.at(pitch, ss[1:][ok], gap[ok])
+    return np.where(np.isfinite(pitch), pitch, nominal)
+
+
 def _strip_shapes(e, eta, phi, layer, seg, B, cl, eta_h2, phi_h2, endcap) -> dict[str, np.ndarray]:
     """w_s_tot, w_s3, F_side, E_ratio, DeltaE from the phi-summed strip profile (module docstring)."""
     zeros = {k: np.zeros(B) for k in ("w_s_tot", "w_s3", "f_side", "e_ratio", "delta_e")}
@@ -367,6 +384,7 @@ def _strip_shapes(e, eta, phi, layer, seg, B, cl, eta_h2, phi_h2, endcap) -> dic
     idx, s = idx[in_win], s[in_win]
     if idx.size == 0:
         return zeros
+    deta1 = _strip_pitch(eta[idx], s, B, deta1)
     # Strip index relative to a reference strip of the cluster (its first strip in the window), so
     # that rounding never falls on a half-integer; then a dense (B, S) profile summed over phi.
     ref = np.zeros(B)
