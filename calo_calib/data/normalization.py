@@ -3,10 +3,18 @@
 The networks carry these as buffers (``as_tensors()``), so an exported model needs no external
 scaler. Cell statistics use real cells only: padding zeros would pull the means towards 0 and shrink
 the spreads by an amount that depends on the batch composition.
+
+The statistics are robust: every value is clipped, before it enters the mean and the spread, to
+``[q_lo - K w, q_hi + K w]`` where ``q_lo``, ``q_hi`` are the 0.1 % and 99.9 % quantiles of the
+feature in the first buffer of clusters and ``w = q_hi - q_lo`` (``K`` = :data:`CLIP_WIDTHS`). On
+physical data nothing is that far out and the statistics are the plain mean and standard
+deviation; one absurd but finite value (``cell_x = 3e38``, which the loader's range check lets
+through with ``out_of_range=allow``) no longer sets them.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +24,17 @@ import torch
 
 from calo_calib.data.loader import ClusterDataset
 
+log = logging.getLogger(__name__)
+
 STD_FLOOR = 1e-6
 """A standard deviation below this is replaced by 1. A constant input (e.g. e_tg3, always 0 in the
 simulation) has std 0; dividing by it would give inf/NaN, and by a tiny std would blow up rounding
 noise. With std 1 the normalised feature is just ``x - mean`` = 0: harmless and constant."""
+
+CLIP_QUANTILES = (0.001, 0.999)
+"""Quantiles of the first buffer that define the clipping range (see the module docstring)."""
+CLIP_WIDTHS = 10.0
+"""How many quantile widths ``q_hi - q_lo`` beyond the quantiles a value may lie before it is clipped."""
 
 
 @dataclass
@@ -108,12 +123,18 @@ class _Moments:
         self.mean = np.zeros(n_features)
         self.m2 = np.zeros(n_features)
 
-    def update(self, x: np.ndarray) -> None:
-        """Add rows of ``x`` (n, F)."""
+    def update(self, x: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> int:
+        """Add rows of ``x`` (n, F), clipped to ``bounds`` (lo, hi) per column; returns the number of values clipped."""
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        clipped = 0
+        if bounds is not None and len(x):
+            lo, hi = bounds
+            clipped = int(((x < lo) | (x > hi)).sum())
+            if clipped:
+                x = np.clip(x, lo, hi)
         nb = len(x)
         if nb == 0:
-            return
+            return 0
         mb = x.mean(0)
         m2b = ((x - mb) ** 2).sum(0)
         n = self.n + nb
@@ -121,14 +142,28 @@ class _Moments:
         self.mean = self.mean + delta * nb / n
         self.m2 = self.m2 + m2b + delta**2 * self.n * nb / n
         self.n = n
+        return clipped
 
     def std(self) -> np.ndarray:
         std = np.sqrt(self.m2 / self.n) if self.n else np.ones_like(self.mean)
         return np.where(std < STD_FLOOR, 1.0, std)
 
 
+def clip_bounds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``x`` (n, F): the robust range ``[q_lo - K w, q_hi + K w]`` (module docstring)."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if len(x) == 0:
+        return np.full(x.shape[1], -np.inf), np.full(x.shape[1], np.inf)
+    q_lo, q_hi = np.quantile(x, CLIP_QUANTILES, axis=0)
+    width = q_hi - q_lo
+    return q_lo - CLIP_WIDTHS * width, q_hi + CLIP_WIDTHS * width
+
+
 def compute_norm_stats(dataset: ClusterDataset, max_clusters: int = 200_000) -> NormStats:
-    """Means and stds of the raw cell features (valid cells only), cluster features and target.
+    """Robust means and stds of the raw cell features (valid cells only), cluster features and target.
+
+    Values beyond a robust range taken from the first buffer are clipped first (module docstring;
+    a warning counts them).
 
     Streams ``dataset.batches(epoch=0, all_ranks=True)`` (every rank gets identical statistics) over
     the first ``max_clusters`` clusters, rounded up to whole buffers: within a buffer the batches are
@@ -145,14 +180,39 @@ def compute_norm_stats(dataset: ClusterDataset, max_clusters: int = 200_000) -> 
     clusters = _Moments(len(dataset.cluster_features))
     target = _Moments(1)
     seen = 0
+    held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the first buffer, to set the clipping range
+    bounds: list[tuple[np.ndarray, np.ndarray]] | None = None
+    clipped = [0, 0, 0]
+
+    def add(parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        assert bounds is not None
+        for i, (moments, x) in enumerate(zip((cells, clusters, target), parts)):
+            clipped[i] += moments.update(x, bounds[i])
+
+    def release() -> None:
+        nonlocal bounds
+        bounds = [clip_bounds(np.concatenate([h[i] for h in held])) for i in range(3)]
+        for parts in held:
+            add(parts)
+        held.clear()
+
     for batch in dataset.batches(0, all_ranks=True):
         if seen >= limit:
             break
         valid = batch["valid"].numpy()
-        cells.update(batch["cells"].numpy()[valid])
-        clusters.update(batch["cluster"].numpy())
-        target.update(batch["target"].numpy())
+        parts = (batch["cells"].numpy()[valid], batch["cluster"].numpy(), batch["target"].numpy().reshape(-1, 1))
         seen += len(valid)
+        if bounds is None:
+            held.append(parts)
+            if seen >= dataset.buffer_size:
+                release()
+        else:
+            add(parts)
+    if bounds is None:
+        release()
+    if any(clipped):
+        log.warning("normalisation: %d cell, %d cluster and %d target value(s) far outside the bulk were clipped "
+                    "(robust statistics; see calo_calib.data.normalization)", *clipped)  # fmt: skip
     return NormStats(
         cell_features=list(dataset.cell_features),
         cluster_features=list(dataset.cluster_features),
