@@ -105,8 +105,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+NUMERIC_KEYS: dict[str, type] = {
+    "seed": int, "data.batch_size": int, "data.eval_batch_size": int, "data.buffer_clusters": int,
+    "data.norm_max_clusters": int, "data.max_train_clusters": int, "data.min_cluster_et": float,
+    "data.max_train_target": float, "data.pad_multiple": int, "loss.delta": float,
+    "evaluation.n_boot": int, "evaluation.min_count": int,
+}  # fmt: skip
+"""Numeric run options checked at start (null allowed where the config allows it): ``key=abc`` is one error line."""
+
+
+def _check_numbers(cfg: DictConfig) -> None:
+    for key, kind in NUMERIC_KEYS.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        ok = isinstance(value, int) and not isinstance(value, bool) if kind is int else (
+            isinstance(value, (int, float)) and not isinstance(value, bool))  # fmt: skip
+        if not ok:
+            raise RunError(f"{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Fail at start, naming the field, on a configuration the run cannot honour."""
+    _check_numbers(cfg)
     particle = str(cfg.particle.name)
     if particle not in TRAINABLE_PARTICLES:
         raise RunError(

@@ -89,3 +89,13 @@ def test_predict_hint_keeps_its_own_spelling(tiny_data):
         ClusterDataset(tiny_data("photon_conv", "val", n=200), DEFAULT_CELL_FEATURES, [], nonfinite="skip",
                        option_prefix="data.")  # fmt: skip
     assert issubclass(DataError, ValueError)
+
+
+@pytest.mark.parametrize("override", ["data.batch_size=abc", "loss=huber loss.delta=wide", "evaluation.n_boot=1.5", "seed=x"])
+def test_numeric_run_options_are_checked_by_name(override, tiny_data):
+    from calo_calib.pipeline import check_config
+
+    cfg = compose_run_config(fast_overrides(tiny_data=tiny_data) + override.split())
+    key = override.split()[-1].split("=")[0]
+    with pytest.raises(RunError, match=rf"^{key}=.*: expected (an integer|a number)$"):
+        check_config(cfg)
