@@ -283,10 +283,10 @@ def _paths(value: Any) -> list[Path]:
 
 def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path, env: DistEnv, tracker: Tracker) -> dict[str, Any]:
     """Train a transformer / gnn_edge network; returns a training summary. Best weights: ``checkpoints/best.pt``."""
+    from calo_calib.data.checks import data_fingerprint
     from calo_calib.data.normalization import NormStats, compute_norm_stats
     from calo_calib.evaluation.learning_curve import verdict as learning_curve_verdict
     from calo_calib.training import checkpoint as ckpt
-    from calo_calib.data.checks import data_fingerprint
     from calo_calib.training.loop import fit
     from calo_calib.training.losses import build_loss
 
@@ -660,9 +660,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict
 
     Rank 0 writes every file; other ranks (torchrun) only train.
     """
-    from calo_calib.training.distributed import setup, teardown
-
     from calo_calib.run_status import COMPLETED, write_status
+    from calo_calib.training.distributed import setup, teardown
 
     run_dir = Path(run_dir)
     check_config(cfg)

@@ -88,7 +88,9 @@ def check_dataset_complete(directory: str | os.PathLike[str], shards: Sequence[P
     """
     directory = Path(directory)
     metas = {Path(s): _shard_metadata(Path(s)) for s in shards}
-    ours = {s: m for s, m in metas.items() if m is not None and "n_shards" in m and ("shard" in m or "shard_index" in m)}
+    ours = {
+        s: m for s, m in metas.items() if m is not None and "n_shards" in m and ("shard" in m or "shard_index" in m)
+    }
     if not ours:
         return
     first_path, first = next(iter(ours.items()))
@@ -116,7 +118,9 @@ def check_dataset_complete(directory: str | os.PathLike[str], shards: Sequence[P
                         f"set (it is written last: the generation was interrupted); {hint}")  # fmt: skip
 
 
-def check_column_types(path: Path, schema: pa.Schema, scalar_columns: Sequence[str], cell_columns: Sequence[str]) -> None:
+def check_column_types(
+    path: Path, schema: pa.Schema, scalar_columns: Sequence[str], cell_columns: Sequence[str]
+) -> None:
     """A used column must hold numbers (scalar columns) or lists of numbers (cell columns).
 
     Raises:
@@ -163,7 +167,11 @@ def out_of_range_rows(t: pa.Table, columns: Sequence[str]) -> dict[str, np.ndarr
         lo, hi = mm["min"].as_py(), mm["max"].as_py()
         if lo is None or (abs(lo) <= limit and abs(hi) <= limit):
             continue
-        arr = values.to_numpy(zero_copy_only=False) if not isinstance(values, pa.ChunkedArray) else values.combine_chunks().to_numpy(zero_copy_only=False)
+        arr = (
+            values.to_numpy(zero_copy_only=False)
+            if not isinstance(values, pa.ChunkedArray)
+            else values.combine_chunks().to_numpy(zero_copy_only=False)
+        )
         bad_values = np.isfinite(arr) & (np.abs(arr) > limit)
         if not bad_values.any():
             continue
