@@ -86,6 +86,8 @@ def make_dataset(
         pad_multiple=int(cfg.data.get("pad_multiple") or 1),
         with_truth=with_truth,
         workers=loader_workers(cfg),
+        out_of_range=str(cfg.data.get("out_of_range") or "error"),
+        option_prefix="data.",
     )
 
 

@@ -291,9 +291,15 @@ def read_run(run_dir: str | os.PathLike[str], *, sweep: str = "", job: str = "")
     """Read one run directory (metrics.json and the job's Hydra overrides).
 
     Raises:
-        MetricsError: no metrics.json, invalid JSON or a missing key (the message says which).
+        MetricsError: no metrics.json, invalid JSON or a missing key (the message says which), or an
+            unfinished run (its ``status.json`` is not ``completed``: skipped, with the reason).
     """
+    from calo_calib.run_status import unfinished_reason
+
     run_dir = Path(run_dir)
+    unfinished = unfinished_reason(run_dir)
+    if unfinished:  # crashed, killed or still running: its metrics (if any) are not final
+        raise MetricsError(f"skipped: {unfinished}")
     metrics = read_metrics_file(run_dir / METRICS_FILE)
     created = (run_dir / METRICS_FILE).stat().st_mtime
     return run_from_metrics(metrics, run_dir, sweep=sweep, job=job, overrides=read_overrides(run_dir), created=created)

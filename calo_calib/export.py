@@ -86,10 +86,23 @@ def _selection(cfg) -> dict[str, Any]:
         "exclude_crack": bool(cfg.data.exclude_crack),
         "min_cluster_et": float(cfg.data.get("min_cluster_et") or 0.0),
         "nonfinite": str(cfg.data.nonfinite),
+        "out_of_range": str(cfg.data.get("out_of_range") or "error"),
     }
 
 
-def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | None, checkpoint: str) -> dict[str, Any]:
+def _check_parity_particle(paths: list[Path], cfg, allow: bool) -> None:
+    """The parity data must be of the model's particle type (its metadata), unless ``allow``."""
+    from calo_calib.data.checks import check_particle
+    from calo_calib.io.dataset_stream import resolve_parquet_files
+
+    files = [f for p in paths for f in resolve_parquet_files(p)]
+    for p in check_particle(files, str(cfg.particle.name), what="parity data", override="--allow-particle-mismatch",
+                            allow=allow):  # fmt: skip
+        log.warning("PARTICLE MISMATCH (--allow-particle-mismatch): %s", p)
+
+
+def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | None, checkpoint: str,
+                   allow_particle_mismatch: bool = False) -> dict[str, Any]:  # fmt: skip
     import torch
 
     from calo_calib.calibration import NetworkCalibration, cell_and_cluster_features, make_dataset
@@ -102,7 +115,9 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
     calib = NetworkCalibration(run_dir, cfg, checkpoint=checkpoint, device="cpu")
     model = calib.model.eval()
     cells, clusters = cell_and_cluster_features(cfg)
-    dataset = make_dataset(cfg, _parity_data(cfg, data), batch_size=64, max_clusters=2048)
+    parity_paths = _parity_data(cfg, data)
+    _check_parity_particle(parity_paths, cfg, allow_particle_mismatch)
+    dataset = make_dataset(cfg, parity_paths, batch_size=64, max_clusters=2048)
     batches = list(dataset.batches(0))
     if not batches:
         raise ExportError(f"no selected clusters in {dataset.files} for the parity check")
@@ -169,8 +184,12 @@ def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
 
 
 def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, tolerance: float = DEFAULT_TOLERANCE,
-               data: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Export the calibration of a run directory (or checkpoint); returns the manifest written to ``export.json``."""
+               data: str | None = None, allow_particle_mismatch: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Export the calibration of a run directory (or checkpoint); returns the manifest written to ``export.json``.
+
+    The parity data (``data`` or the run's test split) must hold the model's particle type, unless
+    ``allow_particle_mismatch``; an unfinished run (its ``status.json`` not ``completed``) is refused.
+    """
     from calo_calib.calibration import load_run_config
     from calo_calib.io.atomic import write_json_atomic
 
@@ -178,13 +197,18 @@ def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
     if not path.exists():
         raise ExportError(f"{path} does not exist")
     run_dir = _run_dir_of(path)
+    from calo_calib.run_status import unfinished_reason
+
+    unfinished = unfinished_reason(run_dir)
+    if unfinished:
+        raise ExportError(f"{run_dir}: {unfinished}; export a completed run")
     checkpoint = path.name if path.is_file() else "best.pt"
     cfg = load_run_config(run_dir)
     out_dir = Path(out) if out else run_dir / "export"
     if cfg.model.kind == "bdt":
         manifest = export_bdt(run_dir, cfg, out_dir)
     else:
-        manifest = export_network(run_dir, cfg, out_dir, tolerance, data, checkpoint)
+        manifest = export_network(run_dir, cfg, out_dir, tolerance, data, checkpoint, allow_particle_mismatch)
     write_json_atomic(out_dir / "export.json", manifest)
     log.info("exported %s to %s: %s", run_dir, out_dir, ", ".join(manifest["files"].values()))
     return manifest
@@ -196,14 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output directory (default: <run>/export)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest allowed |ONNX - PyTorch| correction")
     parser.add_argument("--data", help="dataset for the parity check (default: the run's test split)")
+    parser.add_argument("--allow-particle-mismatch", action="store_true",
+                        help="use parity data whose particle column differs from the model's particle type")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("torch").setLevel(logging.ERROR)
+    from calo_calib.data.checks import DataError
     from calo_calib.deploy.parity import ParityError
 
     try:
-        export_run(args.run, args.out, args.tolerance, args.data)
-    except (ExportError, FileNotFoundError) as err:
+        export_run(args.run, args.out, args.tolerance, args.data, args.allow_particle_mismatch)
+    except (ExportError, FileNotFoundError, DataError) as err:
         print(f"calo_calib.export: error: {err}", file=sys.stderr)
         return 1
     except ParityError as err:

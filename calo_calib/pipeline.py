@@ -47,6 +47,7 @@ from calo_calib.evaluation import uncertainty as U
 from calo_calib.evaluation.domain_shift import domain_shift_markdown
 from calo_calib.io.atomic import write_text_atomic
 from calo_calib.provenance import git_commit
+from calo_calib.run_status import unfinished_reason
 from calo_calib.tracking import Tracker, open_tracker
 from calo_calib.training.distributed import DistEnv
 
@@ -104,8 +105,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+NUMERIC_KEYS: dict[str, type] = {
+    "seed": int, "data.batch_size": int, "data.eval_batch_size": int, "data.buffer_clusters": int,
+    "data.norm_max_clusters": int, "data.max_train_clusters": int, "data.min_cluster_et": float,
+    "data.max_train_target": float, "data.pad_multiple": int, "loss.delta": float,
+    "evaluation.n_boot": int, "evaluation.min_count": int,
+}  # fmt: skip
+"""Numeric run options checked at start (null allowed where the config allows it): ``key=abc`` is one error line."""
+
+
+def _check_numbers(cfg: DictConfig) -> None:
+    for key, kind in NUMERIC_KEYS.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        ok = isinstance(value, int) and not isinstance(value, bool) if kind is int else (
+            isinstance(value, (int, float)) and not isinstance(value, bool))  # fmt: skip
+        if not ok:
+            raise RunError(f"{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Fail at start, naming the field, on a configuration the run cannot honour."""
+    _check_numbers(cfg)
     particle = str(cfg.particle.name)
     if particle not in TRAINABLE_PARTICLES:
         raise RunError(
@@ -144,6 +166,106 @@ def check_config(cfg: DictConfig) -> None:
     if int(cfg.data.batch_size) <= 0:
         raise RunError(f"data.batch_size must be > 0, got {cfg.data.batch_size}")
     cell_and_cluster_features(cfg)  # unknown feature names raise here
+    if cfg.model.kind == "network":
+        trainer_config(cfg)
+    for key, choices in (("nonfinite", ("error", "drop")), ("out_of_range", ("error", "drop", "allow"))):
+        value = cfg.data.get(key, "error")
+        if str(value) not in choices:
+            raise RunError(f"data.{key}={value!r}: expected one of {', '.join(choices)}")
+
+
+def check_data(cfg: DictConfig, splits: dict[str, list[Path]]) -> None:
+    """Before any training: the data's particle type, and non-empty validation and test splits.
+
+    Every split (and ``data.unlabelled``/``unlabelled_test``) must hold the run's particle type
+    (``particle`` column and conversion types, :func:`calo_calib.data.checks.check_particle`) unless
+    ``data.allow_particle_mismatch=true`` (then logged loudly). A validation or test split with no
+    cluster left after the selection is an error naming the split, its paths and the selection
+    counts (an empty validation split gave a validation loss of 0 and a silent early stop; an
+    empty test split crashed after the training).
+
+    Raises:
+        RunError: naming the split, the file or the key to fix.
+    """
+    from calo_calib.data.checks import DataError, check_particle
+    from calo_calib.io.dataset_stream import resolve_parquet_files
+
+    particle = str(cfg.particle.name)
+    allow = bool(cfg.data.get("allow_particle_mismatch", False))
+    named = {f"data.{s}": v for s, v in splits.items()}
+    for key in ("unlabelled", "unlabelled_test"):
+        if cfg.data.get(key):
+            named[f"data.{key}"] = _paths(cfg.data.get(key))
+    try:
+        for what, paths in named.items():
+            files = [f for p in paths for f in resolve_parquet_files(p)]
+            for problem in check_particle(files, particle, what=what, override="data.allow_particle_mismatch=true", allow=allow):
+                log.warning("PARTICLE MISMATCH (data.allow_particle_mismatch=true): %s", problem)
+        for split, training in (("val", True), ("test", False)):
+            dataset = make_dataset(cfg, splits[split], training=training)
+            if len(dataset) == 0:
+                raise RunError(
+                    f"{split} split is empty after the selection: no clusters left in "
+                    f"{', '.join(map(str, splits[split]))} (data.{split}); selection counts {dataset.counts}"
+                )
+    except DataError as err:
+        raise RunError(str(err)) from None
+
+
+def data_fingerprint_check(cfg: DictConfig, saved: dict[str, Any] | None, current: dict[str, Any], run_dir: Path) -> None:
+    """On ``resume``: the training/validation data must be those of the checkpoint.
+
+    ``saved`` is the fingerprint stored in the checkpoint (None for checkpoints made before it was
+    recorded: a warning). A mismatch is a :class:`RunError` naming the files that changed, unless
+    ``resume_allow_data_change=true`` (then a loud warning and the training continues on the new data).
+    """
+    if saved is None:
+        log.warning("resume: the checkpoint of %s records no data fingerprint (made before it existed): "
+                    "the training data cannot be checked", run_dir)  # fmt: skip
+        return
+    if saved.get("digest") == current.get("digest"):
+        return
+    old = {f[0]: f for f in saved.get("files", [])}
+    new = {f[0]: f for f in current.get("files", [])}
+    changes = [f"{n}: removed" for n in sorted(set(old) - set(new))] + [f"{n}: new" for n in sorted(set(new) - set(old))]
+    changes += [f"{n}: changed (size, rows or provenance)" for n in sorted(set(old) & set(new)) if old[n] != new[n]]
+    what = "; ".join(changes[:5]) + (f"; ... ({len(changes)} in all)" if len(changes) > 5 else "")
+    if bool(cfg.get("resume_allow_data_change", False)):
+        log.warning("RESUME ON CHANGED DATA (resume_allow_data_change=true): the training/validation data of %s "
+                    "differ from the checkpoint's: %s", run_dir, what)  # fmt: skip
+        return
+    raise RunError(f"resume={run_dir}: the training/validation data changed since the checkpoint ({what}); "
+                   "continuing would train on different data. Pass resume_allow_data_change=true to continue anyway")
+
+
+def trainer_config(cfg: DictConfig):
+    """``cfg.trainer`` as a :class:`~calo_calib.training.loop.TrainerConfig`; an unknown key (with the
+    closest known one) or a value of the wrong type is a :class:`RunError` naming ``trainer.<key>``."""
+    import dataclasses
+    import difflib
+
+    from calo_calib.training.loop import TrainerConfig
+
+    values = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k != "device"}
+    fields = {f.name: f for f in dataclasses.fields(TrainerConfig)}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields) + ["device"], n=1)
+            hint = f"; did you mean trainer.{close[0]}?" if close else f"; known keys: {', '.join(fields)}, device"
+            raise RunError(f"trainer.{key}: unknown key{hint}")
+        default = fields[key].default
+        kind = type(default)
+        ok = (isinstance(value, bool) if kind is bool else
+              isinstance(value, int) and not isinstance(value, bool) if kind is int else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+              isinstance(value, str) if kind is str else True)  # fmt: skip
+        if not ok:
+            want = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+            raise RunError(f"trainer.{key}={value!r}: expected {want}")
+    try:
+        return TrainerConfig(**values)
+    except ValueError as err:
+        raise RunError(str(err)) from None
 
 
 def adversary_name(cfg: DictConfig) -> str:
@@ -161,13 +283,14 @@ def _paths(value: Any) -> list[Path]:
 
 def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path, env: DistEnv, tracker: Tracker) -> dict[str, Any]:
     """Train a transformer / gnn_edge network; returns a training summary. Best weights: ``checkpoints/best.pt``."""
+    from calo_calib.data.checks import data_fingerprint
     from calo_calib.data.normalization import NormStats, compute_norm_stats
     from calo_calib.evaluation.learning_curve import verdict as learning_curve_verdict
     from calo_calib.training import checkpoint as ckpt
-    from calo_calib.training.loop import TrainerConfig, fit
+    from calo_calib.training.loop import fit
     from calo_calib.training.losses import build_loss
 
-    trainer_cfg = TrainerConfig(**{k: v for k, v in OmegaConf.to_container(cfg.trainer).items() if k != "device"})
+    trainer_cfg = trainer_config(cfg)
     global_batch = int(cfg.data.batch_size)
     if global_batch % env.world_size:
         raise RunError(
@@ -189,6 +312,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
 
     last = run_dir / "checkpoints" / ckpt.LAST
     resuming = bool(cfg.resume) and last.exists()
+    fingerprint = data_fingerprint([*splits["train"], *splits["val"]])  # checked on resume (_checked_splits)
     if resuming:
         norm = NormStats.from_dict(ckpt.load(last)["extra"]["norm"])
     else:
@@ -221,7 +345,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
         env=env,
         resume=resuming,
         on_epoch=on_epoch,
-        extra_state={"norm": norm.to_dict(), "model": OmegaConf.to_container(cfg.model, resolve=True)},
+        extra_state={"norm": norm.to_dict(), "model": OmegaConf.to_container(cfg.model, resolve=True), "data": fingerprint},
         adversary=adversary,
     )
     seconds = time.perf_counter() - t0
@@ -358,6 +482,8 @@ def find_reference_run(cfg: DictConfig, run_dir: Path, fingerprint: str) -> Path
         try:
             meta = json.loads(metrics_path.read_text()).get("run", {})
         except (OSError, json.JSONDecodeError):
+            continue
+        if unfinished_reason(ref):  # crashed or still running: its predictions are not final
             continue
         if meta.get("model") == "bdt" and meta.get("test_fingerprint") == fingerprint and (ref / "predictions.parquet").exists():
             return ref
@@ -534,42 +660,75 @@ def train_and_evaluate(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict
 
     Rank 0 writes every file; other ranks (torchrun) only train.
     """
+    from calo_calib.run_status import COMPLETED, write_status
     from calo_calib.training.distributed import setup, teardown
 
     run_dir = Path(run_dir)
     check_config(cfg)
     env = setup(str(cfg.trainer.device))
     try:
+        splits = _checked_splits(cfg, run_dir, env)  # before anything is written: a refused run changes nothing
         if env.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
+            write_status(run_dir, "running")
             write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        splits = resolve_splits(cfg) if env.is_main or not env.distributed else None
-        if env.distributed:
-            box = [splits]
-            torch.distributed.broadcast_object_list(box, src=0)  # rank 0 may have generated the data
-            splits = box[0]
-        assert splits is not None
-        tracker = open_tracker(
-            str(cfg.logger.mode),
-            run_dir,
-            OmegaConf.to_container(cfg, resolve=True),
-            project=str(cfg.logger.project),
-            entity=cfg.logger.entity,
-            name=f"{cfg.particle.name}/{cfg.model.name}-{cfg.loss.name}/{run_dir.name}",
-            group=str(cfg.logger.group),
-            tags=[str(t) for t in cfg.logger.tags],
-            enabled=env.is_main,
-        )
         try:
-            if cfg.model.kind == "bdt":
-                training = train_bdt(cfg, splits, run_dir) if env.is_main else {}
-                calibration = BDTRunCalibration(run_dir, cfg) if env.is_main else None
-            else:
-                training = train_network(cfg, splits, run_dir, env, tracker)
-                calibration = NetworkCalibration(run_dir, cfg, device=str(env.device)) if env.is_main else None
-            metrics = evaluate_run(cfg, calibration, splits, run_dir, tracker, training) if env.is_main else {}
-        finally:
-            tracker.finish()
+            metrics = _train_and_evaluate(cfg, run_dir, env, splits)
+        except BaseException as err:
+            if env.is_main:
+                write_status(run_dir, "failed", error=" ".join(str(err).split()) or type(err).__name__)
+            raise
+        if env.is_main:
+            write_status(run_dir, COMPLETED)  # the last file of the run: compare/export trust only this
         return metrics
     finally:
         teardown()
+
+
+def _checked_splits(cfg: DictConfig, run_dir: Path, env: DistEnv) -> dict[str, list[Path]]:
+    """The splits (the default data generated on first use), checked before the run writes anything:
+    :func:`check_data`, and on ``resume`` of a network the checkpoint's data fingerprint."""
+    from calo_calib.data.checks import DataError, data_fingerprint
+    from calo_calib.training import checkpoint as ckpt
+
+    splits = resolve_splits(cfg) if env.is_main or not env.distributed else None
+    if env.distributed:
+        box = [splits]
+        torch.distributed.broadcast_object_list(box, src=0)  # rank 0 may have generated the data
+        splits = box[0]
+    assert splits is not None
+    check_data(cfg, splits)
+    last = run_dir / "checkpoints" / ckpt.LAST
+    if cfg.resume and cfg.model.kind == "network" and last.exists():
+        try:
+            current = data_fingerprint([*splits["train"], *splits["val"]])
+        except DataError as err:
+            raise RunError(str(err)) from None
+        data_fingerprint_check(cfg, ckpt.load(last)["extra"].get("data"), current, run_dir)
+    return splits
+
+
+def _train_and_evaluate(cfg: DictConfig, run_dir: Path, env: DistEnv, splits: dict[str, list[Path]]) -> dict[str, Any]:
+    """:func:`train_and_evaluate` after the checks: training, evaluation."""
+    tracker = open_tracker(
+        str(cfg.logger.mode),
+        run_dir,
+        OmegaConf.to_container(cfg, resolve=True),
+        project=str(cfg.logger.project),
+        entity=cfg.logger.entity,
+        name=f"{cfg.particle.name}/{cfg.model.name}-{cfg.loss.name}/{run_dir.name}",
+        group=str(cfg.logger.group),
+        tags=[str(t) for t in cfg.logger.tags],
+        enabled=env.is_main,
+    )
+    try:
+        if cfg.model.kind == "bdt":
+            training = train_bdt(cfg, splits, run_dir) if env.is_main else {}
+            calibration = BDTRunCalibration(run_dir, cfg) if env.is_main else None
+        else:
+            training = train_network(cfg, splits, run_dir, env, tracker)
+            calibration = NetworkCalibration(run_dir, cfg, device=str(env.device)) if env.is_main else None
+        metrics = evaluate_run(cfg, calibration, splits, run_dir, tracker, training) if env.is_main else {}
+    finally:
+        tracker.finish()
+    return metrics

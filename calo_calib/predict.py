@@ -79,6 +79,29 @@ def check_output(model: str, input: str, output: str, overwrite: bool = False) -
     return out
 
 
+OUT_OF_RANGE_CHOICES = ("error", "drop", "allow")
+
+
+def _check_choice(key: str, value: str | None, choices: tuple[str, ...]) -> str | None:
+    """None (as exported) or one of ``choices``; anything else is an error naming ``key``."""
+    if value is None or str(value).lower() in ("null", "none", "model", ""):
+        return None
+    if str(value) not in choices:
+        raise ValueError(f"{key} must be one of {list(choices)} (or null: as the model was exported), got {value!r}")
+    return str(value)
+
+
+def _check_particle(input: str, particle: str, model: str, allow: bool) -> None:
+    """The input's particle type (and conversion types) must be the model's, unless ``allow``."""
+    from calo_calib.data.checks import check_particle
+    from calo_calib.io.dataset_stream import resolve_parquet_files
+
+    problems = check_particle(resolve_parquet_files(input), particle, what=f"input={input}",
+                              override="allow_particle_mismatch=true", allow=allow)  # fmt: skip
+    for p in problems:
+        log.warning("PARTICLE MISMATCH (allow_particle_mismatch=true): %s (model %s)", p, model)
+
+
 def _check_nonfinite(nonfinite: str | None) -> str | None:
     if nonfinite is None or str(nonfinite).lower() in ("null", "none", "model", ""):
         return None
@@ -91,12 +114,17 @@ def _check_nonfinite(nonfinite: str | None) -> str | None:
 
 def predict(model: str, input: str, output: str, batch_size: int = 1024, device: str = "cpu", threads: int = 0,
             truth: str | bool = "auto", progress: bool = True, nonfinite: str | None = None,
-            overwrite: bool = False) -> dict:  # fmt: skip
+            overwrite: bool = False, out_of_range: str | None = None,
+            allow_particle_mismatch: bool = False) -> dict:  # fmt: skip
     """Calibrate every selected cluster of ``input``; returns counts and throughput.
 
     ``nonfinite``: ``error`` (stop at the first NaN/inf/null in a used column, naming file, row and
     column), ``drop`` (skip those clusters and count them: ``selection["n_nonfinite_dropped"]``), or
     None (the model's exported selection, ``error`` unless it was trained with ``data.nonfinite=drop``).
+    ``out_of_range``: a finite value beyond the physical range of its column (``cell_x = 3e38``):
+    ``error`` | ``drop`` | ``allow`` (None: as exported, ``error`` by default).
+    ``allow_particle_mismatch``: calibrate data whose ``particle`` column (or conversion types)
+    differ from the model's particle type (otherwise an error naming both).
     ``overwrite``: replace an existing ``output``. The output path is checked (:func:`check_output`)
     before anything is loaded; on any failure no temporary file is left behind.
     """
@@ -106,8 +134,10 @@ def predict(model: str, input: str, output: str, batch_size: int = 1024, device:
     nonfinite = _check_nonfinite(nonfinite)
     out = check_output(model, input, output, overwrite)
     predictor = load_predictor(model, device=device, threads=threads)
+    _check_particle(input, predictor.particle, model, allow_particle_mismatch)
     with_truth = _has_truth(input) if str(truth) == "auto" else str(truth).lower() in ("true", "1", "yes")
-    dataset = predictor.dataset(input, batch_size=batch_size, with_truth=with_truth, nonfinite=nonfinite)
+    dataset = predictor.dataset(input, batch_size=batch_size, with_truth=with_truth, nonfinite=nonfinite,
+                                out_of_range=_check_choice("out_of_range", out_of_range, OUT_OF_RANGE_CHOICES))  # fmt: skip
     fields = [
         ("row_id", pa.int64()),
         ("cluster_e", pa.float32()),
@@ -195,8 +225,13 @@ def main(cfg: DictConfig) -> None:
         overwrite = cfg.get("overwrite", False)
         if not isinstance(overwrite, bool):
             raise ValueError(f"overwrite must be true or false, got {overwrite!r}")
+        flags = {k: cfg.get(k, False) for k in ("allow_particle_mismatch",)}
+        for k, v in flags.items():
+            if not isinstance(v, bool):
+                raise ValueError(f"{k} must be true or false, got {v!r}")
         predict(str(cfg.model), str(cfg.input), str(cfg.output), int(cfg.batch_size), str(cfg.device), int(cfg.threads), cfg.truth,
-                bool(cfg.progress), cfg.get("nonfinite"), overwrite)  # fmt: skip
+                bool(cfg.progress), cfg.get("nonfinite"), overwrite, cfg.get("out_of_range"),
+                flags["allow_particle_mismatch"])  # fmt: skip
     except (PredictorError, ValueError, OSError, RuntimeError) as err:
         raise SystemExit(f"calo_calib.predict: error: {_one_line(err)}") from None
 

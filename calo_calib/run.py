@@ -34,10 +34,24 @@ def _first_set(value, default):
     return default if value in (None, "", "None", "null") else value
 
 
+STAMP_FORMAT = "%Y%m%d-%H%M%S-%f"
+"""Run directory timestamps, to the microsecond: two runs started in the same second (a loop over
+seeds, a job array) get different directories instead of overwriting each other's checkpoints."""
+_last_stamp: str | None = None
+
+
 def _run_stamp() -> str:
-    """``${calo_stamp:}``: the run directory's timestamp. ``CALO_CALIB_RUN_STAMP`` when set (all
-    torchrun workers agree on it, see :func:`calo_calib.training.distributed.shared_run_stamp`)."""
-    return os.environ.get("CALO_CALIB_RUN_STAMP") or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    """``${calo_stamp:}``: the run directory's timestamp (:data:`STAMP_FORMAT`, never the same twice in
+    one process). ``CALO_CALIB_RUN_STAMP`` when set (all torchrun workers agree on it, see
+    :func:`calo_calib.training.distributed.shared_run_stamp`)."""
+    global _last_stamp
+    if os.environ.get("CALO_CALIB_RUN_STAMP"):
+        return os.environ["CALO_CALIB_RUN_STAMP"]
+    stamp = dt.datetime.now().strftime(STAMP_FORMAT)
+    while stamp == _last_stamp:
+        stamp = dt.datetime.now().strftime(STAMP_FORMAT)
+    _last_stamp = stamp
+    return stamp
 
 
 def _default_loss(model_kind: str, field: str = "name"):
@@ -95,7 +109,9 @@ def split_study_arguments(argv: list[str], own_keys: tuple[str, ...]) -> tuple[d
 def resumed_config(cfg: DictConfig) -> DictConfig:
     """For ``resume=<run_dir>``: the run's saved config (so it continues exactly), marked as resumed.
 
-    Only ``trainer.epochs`` may be raised on the command line (to extend a finished run).
+    Only ``trainer.epochs`` may be raised on the command line (to extend a finished run), and
+    ``resume_allow_data_change=true`` continues although the training data changed (see
+    :func:`calo_calib.pipeline.data_fingerprint_check`).
     """
     run_dir = Path(str(cfg.resume))
     saved_path = run_dir / "config.yaml"
@@ -106,7 +122,8 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
     if "trainer.epochs" in overridden:
         saved.trainer.epochs = cfg.trainer.epochs
-    ignored = sorted(overridden - {"resume", "trainer.epochs", "hydra.run.dir"})
+    saved.resume_allow_data_change = bool(cfg.get("resume_allow_data_change", False))
+    ignored = sorted(overridden - {"resume", "trainer.epochs", "hydra.run.dir", "resume_allow_data_change"})
     if ignored:
         log.warning("resume: the saved config of %s is used; ignoring overrides of %s", run_dir, ", ".join(ignored))
     return saved
@@ -126,6 +143,8 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
     saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
     current = OmegaConf.to_container(cfg, resolve=True)
     saved.setdefault("adversary", {"name": "none"})  # runs saved before the adversary option trained without one
+    for key, default in (("out_of_range", "error"), ("allow_particle_mismatch", False)):  # saved before these existed
+        saved.get("data", {}).setdefault(key, default)
     differ = [k for k in _IDENTITY_KEYS if saved.get(k) != current.get(k)]
     if differ:
         raise SystemExit(
@@ -139,6 +158,7 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
 @hydra.main(config_path=str(CONF_DIR), config_name="run", version_base=None)
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the inclusive σ_rel of the model (what a sweep optimises)."""
+    from calo_calib.data.checks import DataError
     from calo_calib.pipeline import RunError, train_and_evaluate
 
     if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) > 0:
@@ -152,8 +172,8 @@ def main(cfg: DictConfig) -> float | None:
             cfg.resume = str(run_dir)
     try:
         metrics = train_and_evaluate(cfg, run_dir)
-    except (RunError, FileNotFoundError) as err:
-        raise SystemExit(f"calo_calib.run: error: {err}") from None
+    except (RunError, DataError, FileNotFoundError) as err:  # config and data errors: one line, no traceback
+        raise SystemExit(f"calo_calib.run: error: {' '.join(str(err).split())}") from None
     if not metrics:
         return None  # non-zero rank
     name = str(cfg.model.name)

@@ -6,6 +6,7 @@ that only the evaluation reads."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -43,6 +44,7 @@ def variant(tmp_path_factory) -> dict[str, Path]:
         pq.write_table(
             table.drop_columns([c for c in table.column_names if c.startswith(TRUTH_PREFIX)]), unlabelled / shard.name
         )
+    shutil.copy(labelled_train / "dataset.json", unlabelled / "dataset.json")  # a generated set is complete with it
     return {"unlabelled": unlabelled, "test": simulate_variant(root / "test", 300, seed=33)}
 
 

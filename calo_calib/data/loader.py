@@ -33,6 +33,15 @@ import pyarrow.parquet as pq
 import torch
 
 from calo_calib.data import features as F
+from calo_calib.data.checks import (
+    OUT_OF_RANGE_MODES,
+    PHYSICAL_RANGES,
+    DataError,
+    check_column_types,
+    check_dataset_complete,
+    open_parquet,
+    out_of_range_rows,
+)
 from calo_calib.io.parquet import _resolve_paths
 from calo_calib.physics.resolution import resolution_model
 
@@ -62,7 +71,10 @@ def _expand_paths(paths: PathArg) -> list[Path]:
         raise FileNotFoundError("ClusterDataset: empty list of paths")
     files: list[Path] = []
     for item in items:
-        files += _resolve_paths(item)
+        shards = _resolve_paths(item)
+        if Path(item).is_dir():  # all shards of a generated set, one provenance, dataset.json
+            check_dataset_complete(item, shards)
+        files += shards
     for f in files:
         if not f.is_file():
             raise FileNotFoundError(f"Parquet file does not exist: {f}")
@@ -98,6 +110,12 @@ class ClusterDataset:
         seed: base seed; epoch ``e`` uses ``np.random.default_rng([seed, e])``.
         exclude_crack: drop clusters with ``is_crack`` (1.37 < |eta| < 1.52).
         nonfinite: ``"error"`` raises on a NaN/inf in a used column; ``"drop"`` drops and counts them.
+        out_of_range: a finite value beyond the physical range of its column
+            (:data:`calo_calib.data.checks.PHYSICAL_RANGES`, e.g. ``cell_x = 3e38``): ``"error"``
+            raises naming file, row and column; ``"drop"`` drops and counts (``n_out_of_range_dropped``);
+            ``"allow"`` keeps them.
+        option_prefix: how the caller's options are spelled in the hints of the messages
+            (``"data."`` for ``calo_calib.run``: ``data.nonfinite='drop'``; ``""`` for predict).
         buffer_clusters: shuffle/bucketing buffer size, rounded up to a multiple of ``batch_size``
             so that each buffer gives whole batches (only the epoch's last batch can be short).
         max_clusters: keep only the first N selected clusters in file order (quick runs). The scan
@@ -115,9 +133,12 @@ class ClusterDataset:
             worker holds its own buffer: memory grows with it. Feeds a GPU faster than one core can.
 
     Raises:
-        ValueError: bad arguments, missing columns (all listed, with the file), a non-finite value
-            (file, row within the file, column) with ``nonfinite="error"``, cell lists whose length
-            differs from ``n_cells``, or a cell_layer outside [0, 5).
+        ValueError: bad arguments; :class:`~calo_calib.data.checks.DataError` (a ValueError) for bad
+            data: missing columns (all listed, with the file), a column of the wrong type, a file that
+            is not readable Parquet, an incomplete dataset directory, a non-finite value (file, row
+            within the file, column) with ``nonfinite="error"``, an out-of-range value with
+            ``out_of_range="error"``, cell lists whose length differs from ``n_cells``, or a
+            cell_layer outside [0, 5).
         FileNotFoundError: a path that does not exist or a directory without shards.
     """
 
@@ -140,9 +161,15 @@ class ClusterDataset:
         with_truth: bool = True,
         pad_multiple: int = 1,
         workers: int = 0,
+        out_of_range: str = "error",
+        option_prefix: str = "",
     ) -> None:
         if nonfinite not in NONFINITE_MODES:
-            raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {nonfinite!r}")
+            raise ValueError(f"{option_prefix}nonfinite must be one of {NONFINITE_MODES}, got {nonfinite!r}")
+        if out_of_range not in OUT_OF_RANGE_MODES:
+            raise ValueError(f"{option_prefix}out_of_range must be one of {OUT_OF_RANGE_MODES}, got {out_of_range!r}")
+        self.out_of_range = out_of_range
+        self.option_prefix = str(option_prefix)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if int(buffer_clusters) < 1:
@@ -185,11 +212,11 @@ class ClusterDataset:
 
         self.files = _expand_paths(paths)
         self._check_schemas()
-        self._file_rows = [pq.ParquetFile(f).metadata.num_rows for f in self.files]
+        self._file_rows = [open_parquet(f).metadata.num_rows for f in self.files]
         self._file_offset = np.concatenate([[0], np.cumsum(self._file_rows)]).astype(np.int64)
         self.counts: dict[str, int] = dict(
             n_rows=0, n_selected=0, n_crack_excluded=0, n_no_cells=0, n_nonpositive_e=0, n_nonfinite_dropped=0,
-            n_low_et=0, n_target_above_max=0,
+            n_low_et=0, n_target_above_max=0, n_out_of_range_dropped=0,
         )
         self._groups: list[_RowGroup] = self._scan()
         self._n = int(sum(len(g.rows) for g in self._groups))
@@ -214,33 +241,37 @@ class ClusterDataset:
     def _check_schemas(self) -> None:
         needed = self.scalar_columns + self.cell_columns
         for path in self.files:
-            schema = pq.read_schema(path)
+            schema = open_parquet(path).schema_arrow
             missing = [c for c in needed if c not in schema.names]
             if missing:
-                raise ValueError(
+                raise DataError(
                     f"{path}: missing column(s) {missing} needed for cell features {self.cell_features} "
                     f"and cluster features {self.cluster_features}"
                 )
             for c in self.cell_columns:
                 t = schema.field(c).type
                 if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
-                    raise ValueError(f"{path}: column {c!r} must be a list column (one entry per cell), has type {t}")
+                    raise DataError(f"{path}: column {c!r} must be a list column (one entry per cell), has type {t}")
             for c in self.scalar_columns:
                 t = schema.field(c).type
                 if pa.types.is_nested(t):
-                    raise ValueError(f"{path}: column {c!r} must be a scalar column, has type {t}")
+                    raise DataError(f"{path}: column {c!r} must be a scalar column, has type {t}")
+            check_column_types(path, schema, self.scalar_columns, self.cell_columns)
 
     def _scan(self) -> list[_RowGroup]:
         """One vectorised pass over the used columns: selection masks and data checks."""
         groups: list[_RowGroup] = []
         n_kept = 0
         for fi, path in enumerate(self.files):
-            pf = pq.ParquetFile(path)
+            pf = open_parquet(path)
             start = 0
             for gi in range(pf.metadata.num_row_groups):
                 if self.max_clusters is not None and n_kept >= self.max_clusters:
                     return groups
-                t = pf.read_row_group(gi, columns=self.scalar_columns + self.cell_columns)
+                try:
+                    t = pf.read_row_group(gi, columns=self.scalar_columns + self.cell_columns)
+                except (OSError, pa.ArrowException) as err:  # a damaged page (footer intact)
+                    raise DataError(f"{path}: cannot read row group {gi} (damaged shard?): {err}") from None
                 n = t.num_rows
                 self.counts["n_rows"] += n
                 rows = self._select(path, t, start)
@@ -262,7 +293,7 @@ class ClusterDataset:
             bad = np.flatnonzero(_to_numpy(lengths) != n_cells)
             if len(bad):
                 r = int(bad[0])
-                raise ValueError(
+                raise DataError(
                     f"{path}: row {start + r}: column {c!r} has {int(_to_numpy(lengths)[r])} entries but "
                     f"n_cells = {int(n_cells[r])}"
                 )
@@ -275,7 +306,7 @@ class ClusterDataset:
                 flat = _to_numpy(flat_layer)
                 parents = _to_numpy(pc.list_parent_indices(layer))
                 r = int(parents[np.flatnonzero((flat < 0) | (flat >= F.N_LAYERS))[0]])
-                raise ValueError(f"{path}: row {start + r}: cell_layer value outside [0, {F.N_LAYERS})")
+                raise DataError(f"{path}: row {start + r}: cell_layer value outside [0, {F.N_LAYERS})")
 
         keep = np.ones(n, dtype=bool)
         if self.exclude_crack:
@@ -339,14 +370,35 @@ class ClusterDataset:
             if self.nonfinite == "error":
                 r = int(np.flatnonzero(any_bad)[0])
                 cols = [c for c, b in bad_by_col.items() if b[r]]
-                raise ValueError(
+                raise DataError(
                     f"{path}: row {start + r}: non-finite (NaN/inf/null) value in column(s) {cols}; "
                     f"{int(any_bad.sum())} such row(s) in row group starting at row {start} "
-                    "(use nonfinite='drop' to drop them)"
+                    f"(use {self.option_prefix}nonfinite='drop' to drop them)"
                 )
             self.counts["n_nonfinite_dropped"] += int(any_bad.sum())
             keep &= ~any_bad
+        if self.out_of_range != "allow":
+            self._drop_out_of_range(path, t, start, keep)
         return np.flatnonzero(keep).astype(np.int64)
+
+    def _drop_out_of_range(self, path: Path, t: pa.Table, start: int, keep: np.ndarray) -> None:
+        """Finite values beyond the physical range of their column among the kept rows: raise or drop (in ``keep``)."""
+        bad_by_col = {c: keep & b for c, b in out_of_range_rows(t, self.scalar_columns + self.cell_columns).items()}
+        bad_by_col = {c: b for c, b in bad_by_col.items() if b.any()}
+        if not bad_by_col:
+            return
+        any_bad = np.logical_or.reduce(list(bad_by_col.values()))
+        if self.out_of_range == "error":
+            r = int(np.flatnonzero(any_bad)[0])
+            cols = [c for c, b in bad_by_col.items() if b[r]]
+            limits = ", ".join(f"|{c}| <= {PHYSICAL_RANGES[c]:g}" for c in cols)
+            raise DataError(
+                f"{path}: row {start + r}: value outside the physical range ({limits}) in column(s) {cols}; "
+                f"{int(any_bad.sum())} such row(s) in row group starting at row {start} "
+                f"(use {self.option_prefix}out_of_range='drop' to drop them, or 'allow' to keep them)"
+            )
+        self.counts["n_out_of_range_dropped"] += int(any_bad.sum())
+        keep &= ~any_bad
 
     # ------------------------------------------------------------------ sizes
     def __len__(self) -> int:

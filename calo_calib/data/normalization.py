@@ -3,10 +3,20 @@
 The networks carry these as buffers (``as_tensors()``), so an exported model needs no external
 scaler. Cell statistics use real cells only: padding zeros would pull the means towards 0 and shrink
 the spreads by an amount that depends on the batch composition.
+
+The statistics are robust to gross outliers: a value outside ``[q_lo - K w, q_hi + K w]``, where
+``q_lo``, ``q_hi`` are the 0.1 % and 99.9 % quantiles of the feature in the first buffer of
+clusters and ``w = q_hi - q_lo`` (``K`` = :data:`TRIM_WIDTHS`), is left out of the mean and the
+spread (and counted in a warning). On physical data nothing is that far out and the statistics are
+the plain mean and standard deviation; one absurd but finite value (``cell_x = 3e38``, which the
+loader's range check lets through with ``out_of_range=allow``, or a derived feature gone wild) no
+longer sets them. (Clipping at a few widths would change the normalisation of the real, heavy
+tails of ratio features such as ``e_frac_layer``: measured, their std would drop from ~11 to ~1.3.)
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +26,20 @@ import torch
 
 from calo_calib.data.loader import ClusterDataset
 
+log = logging.getLogger(__name__)
+
 STD_FLOOR = 1e-6
 """A standard deviation below this is replaced by 1. A constant input (e.g. e_tg3, always 0 in the
 simulation) has std 0; dividing by it would give inf/NaN, and by a tiny std would blow up rounding
 noise. With std 1 the normalised feature is just ``x - mean`` = 0: harmless and constant."""
+
+TRIM_QUANTILES = (0.001, 0.999)
+"""Quantiles of the first buffer that define the range of plausible values (module docstring)."""
+TRIM_WIDTHS = 1e6
+"""How many quantile widths ``w = q_hi - q_lo`` beyond the quantiles a value may lie and still count.
+The simulated data's natural tails reach ~4e3 widths (``e_frac_layer``: a ratio to a small layer
+energy; ``r_phi``, ``f_side`` ~1e3), so with 1e6 nothing physical is left out and the statistics
+are the plain ones; an absurd value (3e38, 1e30) is far beyond."""
 
 
 @dataclass
@@ -101,34 +121,58 @@ class NormStats:
 
 
 class _Moments:
-    """Streaming mean/variance per column (Chan et al. merge of batch moments, float64)."""
+    """Streaming mean/variance per column (Chan et al. merge of batch moments, float64); values outside
+    per-column ``bounds`` are left out (each column keeps its own count)."""
 
     def __init__(self, n_features: int) -> None:
-        self.n = 0
+        self.rows = 0  # rows seen (values left out included)
+        self.n = np.zeros(n_features)
         self.mean = np.zeros(n_features)
         self.m2 = np.zeros(n_features)
 
-    def update(self, x: np.ndarray) -> None:
-        """Add rows of ``x`` (n, F)."""
+    def update(self, x: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> int:
+        """Add rows of ``x`` (n, F), leaving out values outside ``bounds`` (lo, hi) per column;
+        returns the number of values left out."""
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-        nb = len(x)
-        if nb == 0:
-            return
-        mb = x.mean(0)
-        m2b = ((x - mb) ** 2).sum(0)
+        if len(x) == 0:
+            return 0
+        self.rows += len(x)
+        ok = np.ones(x.shape, dtype=bool) if bounds is None else (x >= bounds[0]) & (x <= bounds[1])
+        nb = ok.sum(0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mb = np.where(nb > 0, np.where(ok, x, 0.0).sum(0) / np.maximum(nb, 1), 0.0)
+            m2b = np.where(ok, (x - mb) ** 2, 0.0).sum(0)
         n = self.n + nb
+        safe = np.maximum(n, 1)
         delta = mb - self.mean
-        self.mean = self.mean + delta * nb / n
-        self.m2 = self.m2 + m2b + delta**2 * self.n * nb / n
+        self.mean = np.where(n > 0, self.mean + delta * nb / safe, 0.0)
+        self.m2 = np.where(n > 0, self.m2 + m2b + delta**2 * self.n * nb / safe, 0.0)
         self.n = n
+        return int(ok.size - ok.sum())
 
     def std(self) -> np.ndarray:
-        std = np.sqrt(self.m2 / self.n) if self.n else np.ones_like(self.mean)
-        return np.where(std < STD_FLOOR, 1.0, std)
+        std = np.sqrt(self.m2 / np.maximum(self.n, 1))
+        return np.where((std < STD_FLOOR) | (self.n == 0), 1.0, std)
+
+
+def trim_bounds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``x`` (n, F): the range ``[q_lo - K w, q_hi + K w]`` beyond which a value is left
+    out of the statistics (module docstring); unbounded for a column with ``w = 0`` (a constant)."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if len(x) == 0:
+        return np.full(x.shape[1], -np.inf), np.full(x.shape[1], np.inf)
+    q_lo, q_hi = np.quantile(x, TRIM_QUANTILES, axis=0)
+    width = q_hi - q_lo
+    lo = np.where(width > 0, q_lo - TRIM_WIDTHS * width, -np.inf)
+    hi = np.where(width > 0, q_hi + TRIM_WIDTHS * width, np.inf)
+    return lo, hi
 
 
 def compute_norm_stats(dataset: ClusterDataset, max_clusters: int = 200_000) -> NormStats:
-    """Means and stds of the raw cell features (valid cells only), cluster features and target.
+    """Robust means and stds of the raw cell features (valid cells only), cluster features and target.
+
+    Values far beyond a robust range taken from the first buffer are left out (module docstring;
+    a warning counts them).
 
     Streams ``dataset.batches(epoch=0, all_ranks=True)`` (every rank gets identical statistics) over
     the first ``max_clusters`` clusters, rounded up to whole buffers: within a buffer the batches are
@@ -145,14 +189,39 @@ def compute_norm_stats(dataset: ClusterDataset, max_clusters: int = 200_000) -> 
     clusters = _Moments(len(dataset.cluster_features))
     target = _Moments(1)
     seen = 0
+    held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the first buffer, to set the clipping range
+    bounds: list[tuple[np.ndarray, np.ndarray]] | None = None
+    clipped = [0, 0, 0]
+
+    def add(parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        assert bounds is not None
+        for i, (moments, x) in enumerate(zip((cells, clusters, target), parts)):
+            clipped[i] += moments.update(x, bounds[i])
+
+    def release() -> None:
+        nonlocal bounds
+        bounds = [trim_bounds(np.concatenate([h[i] for h in held])) for i in range(3)]
+        for parts in held:
+            add(parts)
+        held.clear()
+
     for batch in dataset.batches(0, all_ranks=True):
         if seen >= limit:
             break
         valid = batch["valid"].numpy()
-        cells.update(batch["cells"].numpy()[valid])
-        clusters.update(batch["cluster"].numpy())
-        target.update(batch["target"].numpy())
+        parts = (batch["cells"].numpy()[valid], batch["cluster"].numpy(), batch["target"].numpy().reshape(-1, 1))
         seen += len(valid)
+        if bounds is None:
+            held.append(parts)
+            if seen >= dataset.buffer_size:
+                release()
+        else:
+            add(parts)
+    if bounds is None:
+        release()
+    if any(clipped):
+        log.warning("normalisation: %d cell, %d cluster and %d target value(s) far outside the bulk (beyond %g widths "
+                    "of the 0.1-99.9%% quantile range) were left out of the statistics", *clipped, TRIM_WIDTHS)  # fmt: skip
     return NormStats(
         cell_features=list(dataset.cell_features),
         cluster_features=list(dataset.cluster_features),
@@ -162,6 +231,6 @@ def compute_norm_stats(dataset: ClusterDataset, max_clusters: int = 200_000) -> 
         cluster_std=clusters.std(),
         target_mean=float(target.mean[0]),
         target_std=float(target.std()[0]),
-        n_clusters=target.n,
-        n_cells=cells.n,
+        n_clusters=target.rows,
+        n_cells=cells.rows,
     )

@@ -95,14 +95,16 @@ class OnnxPredictor:
         return self.metadata["particle"]
 
     def dataset(
-        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None
+        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None,
+        out_of_range: str | None = None,
     ) -> ClusterDataset:
         """The clusters of ``paths`` with this model's features and selection (``nonfinite``: ``error`` |
-        ``drop`` overrides the exported handling of NaN/inf values)."""
+        ``drop`` and ``out_of_range``: ``error`` | ``drop`` | ``allow`` override the exported handling)."""
         return ClusterDataset(
             paths, self.cell_features, self.cluster_features, batch_size=batch_size,
             exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=nonfinite or str(self.selection["nonfinite"]),
             min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
+            out_of_range=out_of_range or str(self.selection.get("out_of_range", "error")),
         )  # fmt: skip
 
     @property
@@ -165,7 +167,8 @@ class BDTPredictor:
         return self.metadata["particle"]
 
     def dataset(
-        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None
+        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None,
+        out_of_range: str | None = None,
     ) -> ClusterDataset:
         from calo_calib.data.features import DEFAULT_CELL_FEATURES, default_cluster_features
 
@@ -173,6 +176,7 @@ class BDTPredictor:
             paths, DEFAULT_CELL_FEATURES, default_cluster_features(self.particle), batch_size=batch_size,
             exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=nonfinite or str(self.selection["nonfinite"]),
             min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
+            out_of_range=out_of_range or str(self.selection.get("out_of_range", "error")),
         )  # fmt: skip
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,8 @@ def _copy_data(src: Path, dst: Path, fn) -> Path:
     dst.mkdir(parents=True)
     for f in sorted(src.glob("*.parquet")):
         pq.write_table(fn(pq.read_table(f)), dst / f.name)
+    if (src / "dataset.json").exists():  # a directory of generated shards is complete only with it
+        shutil.copy(src / "dataset.json", dst / "dataset.json")
     return dst
 
 

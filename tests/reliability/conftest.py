@@ -53,27 +53,67 @@ def assert_one_error_line(proc: subprocess.CompletedProcess, cmd: str, *needles:
     return last
 
 
+FAST = ["logger=none", "evaluation.n_boot=5", "evaluation.plots=false", "progress=false", "compare_to=null",
+        "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "data.batch_size=32"]  # fmt: skip
+"""Run overrides of the smallest useful training (1 epoch of 2 steps, no plots, no tracker)."""
+
+
+def fast_overrides(model: str = "transformer", particle: str = "photon_conv", tiny_data=None, **data: Path) -> list[str]:
+    """Overrides of a tiny run: ``model``, the tiny splits of ``particle`` with ``data`` (split -> path) replacing some."""
+    base = [o for o in tiny_data.run_overrides(particle) if o.split("=", 1)[0].removeprefix("data.") not in data]
+    small = ["model.net.n_layers=1"] if model == "transformer" else []
+    return [f"model={model}", *base, *(f"data.{k}={v}" for k, v in data.items()), *FAST, *small]
+
+
 @pytest.fixture(scope="session")
-def exported_model(tmp_path_factory, tiny_data) -> Path:
-    """A tiny transformer (photon_conv) trained on ``tiny_data`` and exported: the batched ONNX file.
+def trained_run(tmp_path_factory, tiny_data) -> Path:
+    """A tiny transformer (photon_conv) run directory trained on ``tiny_data`` (1 epoch of 2 steps).
+
+    Shared: tests that modify a run copy it first (:func:`shutil.copytree`).
+    """
+    from calo_calib.pipeline import train_and_evaluate
+    from calo_calib.run import compose_run_config
+
+    run_dir = tmp_path_factory.mktemp("reliability_model") / "run"
+    train_and_evaluate(compose_run_config(fast_overrides(tiny_data=tiny_data)), run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported_model(trained_run) -> Path:
+    """The tiny transformer of :func:`trained_run` exported: the batched ONNX file.
 
     As tests/deploy/test_export_predict.py does it, smaller (1 epoch of 2 steps): only the file
     handling of predict is tested here, not the calibration.
     """
     from calo_calib.export import export_run
-    from calo_calib.pipeline import train_and_evaluate
-    from calo_calib.run import compose_run_config
 
-    root = tmp_path_factory.mktemp("reliability_model")
-    overrides = [
-        "model=transformer", *tiny_data.run_overrides("photon_conv"), "logger=none", "evaluation.n_boot=5",
-        "evaluation.plots=false", "progress=false", "compare_to=null", "trainer.epochs=1", "trainer.max_steps_per_epoch=2",
-        "data.batch_size=32", "model.net.n_layers=1",
-    ]  # fmt: skip
-    run_dir = root / "run"
-    train_and_evaluate(compose_run_config(overrides), run_dir)
-    manifest = export_run(run_dir, root / "export")
-    return root / "export" / manifest["files"]["batched"]
+    out = trained_run.parent / "export"
+    manifest = export_run(trained_run, out)
+    return out / manifest["files"]["batched"]
+
+
+def write_column(shard: Path, column: str, values) -> None:
+    """Replace ``column`` of the Parquet file ``shard`` (keeping its schema metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(shard)
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    t = t.set_column(t.column_names.index(column), column, arr)
+    pq.write_table(t, shard)
+
+
+@pytest.fixture
+def user_split(tmp_path, tiny_data):
+    """Factory ``user_split(particle, split, n, name)``: a private copy of a tiny split the test may damage."""
+
+    def make(particle: str = "photon_conv", split: str = "train", n: int = 400, name: str | None = None) -> Path:
+        dst = tmp_path / "user" / (name or f"{particle}_{split}")
+        shutil.copytree(tiny_data(particle, split, n=n), dst)
+        return dst
+
+    return make
 
 
 @pytest.fixture
