@@ -91,6 +91,8 @@ class _Prepared:
     em_ie: np.ndarray  # (n,) energy bin of the mini-shower tables
     em_ia: np.ndarray  # (n,) |eta| bin of the tables
     mip_e: np.ndarray  # (n, 4) mean EM-scale energy per layer as a MIP (GeV)
+    nb_start: np.ndarray  # (n + 1,) CSR: same-event particles within 2 x the window of each particle
+    nb_index: np.ndarray
 
 
 def _helix_impacts(lib: MinBiasLibrary, det) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,6 +144,30 @@ def _helix_impacts(lib: MinBiasLibrary, det) -> tuple[np.ndarray, np.ndarray, np
         eta_imp[layer, ch] = np.arcsinh(z / rt) * sign
         phi_imp[layer, ch] = np.arctan2(y, x)
     return eta_imp, phi_imp, arrives
+
+
+def _neighbours(key: np.ndarray, phi: np.ndarray, d_eta: float, d_phi: float) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (start (n+1,), index) of the other particles of the same event within d_eta and d_phi.
+
+    ``key`` (n,) sorted event x 100 + eta: the candidates of a particle are a contiguous range.
+    Built in chunks of particles, so the candidate pairs in memory stay bounded (~20 MB).
+    """
+    n = key.size
+    lo_all = np.searchsorted(key, key - d_eta)
+    hi_all = np.searchsorted(key, key + d_eta)
+    counts = np.zeros(n, np.int64)
+    parts = []
+    for c0 in range(0, n, 200_000):
+        c1 = min(c0 + 200_000, n)
+        lo, count = lo_all[c0:c1], hi_all[c0:c1] - lo_all[c0:c1]
+        src = np.repeat(np.arange(c0, c1), count)
+        dst = np.repeat(lo, count) + (np.arange(src.size) - np.repeat(np.cumsum(count) - count, count))
+        keep = (dst != src) & (np.abs(geo.wrap_phi(phi[dst] - phi[src])) < d_phi)
+        counts[c0:c1] = np.bincount(src[keep] - c0, minlength=c1 - c0)
+        parts.append(dst[keep].astype(np.int32))  # src is sorted: dst is grouped by particle
+    start = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=start[1:])
+    return start, np.concatenate(parts)
 
 
 class ParticlePileup:
@@ -246,8 +272,19 @@ class ParticlePileup:
         out[:, 0] = presampler_mip_energy(abs_eta, endcap, det) * presampler_present(abs_eta, endcap, det)
         return out
 
-    def _prepare(self, lib: MinBiasLibrary) -> _Prepared:
-        """Keep the particles that reach the calorimeter with a signal, ordered by (event, L2 eta)."""
+    def _geometry(self, lib: MinBiasLibrary) -> dict:
+        """Impacts, the anchor pool and the neighbour lists: they depend on the library, the field,
+        the barrel/end-cap boundary and the window only, so detector variants that change material
+        or shower knobs share them (cached per process)."""
+        from omegaconf import OmegaConf
+
+        pcfg = self.det.readout.pileup
+        key_parts = (
+            int(pcfg.library_events), int(pcfg.library_seed), float(pcfg.sqrt_s_gev), OmegaConf.to_yaml(self.det.field),
+            float(self.det.accordion.barrel_end), self.photon_min_e, self.w_eta, self.w_phi,
+        )  # fmt: skip
+        if key_parts in _GEOMETRY:
+            return _GEOMETRY[key_parts]
         eta_imp, phi_imp, arrives = _helix_impacts(lib, self.det)
         energy = lib.energy.astype(np.float64)
         usable = arrives & ((lib.kind == KIND_CHARGED) | (energy >= self.photon_min_e))
@@ -257,13 +294,24 @@ class ParticlePileup:
         idx = idx[order]
         eta_imp = eta_imp[:, idx].astype(np.float32)
         phi_imp = phi_imp[:, idx].astype(np.float32)
-        kind, energy = lib.kind[idx], energy[idx]
         e2 = eta_imp[geo.LAYER_L2]
         n = idx.size
         pool_eta = np.concatenate([e2, -e2])
         o = np.argsort(pool_eta)
-        pool_particle = np.concatenate([np.arange(n), np.arange(n)])[o]
-        pool_flip = np.where(o < n, 1, -1).astype(np.int8)
+        nb_start, nb_index = _neighbours(key[order], phi_imp[geo.LAYER_L2], 2 * self.w_eta, 2 * self.w_phi)
+        out = {
+            "kind": lib.kind[idx], "energy": energy[idx], "eta_imp": eta_imp, "phi_imp": phi_imp, "key": key[order],
+            "pool_eta": pool_eta[o], "pool_particle": np.concatenate([np.arange(n), np.arange(n)])[o],
+            "pool_flip": np.where(o < n, 1, -1).astype(np.int8), "nb_start": nb_start, "nb_index": nb_index,
+        }  # fmt: skip
+        _GEOMETRY[key_parts] = out
+        return out
+
+    def _prepare(self, lib: MinBiasLibrary) -> _Prepared:
+        """Keep the particles that reach the calorimeter with a signal, ordered by (event, L2 eta)."""
+        g = self._geometry(lib)
+        kind, energy, eta_imp = g["kind"], g["energy"], g["eta_imp"]
+        e2 = eta_imp[geo.LAYER_L2]
         a2 = np.abs(e2)
         em_ie, em_ia, _ = self._lookup(energy, a2, None)
         mip_e = self._mip_layers(a2.astype(np.float64)).astype(np.float32)
@@ -274,8 +322,8 @@ class ParticlePileup:
         mean_e[em, 0] = energy[em] * frac[:, 0] * mip_e[em, 0]
         density = self._density(lib.n_events, eta_imp, mean_e)
         return _Prepared(
-            lib, kind, energy, eta_imp, phi_imp, key[order], pool_eta[o], pool_particle, pool_flip, density,
-            em_ie.astype(np.int16), em_ia.astype(np.int16), mip_e,
+            lib, kind, energy, eta_imp, g["phi_imp"], g["key"], g["pool_eta"], g["pool_particle"], g["pool_flip"],
+            density, em_ie.astype(np.int16), em_ia.astype(np.int16), mip_e, g["nb_start"], g["nb_index"],
         )  # fmt: skip
 
     def _density(self, n_events: int, eta_imp: np.ndarray, mean_e: np.ndarray) -> np.ndarray:
@@ -323,15 +371,12 @@ class ParticlePileup:
         flip = p.pool_flip[pick].astype(np.float64)
         phi_new = phi_c[cl] + rng.uniform(-self.w_phi, self.w_phi, cl.size)
         rotation = phi_new - p.phi_imp[geo.LAYER_L2][anchor]
-        # Partners: the other particles of the anchor's event near it in eta (a contiguous range of
-        # the (event, eta)-sorted arrays), kept if they land in the window with the anchor's rotation.
-        lo_nb = np.searchsorted(p.key, p.key[anchor] - 2 * self.w_eta)
-        hi_nb = np.searchsorted(p.key, p.key[anchor] + 2 * self.w_eta)
-        n_nb = hi_nb - lo_nb
+        # Partners: the other particles of the anchor's event within twice the window of it (its
+        # neighbour list), kept if they land in the window with the anchor's rotation.
+        start = p.nb_start[anchor]
+        n_nb = p.nb_start[anchor + 1] - start
         a_of = np.repeat(np.arange(cl.size), n_nb)
-        partner = lo_nb[a_of] + (np.arange(a_of.size) - np.repeat(np.cumsum(n_nb) - n_nb, n_nb))
-        not_self = partner != anchor[a_of]
-        a_of, partner = a_of[not_self], partner[not_self]
+        partner = p.nb_index[start[a_of] + (np.arange(a_of.size) - np.repeat(np.cumsum(n_nb) - n_nb, n_nb))]
         e_in = flip[a_of] * p.eta_imp[geo.LAYER_L2][partner] - eta_c[cl[a_of]]
         f_in = geo.wrap_phi(p.phi_imp[geo.LAYER_L2][partner] + rotation[a_of] - phi_c[cl[a_of]])
         inside = (np.abs(e_in) < self.w_eta) & (np.abs(f_in) < self.w_phi)
@@ -493,6 +538,7 @@ def _marginal_fractions(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
 
 
 _MODELS: dict[str, ParticlePileup] = {}
+_GEOMETRY: dict[tuple, dict] = {}
 
 
 def pileup_model(det, media: list[Medium], material, accordion) -> ParticlePileup | None:
