@@ -23,7 +23,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from calo_calib.launch.requeue import install as _install_requeue_fix
 from calo_calib.paths import CONF_DIR
+
+_install_requeue_fix()  # submitit requeue on preemption: see calo_calib/launch/requeue.py
 
 log = logging.getLogger(__name__)
 logging.getLogger("matplotlib").setLevel(logging.WARNING)  # mathtext font substitutions are not news
