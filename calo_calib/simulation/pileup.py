@@ -74,8 +74,7 @@ class _ZeroNormal:
 class _Prepared:
     """The library particles that reach the calorimeter with a signal, with their impacts.
 
-    Particle arrays (n,) are ordered by (event, middle-layer impact eta): the particles of one event
-    near a given eta are a contiguous range of ``key`` = event x 100 + eta_L2.
+    Particle arrays (n,) are ordered by (event, middle-layer impact eta).
     """
 
     lib: MinBiasLibrary
@@ -83,7 +82,6 @@ class _Prepared:
     energy: np.ndarray  # (n,) GeV
     eta_imp: np.ndarray  # (4, n) impact eta per layer (signed as the particle)
     phi_imp: np.ndarray  # (4, n) impact phi per layer
-    key: np.ndarray  # (n,) sorted event x 100 + eta_L2
     pool_eta: np.ndarray  # (2n,) sorted signed L2 impact eta, both reflections
     pool_particle: np.ndarray  # (2n,) particle index
     pool_flip: np.ndarray  # (2n,) +1 / -1
@@ -252,10 +250,11 @@ class ParticlePileup:
         x0_gcm2 = 1.0 / (w_pb / PB["x0"] + w_lar / LAR["x0"])
         return (w_pb * DEDX_MIN["pb"] + w_lar * DEDX_MIN["lar"]) * x0_gcm2 / 1000.0 / m.ehat  # GeV
 
-    def _lookup(self, e: np.ndarray, abs_eta: np.ndarray, q: np.ndarray) -> tuple[int, ...]:
+    def _table_bins(self, e: np.ndarray, abs_eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and |eta| bins of the mini-shower tables for showers of ``e`` GeV at ``abs_eta``."""
         ie = np.clip(np.searchsorted(_E_EDGES, e) - 1, 0, _E_EDGES.size - 2)
         ia = np.clip((abs_eta / _ETA_STEP).astype(np.intp), 0, self.em_frac.shape[1] - 1)
-        return ie, ia, q
+        return ie, ia
 
     def _mip_layers(self, abs_eta: np.ndarray) -> np.ndarray:
         """(n, 4) mean EM-scale MIP energy per layer (GeV); presampler from its own model."""
@@ -300,7 +299,7 @@ class ParticlePileup:
         o = np.argsort(pool_eta)
         nb_start, nb_index = _neighbours(key[order], phi_imp[geo.LAYER_L2], 2 * self.w_eta, 2 * self.w_phi)
         out = {
-            "kind": lib.kind[idx], "energy": energy[idx], "eta_imp": eta_imp, "phi_imp": phi_imp, "key": key[order],
+            "kind": lib.kind[idx], "energy": energy[idx], "eta_imp": eta_imp, "phi_imp": phi_imp,
             "pool_eta": pool_eta[o], "pool_particle": np.concatenate([np.arange(n), np.arange(n)])[o],
             "pool_flip": np.where(o < n, 1, -1).astype(np.int8), "nb_start": nb_start, "nb_index": nb_index,
         }  # fmt: skip
@@ -313,7 +312,7 @@ class ParticlePileup:
         kind, energy, eta_imp = g["kind"], g["energy"], g["eta_imp"]
         e2 = eta_imp[geo.LAYER_L2]
         a2 = np.abs(e2)
-        em_ie, em_ia, _ = self._lookup(energy, a2, None)
+        em_ie, em_ia = self._table_bins(energy, a2)
         mip_e = self._mip_layers(a2.astype(np.float64)).astype(np.float32)
         em = kind != KIND_CHARGED
         mean_e = np.where(em[:, None], 0.0, mip_e).astype(np.float64)  # (n, 4) mean layer energy per particle
@@ -322,7 +321,7 @@ class ParticlePileup:
         mean_e[em, 0] = energy[em] * frac[:, 0] * mip_e[em, 0]
         density = self._density(lib.n_events, eta_imp, mean_e)
         return _Prepared(
-            lib, kind, energy, eta_imp, g["phi_imp"], g["key"], g["pool_eta"], g["pool_particle"], g["pool_flip"],
+            lib, kind, energy, eta_imp, g["phi_imp"], g["pool_eta"], g["pool_particle"], g["pool_flip"],
             density, em_ie.astype(np.int16), em_ia.astype(np.int16), mip_e, g["nb_start"], g["nb_index"],
         )  # fmt: skip
 

@@ -25,7 +25,9 @@ LAYER_NAMES = ("presampler", "strips", "middle", "back")
 TOLERANCE = 1.5  # factor on the table for strips and middle (docs/simulation.md)
 
 
-def _windows(eta: float, c: int, rng):
+def empty_windows(eta: float, c: int, rng: np.random.Generator):
+    """``c`` cluster windows centred at |eta| (positive frame), random phi: (eta_c, phi_c, endcap,
+    windows per layer, transverse radius per layer in mm)."""
     eta_c = np.full(c, eta)
     phi_c = rng.uniform(-np.pi, np.pi, c)
     endcap = eta_c >= 1.45
@@ -36,15 +38,14 @@ def _windows(eta: float, c: int, rng):
     return eta_c, phi_c, endcap, wins, rho
 
 
-def overlay(cfg, eta: float, mu: float, n: int, seed: int):
-    """Pile-up cells of ``n`` empty windows at |eta| (no signal): (cells per layer, windows, endcap)."""
-    from calo_calib.simulation.generator import Simulator
+def overlay(pu, det, eta: float, mu: float, n: int, seed: int):
+    """Pile-up cells of ``n`` empty windows at |eta| (no signal) from the model ``pu`` of detector
+    config ``det``: (cells per layer (n, ne, nph) GeV, windows, endcap)."""
     from calo_calib.simulation.readout import sampling_term
 
-    pu = Simulator(cfg).pileup
     rng = np.random.default_rng(seed)
-    eta_c, phi_c, endcap, wins, rho = _windows(eta, n, rng)
-    cells = pu.cells(wins, rho, eta_c, phi_c, np.full(n, mu), sampling_term(eta_c, endcap, cfg.detector), rng)
+    eta_c, phi_c, endcap, wins, rho = empty_windows(eta, n, rng)
+    cells = pu.cells(wins, rho, eta_c, phi_c, np.full(n, mu), sampling_term(eta_c, endcap, det), rng)
     return cells, wins, endcap
 
 
@@ -130,7 +131,7 @@ def run(v) -> None:
     table = {layer: [] for layer in range(4)}
     means = []
     for k, eta in enumerate(ETAS):
-        cells, wins, endcap = overlay(sim_cfg, eta, mu, n, int(cfg_v.seed) + k)
+        cells, wins, endcap = overlay(pu, det, eta, mu, n, int(cfg_v.seed) + k)
         for layer in range(4):
             w = wins[layer]
             ie, ip = w.eta_lo.shape[1] // 2, w.phi_lo.shape[1] // 2
@@ -177,7 +178,7 @@ def run(v) -> None:
     # Footprint sum versus <mu> at |eta| = 0.3 against the card's cluster-level terms.
     widths = []
     for k, m in enumerate(MUS):
-        cells, wins, _ = overlay(sim_cfg, 0.3, m, n, int(cfg_v.seed) + 100 + k)
+        cells, wins, _ = overlay(pu, det, 0.3, m, n, int(cfg_v.seed) + 100 + k)
         widths.append(float(footprint_sum(cells, wins).std()))
     widths = np.array(widths)
     mus = np.array(MUS)

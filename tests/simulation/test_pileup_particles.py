@@ -17,31 +17,14 @@ from calo_calib.simulation import compose_config, minbias
 from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.generator import Simulator
 from calo_calib.simulation.pulse import BunchTrain, crossing_response, shaped_pulse
-from calo_calib.simulation.readout import noise_sigmas, sampling_term
+from calo_calib.simulation.readout import noise_sigmas
+from calo_calib.validation.pileup_cells import overlay
 
 
 @pytest.fixture(scope="module")
 def model():
     cfg = compose_config(["particle=electron", "mu=30"])
     return cfg.detector, Simulator(cfg).pileup
-
-
-def _windows(eta: float, c: int, rng):
-    eta_c = np.full(c, eta)
-    phi_c = rng.uniform(-np.pi, np.pi, c)
-    endcap = eta_c >= 1.45
-    wins = [geo.layer_window(layer, eta_c, phi_c, endcap) for layer in range(geo.N_LAYERS)]
-    rho = [
-        np.where(endcap, geo.ENDCAP_Z[layer] / np.sinh(eta_c), geo.barrel_radius(layer, eta_c)) for layer in range(4)
-    ]
-    return eta_c, phi_c, endcap, wins, rho
-
-
-def _overlay(det, pu, eta: float, mu: float, c: int, seed: int):
-    rng = np.random.default_rng(seed)
-    eta_c, phi_c, endcap, wins, rho = _windows(eta, c, rng)
-    cells = pu.cells(wins, rho, eta_c, phi_c, np.full(c, mu), sampling_term(eta_c, endcap, det), rng)
-    return cells, wins, endcap
 
 
 def test_pulse_has_zero_area_and_bipolar_shape(default_cfg):
@@ -97,7 +80,7 @@ def test_deposit_rate_is_the_window_rate(model):
 def test_mean_subtracted_and_width(model, eta):
     det, pu = model
     c, mu = 3000, 30.0
-    cells, wins, endcap = _overlay(det, pu, eta, mu, c, seed=11)
+    cells, wins, endcap = overlay(pu, det, eta, mu, c, seed=11)
     for layer in (1, 2, 3):
         w = wins[layer]
         ie, ip = w.eta_lo.shape[1] // 2, w.phi_lo.shape[1] // 2
@@ -117,7 +100,7 @@ def test_width_scales_with_sqrt_mu(model):
     det, pu = model
     sd = {}
     for mu in (15.0, 60.0):
-        cells, wins, _ = _overlay(det, pu, 0.5, mu, 3000, seed=int(mu))
+        cells, wins, _ = overlay(pu, det, 0.5, mu, 3000, seed=int(mu))
         w = wins[2]
         sd[mu] = cells[2][:, w.eta_lo.shape[1] // 2, w.phi_lo.shape[1] // 2].std()
     assert sd[60.0] / sd[15.0] == pytest.approx(2.0, rel=0.12)
@@ -126,7 +109,7 @@ def test_width_scales_with_sqrt_mu(model):
 def test_neighbouring_cells_are_correlated(model):
     """Particles spread over neighbouring cells and layers: unlike i.i.d. noise, cells co-vary."""
     det, pu = model
-    cells, wins, _ = _overlay(det, pu, 0.5, 50.0, 3000, seed=3)
+    cells, wins, _ = overlay(pu, det, 0.5, 50.0, 3000, seed=3)
     w = wins[2]
     ie, ip = w.eta_lo.shape[1] // 2, w.phi_lo.shape[1] // 2
     a, b = cells[2][:, ie, ip], cells[2][:, ie, ip + 1]
@@ -138,7 +121,7 @@ def test_neighbouring_cells_are_correlated(model):
 
 def test_no_pileup_at_zero_mu(model):
     det, pu = model
-    cells, _, _ = _overlay(det, pu, 0.5, 0.0, 50, seed=1)
+    cells, _, _ = overlay(pu, det, 0.5, 0.0, 50, seed=1)
     assert all(np.all(c == 0) for c in cells)
 
 
