@@ -274,7 +274,9 @@ def test_late_conversions_are_labelled_unconverted(forward_photons):
     sconv = sample["truth_converted"].to_numpy()
     sr = sample["truth_conv_r"].to_numpy()
     assert np.all(sct == 0)
-    assert np.mean(sconv) > 0.15 and np.mean(sr[sconv] > 450.0) > 0.5
+    # Late conversions dominate them: about half beyond 450 mm, against a quarter of all conversions.
+    late_all = np.mean(d["truth_conv_r"][conv] > 450.0)
+    assert np.mean(sconv) > 0.15 and np.mean(sr[sconv] > 450.0) > late_all + 0.15
     # Their extra showers (brem photons of the legs) are there: more showers than single photons.
     ns = sample["truth_n_showers"].to_numpy()
     assert np.all(ns[~sconv] == 1) and ns[sconv].mean() > 2.0

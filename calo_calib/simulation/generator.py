@@ -39,7 +39,7 @@ from calo_calib.simulation.readout import (
     sampling_term,
 )
 from calo_calib.simulation.shower import (
-    Medium,
+    accordion_media,
     cumulative,
     longitudinal_params,
     mean_depth_in,
@@ -116,11 +116,7 @@ class Simulator:
         self.accordion = AccordionDepth.from_config(det.accordion)
         self.idp = InnerDetectorProfile.from_config(det.material)
         acc = det.accordion
-        self.media = [
-            Medium.pb_lar(float(acc.lead_mm_thick), float(acc.lar_gap_mm_barrel)),
-            Medium.pb_lar(float(acc.lead_mm_thin), float(acc.lar_gap_mm_barrel)),
-            Medium.pb_lar(float(acc.lead_mm_endcap), float(acc.lar_gap_mm_endcap)),
-        ]
+        self.media = accordion_media(acc)
         self.generate = str(cfg.particle.generate)
         self.select = str(cfg.particle.select)
         self.lateral_log_sigma = float(det.shower.lateral_log_sigma)

@@ -35,7 +35,18 @@ class Medium:
     ehat: float  # e/mip
 
     @classmethod
-    def pb_lar(cls, lead_mm: float, lar_mm: float) -> Medium:
+    def pb_lar(cls, lead_mm: float, lar_mm: float, x0_cm_full: float | None = None) -> Medium:
+        """The GFlash medium of lead plates ``lead_mm`` thick with ``lar_mm`` of LAr per absorber.
+
+        ``x0_cm_full``: the radiation length (cm) of the full structure, with the steel cladding, glue
+        and electrodes that the Pb + LAr mix leaves out (ATLAS quotes 2.137 / 2.695 cm for thick /
+        thin barrel lead, card §1.4a [S3], against 1.89 / 2.30 cm for Pb + LAr alone). Those layers
+        dilute the medium: a shower keeps its GFlash shape in units of X0 and R_M (R_M / X0 = E_s / E_c
+        is a property of the composition), but both units are longer in millimetres. So the Molière
+        radius is stretched by X0_full / X0_PbLAr, as the depths already are (the layer boundaries are
+        in X0 of the full structure). The extra layers' small change of Z_eff and E_c is neglected [E].
+        ``None`` keeps the Pb + LAr lengths.
+        """
         d1, d2 = lead_mm / 10.0, lar_mm / 10.0  # cm
         m1, m2 = d1 * PB["rho"], d2 * LAR["rho"]
         w1, w2 = m1 / (m1 + m2), m2 / (m1 + m2)
@@ -49,7 +60,30 @@ class Medium:
         rm_cm = E_S / ec_over_x0 / rho_eff
         fs = x0_cm / (d1 + d2)
         ehat = 1.0 / (1.0 + 0.007 * (PB["Z"] - LAR["Z"]))
-        return cls(z_eff, x0_cm, ec, rm_cm * 10.0, fs, ehat)
+        stretch = 1.0 if x0_cm_full is None else float(x0_cm_full) / x0_cm
+        return cls(z_eff, x0_cm * stretch, ec, rm_cm * stretch * 10.0, fs, ehat)
+
+
+def accordion_media(acc) -> list[Medium]:
+    """The three GFlash media of ``detector.accordion``: thick-lead barrel, thin-lead barrel, end-cap.
+
+    Each is stretched to the full structure's radiation length (:meth:`Medium.pb_lar`): the barrel
+    ones to ATLAS's quoted cm/X0 (``x0_cm_thick``, ``x0_cm_thin``), the end-cap by the ratio
+    ``x0_stretch_endcap`` = X0_full / X0_PbLAr (no quoted value). Keys set to null (or absent) keep
+    the Pb + LAr lengths.
+    """
+    def opt(key: str) -> float | None:
+        v = acc.get(key)
+        return None if v is None else float(v)
+
+    lead_ec, gap_ec = float(acc.lead_mm_endcap), float(acc.lar_gap_mm_endcap)
+    stretch_ec = opt("x0_stretch_endcap")
+    x0_ec = None if stretch_ec is None else stretch_ec * Medium.pb_lar(lead_ec, gap_ec).x0_cm
+    return [
+        Medium.pb_lar(float(acc.lead_mm_thick), float(acc.lar_gap_mm_barrel), opt("x0_cm_thick")),
+        Medium.pb_lar(float(acc.lead_mm_thin), float(acc.lar_gap_mm_barrel), opt("x0_cm_thin")),
+        Medium.pb_lar(lead_ec, gap_ec, x0_ec),
+    ]
 
 
 @dataclass

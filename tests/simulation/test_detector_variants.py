@@ -275,7 +275,9 @@ def test_shower_depth_moves_energy_to_the_back(sim):
     nom, var = sample(sim, "nominal", BARREL_200), sample(sim, "shower_depth", BARREL_200)
     assert z_score(per_cluster_e(nom, "cluster_e_l1"), per_cluster_e(var, "cluster_e_l1")) < -5
     assert z_score(per_cluster_e(nom, "cluster_e_l3"), per_cluster_e(var, "cluster_e_l3")) > 5
-    assert z_score(per_cluster_e(nom, "cluster_e_ps"), per_cluster_e(var, "cluster_e_ps")) < -2.5
+    # The presampler sees the shower's first X0 only, a small shift under its pile-up noise: at mu = 0.
+    nom0, var0 = sample(sim, "nominal", [*BARREL_200, "mu=0"]), sample(sim, "shower_depth", [*BARREL_200, "mu=0"])
+    assert z_score(per_cluster_e(nom0, "cluster_e_ps"), per_cluster_e(var0, "cluster_e_ps")) < -2.5
     # consistent with the cell layer column
     for s in (nom, var):
         l3 = np.bincount(
