@@ -28,7 +28,9 @@ from calo_calib.simulation.shower import Medium, longitudinal_params
 from calo_calib.validation.detector_shifts import middle_layer_shape, negative_cell_rms
 from calo_calib.validation.metrics import sigma_rel
 
-VARIANTS = ("material_up", "material_local", "shower_depth", "shower_width", "constant_term", "noise_pileup")
+VARIANTS = (
+    "material_up", "material_local", "material_phi", "shower_depth", "shower_width", "constant_term", "noise_pileup"
+)  # fmt: skip
 SEED = 5
 
 
@@ -269,6 +271,27 @@ def test_material_local_only_inside_its_window(sim):
     assert z_score(lost_v[~wv], lost_v[wv]) > 5  # inside vs outside within the variant sample
     for n_, v_ in ((lost_n, lost_v), (ps_n, ps_v), (accordion_response(nom), accordion_response(var))):
         assert abs(z_score(n_[~wn], v_[~wv])) < 2.5  # outside: compatible with nominal
+
+
+def test_material_phi_bundles_raise_the_brem_only_inside_them(sim):
+    """material_phi: 8 ID service bundles, +0.2 X0 at 1.3 <= |eta| < 2 (optional [E] variant, item 4)."""
+    gun = fixed_gun(50, 1.5, 1.9)
+    nom, var = sample(sim, "nominal", gun, 1500), sample(sim, "material_phi", gun, 1500)
+    bumps = compose_config(["detector=material_phi"]).detector.material.bumps
+    windows = [tuple(b.phi) for b in bumps if float(b.abs_eta[0]) == 1.3]
+    assert len(windows) == 8
+
+    def inside(s):
+        phi = s["truth_phi"]
+        return np.any([(phi >= lo) & (phi < hi) for lo, hi in windows], axis=0)
+
+    wn, wv = inside(nom), inside(var)
+    assert 0.15 < wv.mean() < 0.35  # 8 x 0.2 rad of 2 pi = 25 %
+    # ID material: the electron radiates more before the calorimeter (its shower starts after the ID).
+    brem_n, brem_v = nom["truth_brem_fraction"].astype(float), var["truth_brem_fraction"].astype(float)
+    assert z_score(brem_n[wn], brem_v[wv]) > 3
+    assert z_score(brem_v[~wv], brem_v[wv]) > 3  # phi dependence inside the variant sample itself
+    assert abs(z_score(brem_n[~wn], brem_v[~wv])) < 2.5  # between the bundles: nominal
 
 
 def test_shower_depth_moves_energy_to_the_back(sim):
