@@ -27,6 +27,7 @@ EXPECTED_PNGS = (
     "shower_shapes_photon_conv.png",
     "shower_shapes_vs_mu.png",
     "pileup_scan_electron.png",
+    "upstream_substructure.png",
 )
 
 
@@ -54,6 +55,7 @@ def test_validate_quick(tmp_path):
         "Shower shapes vs ATLAS MC",
         "Shower shapes vs ⟨μ⟩",
         "Electron resolution vs ⟨μ⟩",
+        "Upstream substructure: brem photons and conversions",
     ):
         assert section in readme, section
     for png in EXPECTED_PNGS:

@@ -16,9 +16,10 @@ MODULES = (
     "calo_calib.validation.pileup_scan",
     "calo_calib.validation.pileup_cells",
     "calo_calib.validation.lateral",
+    "calo_calib.validation.upstream_substructure",
 )
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
-SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral")
+SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral", "n_upstream")
 """Sample-size keys of ``conf/validate.yaml`` (and its ``quick_sizes``) used by these sections."""
 
 
