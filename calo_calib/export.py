@@ -101,8 +101,50 @@ def _check_parity_particle(paths: list[Path], cfg, allow: bool) -> None:
         log.warning("PARTICLE MISMATCH (--allow-particle-mismatch): %s", p)
 
 
+FLAVOURS = ("calo_calib", "athena")
+"""``calo_calib``: the project's per-cluster and batched files; ``athena``: also the file athena's
+``egammaTransformerCalibTool`` loads as it is (``docs/deployment.md``, "athena")."""
+
+
+def athena_incompatibility(run_dir: Path, cfg, cells: list[str], clusters: list[str]) -> str | None:
+    """Why the athena tool cannot serve this network (one line naming run, preset and fix), or None."""
+    from calo_calib.deploy import athena_spec as spec
+
+    particle = str(cfg.particle.name)
+    if particle not in spec.PARTICLE_TYPES:
+        return f"{run_dir}: --flavour athena: egammaTransformerCalibTool has no model for particle {particle!r}"
+    want = spec.cluster_features(particle)
+    if clusters == want and cells == list(spec.CELL_FEATURES):
+        return None
+    preset = cfg.data.get("cluster_features")
+    return (f"{run_dir}: --flavour athena: egammaTransformerCalibTool feeds exactly {len(want)} cluster features "
+            f"{want} and {len(spec.CELL_FEATURES)} cell features {list(spec.CELL_FEATURES)}, but this run was trained "
+            f"with data.cluster_features={preset} ({len(clusters)} cluster features) and data.cell_features={cells}; "
+            "the tool cannot serve it: retrain with data.cluster_features=athena and the default data.cell_features")  # fmt: skip
+
+
+def _gnn_config(prov: dict[str, str], particle: str, outputs: list[str]) -> str:
+    """The ``gnn_config`` metadata SaltModel parses: version, inputs (offset 0, scale 1: the
+    normalisation is in the graph), outputs, and the project's provenance beside them."""
+    from calo_calib.deploy import athena_spec as spec
+    from calo_calib.deploy.onnx_export import metadata_json
+
+    def node(name: str, variables: list[str]) -> dict[str, Any]:
+        return {"name": name, "variables": [{"name": v, "offset": 0.0, "scale": 1.0} for v in variables]}
+
+    name = spec.salt_model_name(prov["model"])
+    return metadata_json({
+        "onnx_model_version": spec.EXPORT_SALT_VERSION,
+        "inputs": [node(spec.CLUSTER_INPUT, spec.cluster_features(particle))],
+        "input_sequences": [node(spec.CELL_INPUT, list(spec.CELL_FEATURES))],
+        "outputs": {name: {"labels": outputs, "node_index": 0}},
+        "units": "energies MeV, lengths mm, angles rad (ATLAS units; egammaTransformerCalibTool)",
+        "calo_calib": prov,
+    })  # fmt: skip
+
+
 def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | None, checkpoint: str,
-                   allow_particle_mismatch: bool = False) -> dict[str, Any]:  # fmt: skip
+                   allow_particle_mismatch: bool = False, flavour: str = "calo_calib") -> dict[str, Any]:  # fmt: skip
     import torch
 
     from calo_calib.calibration import NetworkCalibration, cell_and_cluster_features, make_dataset
@@ -111,10 +153,16 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
     from calo_calib.deploy.parity import check_parity
     from calo_calib.deploy.runtime import make_session
 
+    if flavour not in FLAVOURS:
+        raise ExportError(f"--flavour {flavour!r} is not one of {list(FLAVOURS)}")
+    cells, clusters = cell_and_cluster_features(cfg)
+    if flavour == "athena":
+        why = athena_incompatibility(run_dir, cfg, cells, clusters)
+        if why:
+            raise ExportError(why)  # before anything is written
     torch.manual_seed(0)
     calib = NetworkCalibration(run_dir, cfg, checkpoint=checkpoint, device="cpu")
     model = calib.model.eval()
-    cells, clusters = cell_and_cluster_features(cfg)
     parity_paths = _parity_data(cfg, data)
     _check_parity_particle(parity_paths, cfg, allow_particle_mismatch)
     dataset = make_dataset(cfg, parity_paths, batch_size=64, max_clusters=2048)
@@ -143,12 +191,21 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
         report = check_parity(model, make_session(per_cluster, threads=1), make_session(batched), batches, tolerance)
         log.info("parity OK: max |ONNX - PyTorch| = %.2e over %d clusters (cells %d..%d; batches %s)",
                  report.max_abs_diff, report.n_checked, min(report.cell_counts), max(report.cell_counts), report.batch_sizes)  # fmt: skip
-        for f in (per_cluster, batched):
+        written = [per_cluster, batched]
+        files = {"per_cluster": f"{stem}.onnx", "batched": f"{stem}_batched.onnx"}
+        athena = None
+        if flavour == "athena":
+            athena = _export_athena(model, example, prov, meta, staging, parity_paths, batches, tolerance)
+            written.append(staging / athena["file"])
+            files["athena"] = athena["file"]
+        for f in written:
             os.replace(f, out / f.name)
     return {
         **prov,
         "kind": "network",
-        "files": {"per_cluster": f"{stem}.onnx", "batched": f"{stem}_batched.onnx"},
+        "flavour": flavour,
+        "files": files,
+        **({"athena": athena} if athena else {}),
         "cell_features": cells,
         "cluster_features": clusters,
         "pair_inputs": N_PAIR_INPUTS if needs_pair(model) else 0,
@@ -156,6 +213,34 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
         "selection": _selection(cfg),
         "parity": {**report.as_dict(), "tolerance": tolerance},
     }
+
+
+def _export_athena(model, example, prov: dict[str, str], meta: dict[str, str], staging: Path, parity_paths: list[Path],
+                   batches, tolerance: float) -> dict[str, Any]:  # fmt: skip
+    """Write the egammaTransformerCalibTool file into ``staging`` and check it with the contract player."""
+    from calo_calib.deploy import athena_spec as spec
+    from calo_calib.deploy.athena_parity import check_athena_parity
+    from calo_calib.deploy.onnx_export import export_athena, metadata_json
+    from calo_calib.deploy.onnx_graphs import output_names
+
+    particle = prov["particle"]
+    prop, file_name = spec.MODEL_FILE_PROPERTY[particle]
+    athena_meta = {
+        **meta,
+        spec.GNN_CONFIG_KEY: _gnn_config(prov, particle, output_names(model)),
+        "cluster_features": metadata_json(spec.cluster_features(particle)),
+        "cell_features": metadata_json(list(spec.CELL_FEATURES)),
+        "units": "energies MeV, lengths mm, angles rad (ATLAS units, as egammaTransformerCalibTool passes them)",
+        "output": "correction: E_calib [MeV] = correction * sum of the cluster's L0..L3 cell energies [MeV]"
+        + ("; sigma: predicted relative resolution" if "sigma" in output_names(model) else ""),
+    }
+    export_athena(model, example, particle, staging / file_name, athena_meta)
+    check = check_athena_parity(model, staging, file_name, particle, parity_paths, batches, tolerance)
+    log.info("athena contract OK: max |player - PyTorch| = %.2e over %d clusters (outputs %s)",
+             check["max_abs_diff"], check["n_checked"], check["outputs"])  # fmt: skip
+    return {"file": file_name, "property": prop, "ParticleType": spec.PARTICLE_TYPES[particle],
+            "salt_model_name": spec.salt_model_name(prov["model"]), "outputs": check["outputs"],
+            "parity": {k: v for k, v in check.items() if k != "outputs"} | {"tolerance": tolerance}}  # fmt: skip
 
 
 def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
@@ -184,8 +269,11 @@ def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
 
 
 def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, tolerance: float = DEFAULT_TOLERANCE,
-               data: str | None = None, allow_particle_mismatch: bool = False) -> dict[str, Any]:  # fmt: skip
+               data: str | None = None, allow_particle_mismatch: bool = False, flavour: str = "calo_calib") -> dict[str, Any]:  # fmt: skip
     """Export the calibration of a run directory (or checkpoint); returns the manifest written to ``export.json``.
+
+    ``flavour="athena"`` also writes the file athena's egammaTransformerCalibTool loads as it is
+    (refused, with the fix, for a network trained on other features than the tool's).
 
     The parity data (``data`` or the run's test split) must hold the model's particle type, unless
     ``allow_particle_mismatch``; an unfinished run (its ``status.json`` not ``completed``) is refused.
@@ -208,7 +296,7 @@ def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
     if cfg.model.kind == "bdt":
         manifest = export_bdt(run_dir, cfg, out_dir)
     else:
-        manifest = export_network(run_dir, cfg, out_dir, tolerance, data, checkpoint, allow_particle_mismatch)
+        manifest = export_network(run_dir, cfg, out_dir, tolerance, data, checkpoint, allow_particle_mismatch, flavour)
     write_json_atomic(out_dir / "export.json", manifest)
     log.info("exported %s to %s: %s", run_dir, out_dir, ", ".join(manifest["files"].values()))
     return manifest
@@ -222,16 +310,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="dataset for the parity check (default: the run's test split)")
     parser.add_argument("--allow-particle-mismatch", action="store_true",
                         help="use parity data whose particle column differs from the model's particle type")  # fmt: skip
+    parser.add_argument("--flavour", choices=FLAVOURS, default="calo_calib",
+                        help="athena: also write the ONNX file athena's egammaTransformerCalibTool loads (MeV inputs, gnn_config)")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("torch").setLevel(logging.ERROR)
     from calo_calib.data.checks import DataError
+    from calo_calib.deploy.athena_player import AthenaContractError
     from calo_calib.deploy.parity import ParityError
 
     try:
-        export_run(args.run, args.out, args.tolerance, args.data, args.allow_particle_mismatch)
+        export_run(args.run, args.out, args.tolerance, args.data, args.allow_particle_mismatch, args.flavour)
     except (ExportError, FileNotFoundError, DataError) as err:
         print(f"calo_calib.export: error: {err}", file=sys.stderr)
+        return 1
+    except AthenaContractError as err:
+        print(f"calo_calib.export: error: the athena file breaks the SaltModel contract, nothing written: {err}", file=sys.stderr)
         return 1
     except ParityError as err:
         print(f"calo_calib.export: error: parity check failed, nothing written: {err}", file=sys.stderr)

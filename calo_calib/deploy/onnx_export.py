@@ -37,12 +37,12 @@ def _save_with_metadata(program, path: Path, metadata: Mapping[str, str]) -> Non
 
 
 def _export(graph: torch.nn.Module, args: list[torch.Tensor], names: list[str], shapes: Mapping[str, Any], path: Path,
-            metadata: Mapping[str, str]) -> Path:  # fmt: skip
-    """Export ``graph`` (inputs ``names``; output ``correction``, and ``sigma`` for a network with the
-    uncertainty head) with dynamic ``shapes`` and save it with ``metadata``."""
+            metadata: Mapping[str, str], outputs: list[str] | None = None) -> Path:  # fmt: skip
+    """Export ``graph`` (inputs ``names``; outputs ``outputs``, by default ``correction``, and ``sigma``
+    for a network with the uncertainty head) with dynamic ``shapes`` and save it with ``metadata``."""
     with torch.no_grad():
         program = torch.onnx.export(
-            graph, tuple(args), dynamo=True, input_names=names, output_names=output_names(graph.model),
+            graph, tuple(args), dynamo=True, input_names=names, output_names=outputs or output_names(graph.model),
             dynamic_shapes=dict(shapes), opset_version=OPSET, verbose=False,
         )  # fmt: skip
     _save_with_metadata(program, path, metadata)
@@ -85,6 +85,33 @@ def export_batched(model: torch.nn.Module, example: Mapping[str, torch.Tensor], 
         names.append("pair")
         shapes["pair"] = {0: batch, 1: length}
     return _export(graph, args, names, shapes, path, {**metadata, "convention": "batched"})
+
+
+def export_athena(model: torch.nn.Module, example: Mapping[str, torch.Tensor], particle: str, path: Path,
+                  metadata: Mapping[str, str]) -> Path:  # fmt: skip
+    """The athena ``egammaTransformerCalibTool`` file (:mod:`calo_calib.deploy.athena_graph`):
+    ``cluster_features`` [1, F] (MeV), ``cell_features`` [n_cells, 7] -> ``<model>_correction`` [1]
+    (, ``<model>_sigma`` [1]); ``metadata`` must hold ``gnn_config``.
+
+    The caller has checked that the network's features are the tool's (same names, same order).
+    """
+    from calo_calib.deploy import athena_spec as spec
+    from calo_calib.deploy.athena_graph import AthenaPerClusterGraph
+
+    if spec.GNN_CONFIG_KEY not in metadata:
+        raise ValueError(f"export_athena: metadata lacks {spec.GNN_CONFIG_KEY!r} (SaltModel cannot load the file without it)")
+    graph = AthenaPerClusterGraph(model, particle).eval()
+    counts = example["valid"].sum(1)
+    i = int(torch.nonzero(counts >= 2)[0, 0])
+    n = int(counts[i])
+    # Example values only fix shapes: the graph has no data-dependent control flow.
+    args = [example["cluster"][i : i + 1], example["cells"][i, :n]]
+    names = [spec.CLUSTER_INPUT, spec.CELL_INPUT]
+    n_cells = torch.export.Dim("n_cells", min=1, max=65536)
+    shapes = {spec.CLUSTER_INPUT: None, spec.CELL_INPUT: {0: n_cells}}
+    prefix = spec.salt_model_name(str(metadata.get("model", "calocalib")))
+    outputs = [f"{prefix}_{o}" for o in output_names(model)]
+    return _export(graph, args, names, shapes, path, {**metadata, "convention": "athena"}, outputs)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
