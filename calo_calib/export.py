@@ -243,6 +243,46 @@ def _export_athena(model, example, prov: dict[str, str], meta: dict[str, str], s
             "parity": {k: v for k, v in check.items() if k != "outputs"} | {"tolerance": tolerance}}  # fmt: skip
 
 
+def _write_mvautils(src: Path, dst: Path) -> dict[str, Any]:
+    """Each booster of the BDT in ``src`` as an MVAUtils TTree (``<booster>.root``) plus ``binning.json``;
+    checked: the trees read back and walked as MVAUtils does equal XGBoost on random inputs."""
+    import numpy as np
+
+    from calo_calib.deploy import mvautils
+    from calo_calib.models.bdt import BDTCalibration
+
+    bdt = BDTCalibration.load(src, nthread=1)
+    dst.mkdir(parents=True)
+    boosters = {}
+    rng = np.random.default_rng(0)
+    for name, booster in bdt.boosters.items():
+        path = mvautils.write_tree_file(dst / f"{name}.root", mvautils.preorder_trees(booster))
+        offset = mvautils.base_score(booster)
+        # Cheap self-check on random inputs (NaNs included: the default_left branches); the tests
+        # check real clusters.
+        x = rng.normal(size=(64, len(bdt.booster_inputs[name]))).astype(np.float32)
+        x[::7, 0] = np.nan
+        import xgboost as xgb
+
+        ref = booster.predict(xgb.DMatrix(x, feature_names=bdt.booster_inputs[name]))
+        got = mvautils.MVAUtilsForest(mvautils.read_tree_file(path)).responses(x) + offset
+        if np.max(np.abs(got - ref)) > 1e-5:
+            raise ExportError(f"{path}: MVAUtils walk differs from XGBoost by {np.max(np.abs(got - ref)):.3g}")
+        boosters[name] = {"file": path.name, "tree": "xgboost", "inputs": bdt.booster_inputs[name], "offset": offset,
+                          "n_trees": booster.num_boosted_rounds()}  # fmt: skip
+    binning = {
+        "format": "MVAUtils TTrees (creator=xgboost) per booster; response = BDT::GetResponse(inputs) + offset",
+        "target": "E_true / E_acc, E_acc = E_L1 + E_L2 + E_L3; E_calib = response * E_acc",
+        "bin_axes": {"abs_eta": "|cluster eta|", "e_t_raw": "E_acc / cosh(cluster eta) [GeV]"},
+        "bin_rule": "a value on an edge belongs to the upper bin; values outside the grid use the first/last bin",
+        "bins": bdt.bins, "routes": bdt.routes, "boosters": boosters,
+        "vector_branches": "uproot writes vars/values/default_left as int32_t[n]/float[n]/bool[n] with counters, "
+        "not std::vector: convert the JSON boosters with athena's convertXGBoostToRootTree.py for MVAUtils::BDT",
+    }  # fmt: skip
+    (dst / "binning.json").write_text(json.dumps(binning, indent=1, default=float))
+    return {"directory": "mvautils", "binning": "binning.json", "boosters": {k: v["file"] for k, v in boosters.items()}}
+
+
 def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
     """Copy the XGBoost boosters (JSON) with a ``calibration.json`` describing inputs and provenance."""
     from calo_calib.data.high_level import high_level_columns, shape_cell_columns
@@ -261,6 +301,8 @@ def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
         columns = sorted(set(high_level_columns(prov["particle"], features)) | set(shape_cell_columns(features)))
         info = {**prov, "kind": "bdt", "features": features, "input_columns": columns, "selection": _selection(cfg),
                 "format": "XGBoost JSON boosters per (|eta|, E_T) bin; calo_calib.models.bdt.BDTCalibration.load"}  # fmt: skip
+        (staging / "calibration.json").write_text(json.dumps(info, indent=2))
+        info["mvautils"] = _write_mvautils(src, staging / "mvautils")
         (staging / "calibration.json").write_text(json.dumps(info, indent=2))
         if (out / name).exists():
             shutil.rmtree(out / name)

@@ -161,3 +161,45 @@ def test_athena_export_refuses_a_model_the_tool_cannot_serve(athena_exports, tmp
     with pytest.raises(ExportError, match=r"bad_run: --flavour athena: .*athena\+bdt.*retrain with data.cluster_features=athena"):
         export_run(bad, tmp_path / "out", flavour="athena")
     assert not (tmp_path / "out" / spec.MODEL_FILE_PROPERTY["electron"][1]).exists()
+
+
+@pytest.fixture(scope="module")
+def bdt_export(tmp_path_factory, tiny_data) -> tuple[Path, dict, Path]:
+    """A tiny binned BDT (photon_conv: the most inputs) and its export (run dir, manifest, export dir)."""
+    root = tmp_path_factory.mktemp("bdt_run")
+    overrides = ["model=bdt", *tiny_data.run_overrides("photon_conv"), "model.num_boost_round=20", "model.min_bin_clusters=30", "model.params.min_child_weight=2", "logger=none",
+                 "evaluation.n_boot=5", "evaluation.plots=false", "progress=false", "compare_to=null"]  # fmt: skip
+    run_dir = root / "bdt_photon_conv"
+    train_and_evaluate(compose_run_config(overrides), run_dir)
+    out = tmp_path_factory.mktemp("bdt_export")
+    return run_dir, export_run(run_dir, out), out
+
+
+def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
+    from calo_calib.calibration import make_dataset
+    from calo_calib.data.high_level import dataset_bdt_inputs
+    from calo_calib.deploy.mvautils import MVAUtilsForest, read_tree_file
+    from calo_calib.models.bdt import BDTCalibration
+
+    run_dir, manifest, out = bdt_export
+    directory = out / manifest["files"]["bdt"] / "mvautils"
+    binning = json.loads((directory / "binning.json").read_text())
+    calib = load_calibration(run_dir)
+    bdt = BDTCalibration.load(run_dir / "bdt", nthread=1)
+    feats = dataset_bdt_inputs(make_dataset(calib.cfg, [calib.cfg.data.test]), "photon_conv", bdt.features)
+    route = np.asarray(binning["routes"])[bdt.bin_index(feats["abs_eta"], feats["e_t_raw"])]
+    worst, n = 0.0, 0
+    import xgboost as xgb
+
+    for name, entry in binning["boosters"].items():
+        rows = np.flatnonzero(route == name)
+        if not len(rows):
+            continue
+        x = np.column_stack([np.asarray(feats[c], np.float32)[rows] for c in entry["inputs"]])
+        x[::5, 0] = np.nan  # missing values follow default_left
+        ref = bdt.boosters[name].predict(xgb.DMatrix(x, feature_names=entry["inputs"]))
+        got = MVAUtilsForest(read_tree_file(directory / entry["file"])).responses(x) + entry["offset"]
+        worst = max(worst, float(np.max(np.abs(got - ref) / np.abs(ref))))
+        n += len(rows)
+    print(f"MVAUtils walk vs XGBoost: {n} clusters, {len(binning['boosters'])} boosters, max relative diff {worst:.2e}")
+    assert n > 100 and len(binning["boosters"]) > 1 and worst < 1e-5
