@@ -6,14 +6,18 @@
 
 Networks (transformer, gnn_edge) -> two ONNX files with the normalisation inside the graph and the
 feature names, particle, model, version and training provenance in the metadata:
-``<model>_<particle>.onnx`` (one cluster per call, the athena convention) and
+``<model>_<particle>.onnx`` (one cluster per call) and
 ``<model>_<particle>_batched.onnx`` (padded batches with a mask); see
 :mod:`calo_calib.deploy.onnx_graphs`. The export checks itself: onnxruntime against PyTorch on real
 clusters of many sizes (1 cell to the largest; batches of 1, 2, 7, 64); beyond ``--tolerance`` it
 fails and writes nothing. A network trained with ``loss=gaussian_nll`` is exported with two outputs,
 ``correction`` and ``sigma`` (the predicted relative resolution), both parity-checked. The BDT is exported in XGBoost's own JSON format
 (``bdt_<particle>/``: the boosters per (|η|, E_T) bin and ``calibration.json``), which
-``python -m calo_calib.predict`` runs with the same interface. ``export.json`` describes the export.
+``python -m calo_calib.predict`` runs with the same interface, plus ``mvautils/``: each booster as an
+MVAUtils TTree and ``binning.json`` (:mod:`calo_calib.deploy.mvautils`). ``--flavour athena`` also
+writes the file athena's egammaTransformerCalibTool loads as it is (MeV inputs ``cluster_features`` /
+``cell_features``, ``gnn_config``; :mod:`calo_calib.deploy.athena_graph`), checked with the contract
+player :mod:`calo_calib.deploy.athena_player`. ``export.json`` describes the export.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The two ONNX conventions of an exported network, as thin torch wrappers around the trained model.
 
-* **per-cluster** (the athena ``egammaTransformerCalibTool`` convention, one cluster per call):
+* **per-cluster** (one cluster per call; for athena's ``egammaTransformerCalibTool`` see
+  :mod:`calo_calib.deploy.athena_graph`):
   ``cluster`` float32 [1, F_cluster], ``cells`` float32 [n_cells, F_cell]
   (+ ``cell_pair`` float32 [n_cells, 7] for the edge-feature network) -> ``correction`` float32 [1];
 * **batched** (high-throughput inference): ``cells`` [B, L, F_cell], ``valid`` bool [B, L] (True = a
