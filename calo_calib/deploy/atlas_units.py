@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from calo_calib.data.loader import _expand_paths
 from calo_calib.deploy import athena_spec as spec
 from calo_calib.deploy.athena_player import AtlasCluster
-from calo_calib.data.loader import _expand_paths
 
 _CELLS = ("cell_e", "cell_eta", "cell_phi", "cell_x", "cell_y", "cell_z", "cell_layer")
 _SCALARS = ("cluster_e", "cluster_eta", "cluster_phi")
