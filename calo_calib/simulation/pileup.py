@@ -481,6 +481,9 @@ class ParticlePileup:
 
 
 _CHUNK = 128  # clusters per batched matrix product (bounds the padded deposit matrices)
+# Showers per pass of the marginal-fraction arithmetic: its float32 temporaries (block x up to 60
+# edges, ~0.5 MB each) then stay in the CPU cache, which is ~2x faster than whole-chunk passes.
+_BLOCK = 2048
 
 
 def _deposit(x_edges, y_edges, cl, xd, yd, energy, radii, em, c0: int, c1: int) -> np.ndarray:
@@ -497,22 +500,30 @@ def _deposit(x_edges, y_edges, cl, xd, yd, energy, radii, em, c0: int, c1: int) 
     ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
     local = cl - c0
     counts = np.bincount(local, minlength=nc)
-    rank = np.arange(local.size) - (np.cumsum(counts) - counts)[local]
-    a_mat = np.zeros((nc, int(counts.max()), ne), np.float32)
-    b_mat = np.zeros((nc, int(counts.max()), nph), np.float32)
-    if np.any(em):
-        ce, r = cl[em], radii[em]
-        a_mat[local[em], rank[em]] = _marginal_fractions(x_edges[ce] - xd[em, None], r) * energy[em, None]
-        b_mat[local[em], rank[em]] = _marginal_fractions(y_edges[ce] - yd[em, None], r)
-    tr = ~em
-    if np.any(tr):
-        ct = cl[tr]
-        ix = np.floor((xd[tr] - x_edges[ct, 0]) / (x_edges[ct, 1] - x_edges[ct, 0])).astype(np.int64)
-        iy = np.floor((yd[tr] - y_edges[ct, 0]) / (y_edges[ct, 1] - y_edges[ct, 0])).astype(np.int64)
+    width = int(counts.max())
+    # Row of each deposit in the padded (nc x width) deposit matrices: cluster x width + rank in it.
+    slot = local * width + (np.arange(local.size) - (np.cumsum(counts) - counts)[local])
+    a_mat = np.zeros((nc * width, ne), np.float32)
+    b_mat = np.zeros((nc * width, nph), np.float32)
+    i_em = np.flatnonzero(em)
+    for s in range(0, i_em.size, _BLOCK):
+        i = i_em[s : s + _BLOCK]
+        ce, r = cl[i], radii[i]
+        frac = _marginal_fractions(x_edges[ce] - xd[i, None], r)
+        frac *= energy[i, None]
+        a_mat[slot[i]] = frac
+        b_mat[slot[i]] = _marginal_fractions(y_edges[ce] - yd[i, None], r)
+    i_tr = np.flatnonzero(~em)
+    if i_tr.size:
+        ct = cl[i_tr]
+        xt, yt = xd[i_tr], yd[i_tr]
+        ix = np.floor((xt - x_edges[ct, 0]) / (x_edges[ct, 1] - x_edges[ct, 0])).astype(np.int64)
+        iy = np.floor((yt - y_edges[ct, 0]) / (y_edges[ct, 1] - y_edges[ct, 0])).astype(np.int64)
         ok = (ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph)
-        lt, rt = local[tr][ok], rank[tr][ok]
-        a_mat[lt, rt, ix[ok]] = energy[tr][ok]
-        b_mat[lt, rt, iy[ok]] = 1.0
+        st = slot[i_tr][ok]
+        a_mat[st, ix[ok]] = energy[i_tr][ok]
+        b_mat[st, iy[ok]] = 1.0
+    a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
     return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
 
 
