@@ -562,7 +562,8 @@ class _Deposits:
             "e": self.e_layer[:, layer].astype(np.float32) if self.n else np.zeros(0, np.float32),
         }
         if self.radii is not None:
-            out["radii"] = np.ascontiguousarray(self.radii[:, layer])
+            out["radii"] = np.ascontiguousarray(self.radii[:, layer])  # (m, 3)
+            out["radii_t"] = np.ascontiguousarray(out["radii"].T)  # (3, m)
         return out
 
 
@@ -585,6 +586,9 @@ def _track_cells(x_edges, y_edges, tracks: _Deposits, tr: dict) -> tuple[np.ndar
 # Showers per pass of the marginal-fraction arithmetic: its float32 temporaries (block x up to 60
 # edges, ~0.5 MB each) then stay in the CPU cache, which is ~2x faster than whole-chunk passes.
 _BLOCK = 2048
+# Above this many cell edges (the strips' 60 in eta) the marginals are computed one shower per row;
+# for the narrow windows (4 to 14 edges) one edge per row, so numpy's loops run along the showers.
+_WIDE = 32
 
 
 def _deposit(x_edges, y_edges, showers: _Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int):
@@ -603,24 +607,60 @@ def _deposit(x_edges, y_edges, showers: _Deposits, sh: dict, tr_a, tr_b, tr_e, t
     width = int(showers.width[k])
     a_mat = np.zeros((nc * width, ne), np.float32)
     b_mat = np.zeros((nc * width, nph), np.float32)
+    x_t, y_t = np.ascontiguousarray(x_edges.T), np.ascontiguousarray(y_edges.T)
     for s in range(int(showers.bounds[k]), int(showers.bounds[k + 1]), _BLOCK):
         i = slice(s, min(s + _BLOCK, int(showers.bounds[k + 1])))
-        ce, r, slot = showers.cl[i], sh["radii"][i], showers.slot[i]
-        # Row gathers by np.take: several times faster than fancy indexing for narrow rows.
-        edges = np.take(x_edges, ce, axis=0)
-        edges -= sh["x"][i, None]
-        frac = _marginal_fractions(edges, r)
-        frac *= sh["e"][i, None]
-        a_mat[slot] = frac
-        edges = np.take(y_edges, ce, axis=0)
-        edges -= sh["y"][i, None]
-        b_mat[slot] = _marginal_fractions(edges, r)
+        ce, slot, r, r_t = showers.cl[i], showers.slot[i], sh["radii"][i], sh["radii_t"][:, i]
+        _fill_showers(a_mat, slot, x_edges, x_t, ce, sh["x"][i], r, r_t, sh["e"][i])
+        _fill_showers(b_mat, slot, y_edges, y_t, ce, sh["y"][i], r, r_t, None)
     t = slice(int(tr_bounds[k]), int(tr_bounds[k + 1]))
     ia, ok = tr_a[t], tr_a[t] >= 0
     a_mat.reshape(-1)[ia[ok]] = tr_e[t][ok]
     b_mat.reshape(-1)[tr_b[t][ok]] = 1.0
     a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
     return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
+
+
+def _fill_showers(mat, slot, edges, edges_t, ce, impact, radii, radii_t, energy) -> None:
+    """``mat[slot] = energy x`` the marginal fractions of showers in the cells of their clusters.
+
+    Args: mat (rows, k) float32 padded deposit matrix; slot (b,) its rows; edges (c, k+1) and its
+    transpose edges_t cell edges (mm) per cluster; ce (b,) cluster; impact (b,) mm, same frame;
+    radii (b, 3) and radii_t (3, b); energy (b,) float32, or None for fractions only.
+    Both layouts give the same numbers (the same element-wise float32 operations).
+    """
+    if edges.shape[1] > _WIDE:
+        # Row gathers by np.take: several times faster than fancy indexing for narrow rows.
+        x = np.take(edges, ce, axis=0)
+        x -= impact[:, None]
+        frac = _marginal_fractions(x, radii)
+        if energy is not None:
+            frac *= energy[:, None]
+        mat[slot] = frac
+    else:
+        x = np.take(edges_t, ce, axis=1)
+        x -= impact
+        frac = _marginal_fractions_t(x, radii_t)
+        if energy is not None:
+            frac *= energy
+        mat[slot] = frac.T
+
+
+def _marginal_fractions_t(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """:func:`_marginal_fractions` in the transposed layout: edges (k+1, n), radii (3, n) -> (k, n)."""
+    x2 = edges * edges
+    core = x2 + radii[0] ** 2
+    np.sqrt(core, out=core)
+    np.divide(edges, core, out=core)
+    tail = np.add(x2, radii[1] ** 2, out=x2)
+    np.sqrt(tail, out=tail)
+    np.divide(edges, tail, out=tail)
+    core -= tail
+    core *= radii[2]
+    core += tail
+    out = np.subtract(core[1:], core[:-1])
+    out *= 0.5
+    return out
 
 
 def _marginal_fractions(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
