@@ -513,12 +513,13 @@ _CHUNK = 128  # clusters per batched matrix product (bounds the padded deposit m
 class _Deposits:
     """One kind of deposit (showers or tracks) of a batch, in deposit order (sorted by cluster).
 
-    Arrays (m,): cluster ``cl``, library ``part``\ icle, eta ``flip`` (+-1), phi ``rot``\ ation,
-    crossing ``weight``; ``slot`` (m,) the deposit's row in its chunk's padded deposit matrices
-    (local cluster x width + rank of the deposit in its cluster among all its deposits);
-    ``bounds`` (n_chunks + 1,) the deposits of each chunk of _CHUNK clusters; ``width``
-    (n_chunks,) the most deposits (of both kinds) of a cluster in each chunk. Filled later:
-    ``e_layer`` (m, 4) GeV and, for showers, ``radii`` (m, 4, 3) float32 mm.
+    Arrays (m,): cluster ``cl``, library particle ``part``, eta reflection ``flip`` (+-1), phi
+    rotation ``rot`` (rad), crossing response ``weight``; ``slot`` the deposit's row in its chunk's
+    padded deposit matrices (local cluster x width + rank of the deposit among all its cluster's
+    deposits: showers and tracks share the matrices); ``bounds`` (n_chunks + 1,) the deposits of
+    each chunk of _CHUNK clusters; ``width`` (n_chunks,) the most deposits (of both kinds) of a
+    cluster in each chunk. Filled later: ``e_layer`` (m, 4) GeV and, for showers, ``radii``
+    (m, 4, 3) float32 mm.
     """
 
     cl: np.ndarray
