@@ -27,10 +27,29 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     rows = mask.copy()
     rows[:, 1:] |= mask[:, :-1]
     rows[:, :-1] |= mask[:, 1:]
-    out = rows.copy()
-    out[:, :, 1:] |= rows[:, :, :-1]
-    out[:, :, :-1] |= rows[:, :, 1:]
-    return out
+    # Along phi as shifts of the flat array by one cell (numpy's loops over rows of 3 or 13 cells
+    # are slow), dropping what would cross from one eta row into the next.
+    not_first = _not_first_in_row(mask.shape)
+    f = rows.reshape(-1)
+    out = f.copy()
+    out[1:] |= f[:-1] & not_first[1:]
+    out[:-1] |= f[1:] & not_first[1:]  # cell i gets i + 1 unless i + 1 starts a new row
+    return out.reshape(mask.shape)
+
+
+def _not_first_in_row(shape: tuple[int, ...]) -> np.ndarray:
+    """Flat bool mask of the cells of a C-contiguous array of ``shape`` that are not first in their
+    last-axis row; cached per shape (a batch has a few shapes, each used in every growth pass)."""
+    if shape not in _NOT_FIRST:
+        if len(_NOT_FIRST) > 64:
+            _NOT_FIRST.clear()
+        first = np.zeros(shape[-1], bool)
+        first[0] = True
+        _NOT_FIRST[shape] = ~np.broadcast_to(first, shape).reshape(-1)
+    return _NOT_FIRST[shape]
+
+
+_NOT_FIRST: dict[tuple[int, ...], np.ndarray] = {}
 
 
 def _overlaps(a: LayerWindow, b: LayerWindow) -> tuple[np.ndarray, np.ndarray]:

@@ -155,6 +155,24 @@ def layer_window(layer: int, eta_c: np.ndarray, phi_c: np.ndarray, endcap: np.nd
     return LayerWindow(layer, eta_lo, deta, phi_lo, dphi, valid, endcap.copy())
 
 
+_TWO_PI = 2 * np.pi
+
+
 def wrap_phi(phi: np.ndarray) -> np.ndarray:
-    """Wrap angles to [-pi, pi)."""
-    return (phi + np.pi) % (2 * np.pi) - np.pi
+    """Wrap angles to [-pi, pi): ``(phi + pi) % (2 pi) - pi``, bit for bit.
+
+    Most angles wrapped here (differences of nearby directions, azimuths already in range) need no
+    or a single turn, and the floating-point remainder is the slow part: for float64 arrays with
+    phi + pi in [-2 pi, 4 pi) the remainder is fmod (exact) plus 2 pi for a negative value, i.e.
+    x + 2 pi for x < 0, x - 2 pi (exact, Sterbenz) for x >= 2 pi, x otherwise; only those few
+    elements are touched. Anything else (other dtypes, scalars, wider ranges) takes the remainder.
+    """
+    x = phi + np.pi
+    if isinstance(x, np.ndarray) and x.dtype == np.float64 and x.size and -_TWO_PI <= x.min() and x.max() < 2 * _TWO_PI:
+        neg = x < 0.0
+        big = x >= _TWO_PI  # both masks before any shift: x + 2 pi may round up to 2 pi, as in fmod + 2 pi
+        x[neg] += _TWO_PI
+        x[big] -= _TWO_PI
+        x -= np.pi
+        return x
+    return x % _TWO_PI - np.pi
