@@ -163,16 +163,17 @@ def test_athena_export_refuses_a_model_the_tool_cannot_serve(athena_exports, tmp
     assert not (tmp_path / "out" / spec.MODEL_FILE_PROPERTY["electron"][1]).exists()
 
 
-@pytest.fixture(scope="module")
-def bdt_export(tmp_path_factory, tiny_data) -> tuple[Path, dict, Path]:
-    """A tiny binned BDT (photon_conv: the most inputs) and its export (run dir, manifest, export dir)."""
-    root = tmp_path_factory.mktemp("bdt_run")
-    overrides = ["model=bdt", *tiny_data.run_overrides("photon_conv"), "model.num_boost_round=20", "model.min_bin_clusters=30", "model.params.min_child_weight=2", "logger=none",
+@pytest.fixture(scope="module", params=["electron", "photon_unconv", "photon_conv"])
+def bdt_export(request, tmp_path_factory, tiny_data) -> tuple[str, Path, dict, Path]:
+    """A tiny binned BDT per particle type and its export (particle, run dir, manifest, export dir)."""
+    particle = request.param
+    root = tmp_path_factory.mktemp(f"bdt_run_{particle}")
+    overrides = ["model=bdt", *tiny_data.run_overrides(particle), "model.num_boost_round=20", "model.min_bin_clusters=30", "model.params.min_child_weight=2", "logger=none",
                  "evaluation.n_boot=5", "evaluation.plots=false", "progress=false", "compare_to=null"]  # fmt: skip
-    run_dir = root / "bdt_photon_conv"
+    run_dir = root / f"bdt_{particle}"
     train_and_evaluate(compose_run_config(overrides), run_dir)
-    out = tmp_path_factory.mktemp("bdt_export")
-    return run_dir, export_run(run_dir, out), out
+    out = tmp_path_factory.mktemp(f"bdt_export_{particle}")
+    return particle, run_dir, export_run(run_dir, out), out
 
 
 def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
@@ -181,12 +182,12 @@ def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
     from calo_calib.deploy.mvautils import MVAUtilsForest, read_tree_file
     from calo_calib.models.bdt import BDTCalibration
 
-    run_dir, manifest, out = bdt_export
+    particle, run_dir, manifest, out = bdt_export
     directory = out / manifest["files"]["bdt"] / "mvautils"
     binning = json.loads((directory / "binning.json").read_text())
     calib = load_calibration(run_dir)
     bdt = BDTCalibration.load(run_dir / "bdt", nthread=1)
-    feats = dataset_bdt_inputs(make_dataset(calib.cfg, [calib.cfg.data.test]), "photon_conv", bdt.features)
+    feats = dataset_bdt_inputs(make_dataset(calib.cfg, [calib.cfg.data.test]), particle, bdt.features)
     route = np.asarray(binning["routes"])[bdt.bin_index(feats["abs_eta"], feats["e_t_raw"])]
     worst, n = 0.0, 0
     import xgboost as xgb
@@ -201,5 +202,5 @@ def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
         got = MVAUtilsForest(read_tree_file(directory / entry["file"])).responses(x) + entry["offset"]
         worst = max(worst, float(np.max(np.abs(got - ref) / np.abs(ref))))
         n += len(rows)
-    print(f"MVAUtils walk vs XGBoost: {n} clusters, {len(binning['boosters'])} boosters, max relative diff {worst:.2e}")
+    print(f"MVAUtils walk vs XGBoost ({particle}): {n} clusters, {len(binning['boosters'])} boosters, max relative diff {worst:.2e}")
     assert n > 100 and len(binning["boosters"]) > 1 and worst < 1e-5

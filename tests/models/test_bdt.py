@@ -208,8 +208,11 @@ def test_binned_improves_resolution(binned, electron_data):
     test = electron_data[2]
     corr = model.predict_correction(test)
     assert corr.shape == test["cluster_e"].shape and np.isfinite(corr).all()
-    raw = _iqr_over_median(test["cluster_e"] / test["truth_e"])
-    bdt = _iqr_over_median(corr * test["cluster_e"] / test["truth_e"])
+    # Outside the crack (whose bins fall back to the global booster; checked below): the BDT trained on
+    # 1000 clusters must clearly beat the raw response (full-size benchmark: 0.76 of raw).
+    ok = ~test["is_crack"]
+    raw = _iqr_over_median((test["cluster_e"] / test["truth_e"])[ok])
+    bdt = _iqr_over_median((corr * test["cluster_e"] / test["truth_e"])[ok])
     assert bdt < 0.9 * raw, (bdt, raw)
     # The calibrated scale is close to 1 (the raw EM-scale energy is a few % low).
     assert abs(np.median(corr * test["cluster_e"] / test["truth_e"]) - 1) < 0.01

@@ -65,15 +65,18 @@ def test_gnn_edge_refuses_nonfinite_and_absurd_inputs_before_training(bad, user_
     run's own spelling of the switch (data.nonfinite / data.out_of_range), before any training."""
     data = user_split("photon_conv", "val", n=200)
     shard = data / "shard_00000.parquet"
-    col = pq.read_table(shard, columns=["cell_z"])["cell_z"].combine_chunks()
+    table = pq.read_table(shard, columns=["cell_z", "is_crack"])
+    col = table["cell_z"].combine_chunks()
+    # A row the run trains on: crack clusters are excluded before the checks (data.exclude_crack).
+    row = int(np.flatnonzero(~table["is_crack"].to_numpy())[1])
     values = col.flatten().to_numpy().copy()
-    values[col.offsets[3].as_py()] = np.nan if bad == "nan" else 3e38
+    values[col.offsets[row].as_py()] = np.nan if bad == "nan" else 3e38
     write_column(shard, "cell_z", pa.ListArray.from_arrays(col.offsets, pa.array(values, pa.float32())))
     before, run_dir = snapshot(data), tmp_path / "run"
     with pytest.raises(RunError) as err:
         train_and_evaluate(compose_run_config(fast_overrides("gnn_edge", tiny_data=tiny_data, val=data)), run_dir)
     msg = str(err.value)
-    assert str(shard) in msg and "row 3:" in msg and "cell_z" in msg
+    assert str(shard) in msg and f"row {row}:" in msg and "cell_z" in msg
     assert ("data.nonfinite='drop'" if bad == "nan" else "data.out_of_range='drop'") in msg
     assert not run_dir.exists() and snapshot(data) == before
 
