@@ -28,7 +28,7 @@ class Medium:
     """GFlash effective medium of a Pb/LAr sampling structure (card §3.1)."""
 
     z_eff: float
-    x0_cm: float
+    x0_cm: float  # radiation length in cm: the full structure's when given (pb_lar's x0_cm_full)
     ec_mev: float
     rm_mm: float
     fs: float  # sampling layers per X0
@@ -205,12 +205,6 @@ def radial_params(params: ShowerParams, tau: np.ndarray) -> tuple[np.ndarray, np
     p = p + one_m_ehat * (0.348 - 0.642 * inv_fs * np.exp(-((tau - 1.0) ** 2)))
     scale = (params.rm_mm * params.lateral_scale)[:, None]
     return np.maximum(r_c, 0.005) * scale, np.maximum(r_t, 0.02) * scale, np.clip(p, 0.0, 1.0)
-
-
-def _atan_(x: np.ndarray) -> np.ndarray:
-    """In-place arctan of a float32 array (returns it)."""
-    torch.from_numpy(x).atan_()
-    return x
 
 
 def mean_depth_in(params: ShowerParams, t0: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
