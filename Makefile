@@ -1,9 +1,9 @@
 # calo_calib developer commands. Everything runs inside the project venv `.venv`.
 PY := .venv/bin/python
 # CPU build of torch from the local wheel/index (keeps the venv ~2 GB).
-# On a GPU machine: make install TORCH=torch EXTRAS=gpu,dev
+# On a GPU machine: make install TORCH=torch EXTRAS=gpu,dev,root
 TORCH ?= torch==2.13.0
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,dev,root
 # --dist loadfile: one worker per test file (tests/launch/test_slurm.py shares one SLURM).
 # Environment for tests: no W&B network, no display, no OpenMP spin-waiting on the 2 CI cores.
 TEST_ENV := WANDB_MODE=offline MPLBACKEND=Agg OMP_WAIT_POLICY=PASSIVE

@@ -252,9 +252,10 @@ def _write_mvautils(src: Path, dst: Path) -> dict[str, Any]:
     checked: the trees read back and walked as MVAUtils does equal XGBoost on random inputs."""
     import numpy as np
 
-    from calo_calib.deploy import mvautils
+    from calo_calib.deploy import mvautils, mvautils_root
     from calo_calib.models.bdt import BDTCalibration
 
+    with_root = mvautils_root.available()
     bdt = BDTCalibration.load(src, nthread=1)
     dst.mkdir(parents=True)
     boosters = {}
@@ -269,9 +270,13 @@ def _write_mvautils(src: Path, dst: Path) -> dict[str, Any]:
         import xgboost as xgb
 
         ref = booster.predict(xgb.DMatrix(x, feature_names=bdt.booster_inputs[name]))
-        got = mvautils.MVAUtilsForest(mvautils.read_tree_file(path)).responses(x) + offset
-        if np.max(np.abs(got - ref)) > 1e-5:
-            raise ExportError(f"{path}: MVAUtils walk differs from XGBoost by {np.max(np.abs(got - ref)):.3g}")
+        walks = {"python": mvautils.MVAUtilsForest(mvautils.read_tree_file(path))}
+        if with_root:  # the vector branches bound in C++ as MVAUtils binds them
+            walks["root"] = mvautils_root.RootForest(path)
+        for walk, forest in walks.items():
+            diff = np.max(np.abs(forest.responses(x) + offset - ref))
+            if diff > 1e-5:
+                raise ExportError(f"{path}: MVAUtils walk ({walk}) differs from XGBoost by {diff:.3g}")
         boosters[name] = {"file": path.name, "tree": "xgboost", "inputs": bdt.booster_inputs[name], "offset": offset,
                           "n_trees": booster.num_boosted_rounds()}  # fmt: skip
     binning = {
@@ -280,8 +285,9 @@ def _write_mvautils(src: Path, dst: Path) -> dict[str, Any]:
         "bin_axes": {"abs_eta": "|cluster eta|", "e_t_raw": "E_acc / cosh(cluster eta) [GeV]"},
         "bin_rule": "a value on an edge belongs to the upper bin; values outside the grid use the first/last bin",
         "bins": bdt.bins, "routes": bdt.routes, "boosters": boosters,
-        "vector_branches": "uproot writes vars/values/default_left as int32_t[n]/float[n]/bool[n] with counters, "
-        "not std::vector: convert the JSON boosters with athena's convertXGBoostToRootTree.py for MVAUtils::BDT",
+        "vector_branches": "std::vector<int>/<float>/<bool> vars/values/default_left (written with ROOT), as "
+        "MVAUtils::BDT binds them" if with_root else "uproot's int32_t[n]/float[n]/bool[n] with counters (ROOT is not "
+        "installed): NOT loadable by MVAUtils::BDT; convert the JSON boosters with athena's convertXGBoostToRootTree.py",
     }  # fmt: skip
     (dst / "binning.json").write_text(json.dumps(binning, indent=1, default=float))
     return {"directory": "mvautils", "binning": "binning.json", "boosters": {k: v["file"] for k, v in boosters.items()}}

@@ -11,14 +11,14 @@ otherwise, and by ``default_left`` if ``x[var]`` is NaN; the response is the sum
 leaves. MVAUtils does NOT add XGBoost's ``base_score`` (ForestXGBoost.h, "Global bias 'base_score' is
 not included"): it is written next to the trees (``binning.json``, ``offset`` per booster) and added by the caller.
 
-**uproot and std::vector.** uproot (5.7) cannot write ``std::vector<T>`` branches (scikit-hep/uproot5
-issue #1486, open); it writes each array as a variable-length leaf array with a counter branch:
-``vars`` ``int32_t[nvars]``, ``values`` ``float[nvalues]``, ``default_left`` ``bool[ndefault_left]``
-(one byte per node). Same content and order, but ``ForestXGBoost``'s ``SetBranchAddress(..,
-std::vector<T>**)`` needs the vector type, so these files are not loaded by ``MVAUtils::BDT`` as
-they are: in an athena release, convert the exported XGBoost JSON boosters with athena's own
-``convertXGBoostToRootTree.py`` (same layout, vector branches), as ``docs/deployment.md`` says; the
-trees written here are the reference that the walk below proves equal to XGBoost.
+**std::vector branches.** ``ForestXGBoost`` binds the branches to ``std::vector<T>*``. With ROOT
+installed (the ``root`` extra, ``pip install ROOT``: the PyPI wheel of ROOT 6.40, part of ``make
+install``) the trees are written by :mod:`calo_calib.deploy.mvautils_root` with real vector branches,
+as athena's converter writes them, and proved by a C++ reader that binds them as MVAUtils does.
+Without ROOT, uproot (5.7) writes the same content as leaf arrays with counters (``int32_t[nvars]``
+..., one byte per bool; uproot cannot write ``std::vector``, scikit-hep/uproot5 #1486), which
+``MVAUtils::BDT`` does NOT load: :func:`write_tree_file` then warns, and athena's own
+``convertXGBoostToRootTree.py`` on the exported JSON boosters gives the loadable file.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,20 @@ def preorder_trees(booster: xgb.Booster) -> list[PreorderTree]:
 
 
 def write_tree_file(path: str | os.PathLike[str], trees: list[PreorderTree]) -> Path:
-    """Write ``trees`` as the TTree ``xgboost`` (title ``creator=xgboost``) with uproot (module docstring)."""
+    """Write ``trees`` as the TTree ``xgboost`` (title ``creator=xgboost``): with ROOT's std::vector
+    branches when ROOT is installed, else with uproot's counter arrays and a warning (module docstring)."""
+    from calo_calib.deploy import mvautils_root
+
+    if mvautils_root.available():
+        return mvautils_root.write_tree_file(path, trees)
+    warnings.warn(f"{path}: ROOT is not installed, so the MVAUtils tree is written by uproot with counter arrays, "
+                  "which MVAUtils::BDT cannot load; `pip install ROOT` (the project's `root` extra) writes "
+                  "std::vector branches", stacklevel=2)  # fmt: skip
+    return write_uproot_tree_file(path, trees)
+
+
+def write_uproot_tree_file(path: str | os.PathLike[str], trees: list[PreorderTree]) -> Path:
+    """The uproot fallback of :func:`write_tree_file`: same content, counter arrays, not MVAUtils-loadable."""
     import awkward as ak
     import uproot
 
@@ -94,7 +108,8 @@ def write_tree_file(path: str | os.PathLike[str], trees: list[PreorderTree]) -> 
 
 
 def read_tree_file(path: str | os.PathLike[str]) -> list[PreorderTree]:
-    """Read a file of :func:`write_tree_file` back (the title must say ``creator=xgboost``, as BDT(TTree*) requires)."""
+    """Read a file of :func:`write_tree_file` back with uproot, either layout (the title must say
+    ``creator=xgboost``, as BDT(TTree*) requires)."""
     import uproot
 
     with uproot.open(path) as f:

@@ -49,14 +49,14 @@ from calo_calib.run import compose_run_config
 RUNS = {"electron": [], "photon_unconv": ["loss=gaussian_nll"], "photon_conv": []}
 
 
-def _train(root: Path, tiny_data, particle: str, extra: list[str]) -> Path:
+def _train(root: Path, tiny_data, particle: str, extra: list[str], model: str = "transformer") -> Path:
     overrides = [
-        "model=transformer", *tiny_data.run_overrides(particle), *extra,
+        f"model={model}", *tiny_data.run_overrides(particle), *extra,
         "logger=none", "evaluation.n_boot=5", "evaluation.plots=false", "progress=false", "compare_to=null",
         "trainer.epochs=1", "trainer.max_steps_per_epoch=4", "data.batch_size=32", "model.net.n_layers=1",
         "data.cluster_features=athena",  # the tool's features (the project's default adds the BDT's and shapes)
     ]  # fmt: skip
-    run_dir = root / f"transformer_{particle}"
+    run_dir = root / f"{model}_{particle}"
     train_and_evaluate(compose_run_config(overrides), run_dir)
     return run_dir
 
@@ -92,7 +92,15 @@ def test_athena_file_loads_as_salt_model_and_reproduces_predict(athena_exports, 
     assert gnn["calo_calib"]["run_dir"] == str(run_dir.resolve()) and meta["convention"] == "athena"
     assert [v["name"] for v in gnn["inputs"][0]["variables"]] == spec.cluster_features(particle)
 
-    # the tool on the project's test clusters in ATLAS units vs calo_calib.predict on the batched file
+    rel = _athena_vs_predict(run_dir, manifest, folder, particle, tmp_path)
+    print(f"{particle}: {len(rel)} clusters, max relative |E_athena - E_predict| = {rel.max():.2e}")
+    assert len(rel) > 100 and rel.max() < 1e-5
+    assert manifest["athena"]["parity"]["max_abs_diff"] < 1e-5
+
+
+def _athena_vs_predict(run_dir: Path, manifest: dict, folder: Path, particle: str, tmp_path: Path) -> np.ndarray:
+    """Relative differences between the tool's getEnergy (cells in MeV, the athena file of ``folder``)
+    and calo_calib.predict (batched file, GeV) on the run's test clusters."""
     calib = load_calibration(run_dir)
     test = str(calib.cfg.data.test)
     predict(str(folder / manifest["files"]["batched"]), test, str(tmp_path / "p.parquet"), progress=False)
@@ -101,11 +109,23 @@ def test_athena_file_loads_as_salt_model_and_reproduces_predict(athena_exports, 
     clusters = atlas_clusters(test, ref["row_id"], converted=particle == "photon_conv")
     e_mev = np.array([tool.get_energy(c) for c in clusters])
     e_calib = np.asarray(ref["e_calib"], dtype=np.float64)
-    rel = np.abs(e_mev / spec.MEV_PER_GEV - e_calib) / np.abs(e_calib)
-    print(f"{particle}: {len(rel)} clusters, max relative |E_athena - E_predict| = {rel.max():.2e}")
-    assert len(rel) > 100 and rel.max() < 1e-5
-    assert manifest["athena"]["parity"]["max_abs_diff"] < 1e-5
+    return np.abs(e_mev / spec.MEV_PER_GEV - e_calib) / np.abs(e_calib)
 
+
+def test_gnn_edge_athena_file_loads_and_reproduces_predict(tmp_path_factory, tiny_data, tmp_path):
+    """The edge-feature network through the same tool: its pair features are rebuilt inside the
+    graph from the 7 cell features, so the file has only the tool's two inputs."""
+    run_dir = _train(tmp_path_factory.mktemp("gnn_run"), tiny_data, "photon_conv",
+                     ["model.net.n_layers=1", "model.net.embed_dim=32"], model="gnn_edge")  # fmt: skip
+    folder = tmp_path_factory.mktemp("gnn_folder")
+    manifest = export_run(run_dir, folder, flavour="athena")
+    salt = SaltModelPlayer(folder / spec.MODEL_FILE_PROPERTY["photon_conv"][1])
+    assert salt.version == "v1" and salt.model_name == "gnnedge"
+    assert [o.name for o in salt.outputs] == ["gnnedge_correction"]
+    assert salt.input_names == [spec.CLUSTER_INPUT, spec.CELL_INPUT]
+    rel = _athena_vs_predict(run_dir, manifest, folder, "photon_conv", tmp_path)
+    print(f"gnn_edge photon_conv: {len(rel)} clusters, max relative |E_athena - E_predict| = {rel.max():.2e}")
+    assert len(rel) > 100 and rel.max() < 1e-5
 
 def test_salt_model_contract_rejects_what_athena_rejects(athena_exports, tmp_path):
     _, _, folder = athena_exports["electron"]
@@ -179,6 +199,7 @@ def bdt_export(request, tmp_path_factory, tiny_data) -> tuple[str, Path, dict, P
 def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
     from calo_calib.calibration import make_dataset
     from calo_calib.data.high_level import dataset_bdt_inputs
+    from calo_calib.deploy import mvautils_root
     from calo_calib.deploy.mvautils import MVAUtilsForest, read_tree_file
     from calo_calib.models.bdt import BDTCalibration
 
@@ -189,7 +210,10 @@ def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
     bdt = BDTCalibration.load(run_dir / "bdt", nthread=1)
     feats = dataset_bdt_inputs(make_dataset(calib.cfg, [calib.cfg.data.test]), particle, bdt.features)
     route = np.asarray(binning["routes"])[bdt.bin_index(feats["abs_eta"], feats["e_t_raw"])]
-    worst, n = 0.0, 0
+    # With ROOT (installed by `make install`) the trees hold std::vector branches and are also read in
+    # C++ through the branch types MVAUtils::BDT binds; without it only the Python walk can run.
+    assert binning["vector_branches"].startswith("std::vector") == mvautils_root.available()
+    worst, worst_cpp, n = 0.0, 0.0, 0
     import xgboost as xgb
 
     for name, entry in binning["boosters"].items():
@@ -201,6 +225,10 @@ def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
         ref = bdt.boosters[name].predict(xgb.DMatrix(x, feature_names=entry["inputs"]))
         got = MVAUtilsForest(read_tree_file(directory / entry["file"])).responses(x) + entry["offset"]
         worst = max(worst, float(np.max(np.abs(got - ref) / np.abs(ref))))
+        if mvautils_root.available():
+            got_cpp = mvautils_root.RootForest(directory / entry["file"]).responses(x) + entry["offset"]
+            worst_cpp = max(worst_cpp, float(np.max(np.abs(got_cpp - ref) / np.abs(ref))))
         n += len(rows)
-    print(f"MVAUtils walk vs XGBoost ({particle}): {n} clusters, {len(binning['boosters'])} boosters, max relative diff {worst:.2e}")
-    assert n > 100 and len(binning["boosters"]) > 1 and worst < 1e-5
+    print(f"MVAUtils walk vs XGBoost ({particle}): {n} clusters, {len(binning['boosters'])} boosters, "
+          f"max relative diff {worst:.2e} (Python), {worst_cpp:.2e} (C++ via ROOT vector branches)")  # fmt: skip
+    assert n > 100 and len(binning["boosters"]) > 1 and worst < 1e-5 and worst_cpp < 1e-5
