@@ -17,6 +17,7 @@ MODULES = (
     "calo_calib.validation.pileup_cells",
     "calo_calib.validation.lateral",
     "calo_calib.validation.upstream_substructure",
+    "calo_calib.validation.radial_containment",
 )
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
 SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral", "n_upstream")
