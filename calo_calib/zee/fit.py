@@ -19,26 +19,38 @@ resolution R is
 
 The density is the numerical convolution on a 0.1 GeV grid (FFT), normalised in the fit window;
 bin probabilities are its integrals over the bins; the likelihood is multinomial in the bins (the
-Poisson likelihood with the normalisation profiled). Uncertainties come from the inverse of the
-numerical Hessian of -ln L at the minimum; the goodness of fit is the Baker-Cousins χ² (the Poisson
-likelihood ratio to the saturated model) with ndf = n_bins - 1 - n_parameters.
+Poisson likelihood with the normalisation profiled): ``iminuit.cost.BinnedNLL``, whose value is
+-2 ln(L / L_saturated), so ``errordef = 1`` and its minimum is the Baker-Cousins χ² (the goodness
+of fit, ndf = n_bins - 1 - n_parameters).
 
-scipy is used for the minimisation (iminuit is not a dependency of the project).
+The minimiser is MINUIT (iminuit): MIGRAD, then HESSE for the covariance (the ±1σ errors are where
+-2 ln L rises by 1), and MINOS for asymmetric intervals when ``FitConfig.minos`` is set. A minimum
+that MIGRAD does not call valid (EDM above tolerance, call limit, invalid parameters) is retried
+with strategy 2; if it stays invalid the fit is returned with ``valid = converged = False``, its
+``message`` says why, and a warning is logged: such a result must not be used.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, signal
+from iminuit import Minuit
+from iminuit.cost import BinnedNLL
+from scipy import signal
 from scipy.stats import chi2 as chi2_dist
 
 from calo_calib.zee.generator import GAMMA_Z, M_Z
 
+log = logging.getLogger(__name__)
+
 RESOLUTION_MODELS = ("gauss", "cb", "none")
 BOUNDS = {"sigma": (0.05, 15.0), "alpha": (0.3, 10.0), "width": (0.2, 15.0)}
+# MINUIT's first step per parameter: about the expected error (GeV; alpha dimensionless), so the
+# first gradient and the seed covariance are on the right scale
+STEPS = {"peak": 0.05, "width": 0.05, "sigma": 0.05, "alpha": 0.2}
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class FitConfig:
     truth_range: tuple[float, float] | None = (66.0, 116.0)  # generated m_true window (ZeeConfig m_min, m_max)
     grid_step: float = 0.1
     margin: float = 30.0  # the resolution kernel spans ± margin
+    minos: bool = False  # MINOS intervals of the free parameters as well (PeakFit.minos)
 
     def __post_init__(self) -> None:
         if self.model not in RESOLUTION_MODELS:
@@ -84,8 +97,12 @@ class FitConfig:
 
 @dataclass
 class PeakFit:
-    """Result of one peak fit. ``values``/``errors`` by parameter name (GeV, α dimensionless);
-    ``curve_m`` / ``curve_counts``: the fitted model as expected events per bin on a fine grid."""
+    """Result of one peak fit. ``values``/``errors`` (HESSE, symmetric) by parameter name (GeV, α
+    dimensionless; NaN where a parameter sits at a bound); ``cov`` (n_par, n_par) in the order of
+    ``FitConfig.names`` (NaN rows/columns for parameters not in the errors); ``curve_m`` /
+    ``curve_counts``: the fitted model as expected events per bin on a fine grid. ``valid``: MIGRAD
+    called the minimum valid; ``converged``: valid and the covariance is accurate (use only these
+    fits). ``minos``: (lower, upper) signed MINOS errors (lower < 0) when ``FitConfig.minos``."""
 
     model: str
     window: tuple[float, float]
@@ -103,6 +120,10 @@ class PeakFit:
     curve_counts: np.ndarray = field(repr=False)
     at_bound: list[str] = field(default_factory=list)
     cov: np.ndarray | None = field(default=None, repr=False)
+    valid: bool = True
+    edm: float = math.nan
+    nfcn: int = 0
+    minos: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def peak(self) -> float:
@@ -130,6 +151,7 @@ class PeakFit:
             "model": self.model, "window": list(self.window), "n": self.n,
             "values": self.values, "errors": self.errors, "chi2": self.chi2, "ndf": self.ndf,
             "p_value": self.p_value, "converged": self.converged, "message": self.message, "at_bound": self.at_bound,
+            "valid": self.valid, "edm": self.edm, "nfcn": self.nfcn, "minos": {k: list(v) for k, v in self.minos.items()},
         }  # fmt: skip
 
 
@@ -185,12 +207,22 @@ class LineShape:
         dens = np.clip(dens, 1e-300, None)
         return dens / np.trapezoid(dens, self.m_out)
 
-    def bin_probs(self, theta: np.ndarray) -> np.ndarray:
-        """Probability of each bin (sums to 1)."""
-        dens = self.density(theta)
+    def cdf(self, xe: np.ndarray, *theta: float) -> np.ndarray:
+        """Cumulative probability at the masses ``xe`` [GeV] in the window (0 at lo, 1 at hi): the
+        trapezoid integral of :meth:`density`. The signature is the one ``BinnedNLL`` calls; it takes
+        the bin probabilities as the differences at the edges (grid points, so exact there).
+
+        BinnedNLL scores a filled bin of probability 0 as the finite n ln n, not +∞; the density is clipped
+        above 0 and the Breit-Wigner tails keep every bin of a ± 10-20 GeV window far above the
+        float resolution of the cumulative, so that never happens here."""
+        dens = self.density(np.asarray(theta, np.float64))
         h = self.cfg.grid_step
         cum = np.concatenate([[0.0], np.cumsum(0.5 * h * (dens[1:] + dens[:-1]))])
-        return np.clip(np.diff(cum[self.edge_index]), 1e-300, None)
+        return np.interp(xe, self.m_out, cum)
+
+    def bin_probs(self, theta: np.ndarray) -> np.ndarray:
+        """Probability of each bin (n_bins,), sums to 1."""
+        return np.clip(np.diff(self.cdf(self.edges, *theta)), 1e-300, None)
 
 
 def auto_window(m: np.ndarray, cfg: FitConfig) -> tuple[float, float]:
@@ -207,55 +239,96 @@ def auto_window(m: np.ndarray, cfg: FitConfig) -> tuple[float, float]:
     return centre - cfg.half_window, centre + cfg.half_window
 
 
-def _hessian(f, x: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian of scalar ``f`` at ``x``."""
-    k = x.size
-    hess = np.empty((k, k))
-    f0 = f(x)
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = steps[i]
-        hess[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / steps[i] ** 2
-        for j in range(i):
-            ej = np.zeros(k)
-            ej[j] = steps[j]
-            hess[i, j] = hess[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
-                4 * steps[i] * steps[j]
-            )
-    return hess
+def _migrad(
+    cost: BinnedNLL, names: list[str], starts: list[dict[str, float]], bounds: list[tuple[float, float]]
+) -> Minuit:
+    """MIGRAD from each start in turn until one minimum is valid; the lowest one otherwise, polished
+    once more with strategy 2 (more careful derivatives)."""
+    best = None
+    for start in starts:
+        m = Minuit(cost, *(start[k] for k in names))
+        m.limits = bounds
+        m.errors = [STEPS[k] for k in names]
+        m.migrad()
+        if best is None or m.fval < best.fval:
+            best = m
+        if m.valid:
+            return m
+    best.strategy = 2
+    best.migrad()
+    return best
 
 
-def _covariance(nll, x: np.ndarray, use: list[int], n_par: int, bounds: list[tuple[float, float]]) -> np.ndarray | None:
-    """Inverse Hessian of ``nll`` in the parameters ``use`` (others fixed at ``x``); None if not positive definite.
+def _covariance_ok(m: Minuit) -> bool:
+    """HESSE gave an accurate, positive-definite covariance (not one MINUIT forced positive)."""
+    fmin = m.fmin
+    if m.covariance is None or fmin.hesse_failed or fmin.has_made_posdef_covar or not fmin.has_accurate_covar:
+        return False
+    free = [i for i, k in enumerate(m.parameters) if not m.fixed[k]]
+    diag = np.diag(np.asarray(m.covariance))[free]
+    return bool(np.all(np.isfinite(diag)) and np.all(diag > 0))
 
-    Difference steps stay inside ``bounds`` (a CB alpha or a width must never turn negative).
+
+def _hesse(m: Minuit, at_bound: list[str]) -> tuple[np.ndarray | None, list[str]]:
+    """HESSE covariance (n_par, n_par) at the minimum, NaN for parameters not in it; None if no
+    accurate covariance exists. Returns it and the parameters fixed for the errors besides those at
+    a bound.
+
+    Parameters at a bound are fixed (the limit transformation makes their errors meaningless). A
+    Crystal-Ball alpha far in the Gaussian regime is a flat direction: if the full covariance is not
+    positive definite, the errors of the others are taken with alpha fixed (and the message says so).
     """
-    xf = x.copy()
-    room = np.array([0.5 * min(x[i] - bounds[i][0], bounds[i][1] - x[i]) for i in use])
+    names = list(m.parameters)
+    for k in at_bound:
+        m.fixed[k] = True
+    free = [k for k in names if k not in at_bound]
+    if not free:
+        return None, []
+    m.hesse()
+    extra: list[str] = []
+    if not _covariance_ok(m) and "alpha" in free and len(free) > 1:
+        m.fixed["alpha"] = True
+        m.hesse()
+        extra = ["alpha"]
+    if not _covariance_ok(m):
+        return None, extra
+    use = [i for i, k in enumerate(names) if not m.fixed[k]]
+    cov = np.full((len(names), len(names)), np.nan)
+    cov[np.ix_(use, use)] = np.asarray(m.covariance)[np.ix_(use, use)]
+    return cov, extra
 
-    def nll_sub(t: np.ndarray) -> float:
-        xf[use] = t
-        return nll(xf)
 
-    steps = np.minimum(np.full(len(use), 1e-2), room)
-    for _ in range(2):  # second pass: steps at a fraction of the first error estimate
+def _minos(m: Minuit) -> dict[str, tuple[float, float]]:
+    """Signed MINOS errors (lower < 0 < upper) of the free parameters; NaN where MINOS fails."""
+    out = {}
+    for k in (k for k in m.parameters if not m.fixed[k]):
         try:
-            cov_u = np.linalg.inv(_hessian(nll_sub, x[use].copy(), steps))
-        except np.linalg.LinAlgError:
-            return None
-        diag = np.diag(cov_u)
-        if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
-            return None
-        steps = np.minimum(0.3 * np.sqrt(diag), room)
-    cov = np.full((n_par, n_par), np.nan)
-    cov[np.ix_(use, use)] = cov_u
-    return cov
+            m.minos(k)
+            me = m.merrors[k]
+            out[k] = (float(me.lower), float(me.upper)) if me.is_valid else (math.nan, math.nan)
+        except RuntimeError:  # MINOS refuses to run from an invalid minimum
+            out[k] = (math.nan, math.nan)
+    return out
+
+
+def _migrad_status(m: Minuit) -> str:
+    """MIGRAD's verdict, read before HESSE rewrites ``fmin``: validity (and why not), EDM, calls."""
+    fmin = m.fmin
+    msg = f"MIGRAD {'valid' if fmin.is_valid else 'INVALID'} (edm {fmin.edm:.2g}, {fmin.nfcn} calls)"
+    reasons = [txt for bad, txt in ((fmin.has_reached_call_limit, "call limit reached"),
+                                    (fmin.is_above_max_edm, "EDM above tolerance"),
+                                    (not fmin.has_valid_parameters, "invalid parameters")) if bad]  # fmt: skip
+    return msg + (": " + ", ".join(reasons) if not fmin.is_valid and reasons else "")
 
 
 def fit_peak(
     m: np.ndarray, cfg: FitConfig | None = None, window: tuple[float, float] | None = None, min_events: int = 20
 ) -> PeakFit:
-    """Fit the masses ``m`` (n,) [GeV] in ``window`` (default :func:`auto_window`).
+    """Fit the masses ``m`` (n,) [GeV] in ``window`` (default :func:`auto_window`) with MINUIT
+    (MIGRAD, HESSE, and MINOS if ``cfg.minos``).
+
+    An invalid minimum is not an exception (a category fit may legitimately fail): it is returned
+    with ``valid = converged = False``, a ``message`` saying why, and a logged warning.
 
     Raises:
         ValueError: fewer than ``min_events`` masses in the window, or a bad configuration.
@@ -270,60 +343,44 @@ def fit_peak(
     if n < min_events:
         raise ValueError(f"fit_peak: {n} events in the window [{lo:g}, {hi:g}] GeV, need at least {min_events}")
     names = cfg.names
-
-    def nll(theta: np.ndarray) -> float:
-        value = -float(np.dot(counts, np.log(shape.bin_probs(theta))))
-        return value if math.isfinite(value) else 1e300
+    # multinomial likelihood in the bins; the cost is -2 ln(L/L_sat), hence errordef = 1 (set by BinnedNLL)
+    cost = BinnedNLL(counts, shape.edges, shape.cdf, name=names)
 
     centres = 0.5 * (shape.edges[1:] + shape.edges[:-1])
     peak0 = float(np.clip(np.average(centres, weights=np.convolve(counts, np.ones(5), "same") ** 4), lo + 1, hi - 1))
     bounds = [(lo + 0.5, hi - 0.5)] + [BOUNDS[k] for k in names[1:]]
-    best = None
-    for s0 in (1.5, 3.0, 0.7):  # further starts only if the previous one did not converge
-        start = {"peak": peak0, "width": cfg.gamma_z, "sigma": s0, "alpha": 1.5}
-        x0 = np.array([start[k] for k in names])
-        res = optimize.minimize(nll, x0, method="L-BFGS-B", bounds=bounds, options={"eps": 1e-7, "maxiter": 500})
-        if best is None or res.fun < best.fun:
-            best = res
-        if res.success:
-            break
-    x = best.x
-    # L-BFGS-B stopped abnormally from every start: a derivative-free polish
-    if not best.success:
-        res = optimize.minimize(nll, x, method="Powell", bounds=bounds)
-        if res.fun <= best.fun:
-            best, x = res, res.x
+    # further resolution starts only if MIGRAD finds no valid minimum from the previous one
+    sigma_starts = (1.5, 3.0, 0.7) if "sigma" in names else (1.5,)
+    starts = [{"peak": peak0, "width": cfg.gamma_z, "sigma": s0, "alpha": 1.5} for s0 in sigma_starts]
+    mn = _migrad(cost, names, starts, bounds)
+    valid, message = bool(mn.valid), _migrad_status(mn)  # before HESSE/fixing, which rewrite fmin
+    edm, nfcn = float(mn.fmin.edm), int(mn.fmin.nfcn)
+    x = np.array(mn.values)
 
     at_bound = [k for k, v, (b_lo, b_hi) in zip(names, x, bounds) if min(v - b_lo, b_hi - v) < 1e-3 * (b_hi - b_lo)]
-    free = [i for i, k in enumerate(names) if k not in at_bound]
-    cov, fixed_for_errors = None, []
-    # A Crystal-Ball alpha far in the Gaussian regime is a flat direction: if the full Hessian is
-    # not positive definite, the errors of the others are taken with alpha fixed (and reported so).
-    for drop in ([], ["alpha"]):
-        use = [i for i in free if names[i] not in drop]
-        if not use or (drop and not any(names[i] in drop for i in free)):
-            continue
-        cov = _covariance(nll, x, use, len(names), bounds)
-        if cov is not None:
-            fixed_for_errors = [names[i] for i in free if i not in use]
-            break
+    cov, fixed_for_errors = _hesse(mn, at_bound)
     errors = {
         k: (float(math.sqrt(cov[i, i])) if cov is not None and np.isfinite(cov[i, i]) else math.nan)
         for i, k in enumerate(names)
     }
+    minos = _minos(mn) if cfg.minos and valid and cov is not None else {}
 
     probs = shape.bin_probs(x)
     expected = n * probs
     with np.errstate(divide="ignore", invalid="ignore"):
         term = np.where(counts > 0, counts * np.log(counts / expected), 0.0)
-    chi2 = float(2.0 * np.sum(expected - counts + term))
+    chi2 = float(2.0 * np.sum(expected - counts + term))  # = the BinnedNLL value at the minimum
     ndf = len(counts) - 1 - len(names)
-    converged = bool(best.success) and cov is not None
-    message = str(best.message) + (f"; errors with {fixed_for_errors} fixed" if fixed_for_errors else "")
+    message += ("; HESSE: no accurate covariance" if cov is None else "") + (
+        f"; errors with {fixed_for_errors} fixed" if fixed_for_errors else ""
+    )
+    if not valid:
+        log.warning("fit_peak [%g, %g] GeV, %d events: %s; values %s", lo, hi, n, message, dict(zip(names, x.tolist())))
     dens = shape.density(x)
     return PeakFit(
         model=cfg.model, window=(float(lo), float(hi)), n=n,
         values={k: float(v) for k, v in zip(names, x)}, errors=errors, chi2=chi2, ndf=ndf,
-        converged=converged, message=message, edges=shape.edges, counts=counts, expected=expected,
+        converged=valid and cov is not None, message=message, edges=shape.edges, counts=counts, expected=expected,
         curve_m=shape.m_out, curve_counts=dens * n * cfg.bin_width, at_bound=at_bound, cov=cov,
+        valid=valid, edm=edm, nfcn=nfcn, minos=minos,
     )  # fmt: skip

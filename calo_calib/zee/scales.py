@@ -163,8 +163,8 @@ def fit_pairs(
         except ValueError as err:
             log.info("category %s: no fit (%s)", pair, err)
             continue
-        if not np.isfinite(fit.peak_err):
-            log.info("category %s: fit without a peak uncertainty (%s), not used", pair, fit.message)
+        if not fit.valid or not np.isfinite(fit.peak_err):  # an invalid MIGRAD minimum is not a measurement
+            log.info("category %s: invalid fit or no peak uncertainty (%s), not used", pair, fit.message)
             continue
         out[pair] = fit
     return out
