@@ -633,7 +633,7 @@ def _log_results(tracker: Tracker, metrics: dict[str, Any], methods: list[str], 
         if metrics.get(key):
             tracker.log_table(f"sigma_rel/{key}", _flatten_rows(metrics[key]))
     tracker.log_images(images)
-    # metrics.json itself goes with the W&B run: calo_calib.compare.load_wandb reads runs back from it.
+    # metrics.json itself goes with the W&B run: calo_calib.comparison.loading.load_wandb reads runs back from it.
     tracker.save_file(Path(metrics["run"]["run_dir"]) / "metrics.json")
 
 

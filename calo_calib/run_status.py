@@ -3,7 +3,7 @@
 ``calo_calib.pipeline.train_and_evaluate`` writes ``{"state": "running"}`` when the run starts,
 ``{"state": "failed", "error": ...}`` when it ends in an exception, and ``{"state": "completed"}``
 as the very last file of the run (after metrics, summary and plots). A directory whose marker is
-not ``completed`` is a crashed, killed or still running run: :mod:`calo_calib.compare` skips it with
+not ``completed`` is a crashed, killed or still running run: :mod:`calo_calib.comparison.loading` skips it with
 the reason and :mod:`calo_calib.export` refuses it. Run directories made before the marker existed
 have none; they are read as before.
 """

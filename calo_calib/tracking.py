@@ -70,7 +70,7 @@ class Tracker:
 
         Saved under its own name (``base_path`` is its directory) with ``policy="now"``: uploaded at
         once online, at ``wandb sync`` offline. Only for final files: a later change is not
-        re-uploaded. :func:`calo_calib.compare.load_wandb` downloads ``metrics.json`` back this way.
+        re-uploaded. :func:`calo_calib.comparison.loading.load_wandb` downloads ``metrics.json`` back this way.
         """
         if self._run is None:
             return

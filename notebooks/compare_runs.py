@@ -2,9 +2,10 @@
 # # Compare calibration runs
 #
 # Reads every finished run below `RUNS_ROOT` (default `runs/`, or the `CALO_CALIB_RUNS`
-# environment variable) from its own files (`metrics.json`), prints the inclusive σ_rel table
-# and plots σ_rel versus the true energy for each particle: raw cluster energy, every model and
-# the oracle floor. Make runs first, e.g.
+# environment variable) from its own files (`metrics.json`) with the comparison's reader,
+# `calo_calib.comparison.loading.load_runs` (run directories it cannot read are listed with the
+# reason), prints the inclusive σ_rel table and plots σ_rel versus the true energy for each
+# particle: raw cluster energy, every model and the oracle floor. Make runs first, e.g.
 # `python -m calo_calib.run model=bdt particle=photon_conv` and `... model=transformer ...`.
 
 # %%
@@ -14,12 +15,17 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from calo_calib.analysis import find_runs, inclusive_table, sigma_vs
+from calo_calib.comparison.loading import load_runs
+from calo_calib.comparison.markdown import inclusive_table
+from calo_calib.comparison.schema import sigma_vs
 from calo_calib.plotting.style import label, use_style
 
 RUNS_ROOT = Path(os.environ.get("CALO_CALIB_RUNS", "../runs"))
-runs = find_runs(RUNS_ROOT)
+loaded = load_runs([RUNS_ROOT])
+runs = sorted(loaded.runs, key=lambda r: r.created)  # oldest first
 print(f"{len(runs)} finished runs under {RUNS_ROOT.resolve()}")
+for bad in loaded.unreadable:
+    print(f"not read: {bad}")
 
 # %%
 display(Markdown(inclusive_table(runs)))

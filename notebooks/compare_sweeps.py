@@ -3,7 +3,7 @@
 #
 # Reads every run of one or more Hydra sweeps (e.g.
 # `python -m calo_calib.run -m model=bdt,transformer loss=mse,huber particle=electron`) with
-# `calo_calib.compare`, the module behind `python -m calo_calib.compare` (see `docs/comparing.md`), and shows
+# `calo_calib.comparison`, the package behind `python -m calo_calib.compare` (see `docs/comparing.md`), and shows
 #
 # - the ranking of the configurations by inclusive σ_rel, with the ratio to the BDT;
 # - σ_rel versus E_true, |η| and ⟨μ⟩ for every run, with σ_rel / σ_rel(BDT) underneath;
@@ -20,17 +20,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from calo_calib import compare
+from calo_calib.comparison.loading import load_runs, newest_sweep
+from calo_calib.comparison.markdown import best_per_bin_markdown, ranking_markdown
+from calo_calib.comparison.plots import plot_best_per_bin, plot_vs
+from calo_calib.comparison.table import build_table, particles
 
 RUNS_ROOT = Path(os.environ.get("CALO_CALIB_RUNS", "../runs"))
 if os.environ.get("CALO_CALIB_SWEEPS"):
     SWEEPS = [Path(p) for p in os.environ["CALO_CALIB_SWEEPS"].split(":") if p]
 else:
-    newest = compare.newest_sweep(RUNS_ROOT / "sweeps")
+    newest = newest_sweep(RUNS_ROOT / "sweeps")
     SWEEPS = [newest] if newest else []
 
-loaded = compare.load_runs(SWEEPS)
-table = compare.build_table(loaded.runs)
+loaded = load_runs(SWEEPS)
+table = build_table(loaded.runs)
 print(f"{len(loaded.runs)} runs read from {len(SWEEPS)} sweep(s): {', '.join(map(str, SWEEPS)) or 'none found'}")
 for bad in loaded.unreadable:
     print(f"not read: {bad}")
@@ -43,8 +46,8 @@ for bad in loaded.unreadable:
 # sweep(s) on the same test data (its error treats the two σ_rel as independent, so it is conservative).
 
 # %%
-for particle in compare.particles(table):
-    display(Markdown(compare.ranking_markdown(table, particle)))
+for particle in particles(table):
+    display(Markdown(ranking_markdown(table, particle)))
 
 # %% [markdown]
 # ## σ_rel versus E_true, |η| and ⟨μ⟩
@@ -53,9 +56,9 @@ for particle in compare.particles(table):
 # Bins with too few test clusters (`evaluation.min_count`) are not drawn.
 
 # %%
-for particle in compare.particles(table):
+for particle in particles(table):
     for binned in ("vs_e", "vs_abs_eta", "vs_mu"):
-        compare.plot_vs(table, particle, binned)
+        plot_vs(table, particle, binned)
         plt.show()
 
 # %% [markdown]
@@ -65,7 +68,7 @@ for particle in compare.particles(table):
 # gives the runner-up and the margin in units of the two σ_rel errors added in quadrature.
 
 # %%
-for particle in compare.particles(table):
-    compare.plot_best_per_bin(table, particle)
+for particle in particles(table):
+    plot_best_per_bin(table, particle)
     plt.show()
-    display(Markdown(compare.best_per_bin_markdown(table, particle)))
+    display(Markdown(best_per_bin_markdown(table, particle)))

@@ -1,6 +1,6 @@
 """A small real Hydra multirun for the comparison tests and the notebook test (built once per session).
 
-Imported by tests/test_compare.py and tests/test_notebooks.py (pytest puts tests/ on sys.path).
+Imported by tests/comparison/ and tests/test_notebooks.py (pytest puts tests/ on sys.path).
 """
 
 from __future__ import annotations

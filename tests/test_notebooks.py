@@ -14,7 +14,7 @@ from jupytext.config import find_jupytext_configuration_file, load_jupytext_conf
 from nbclient import NotebookClient
 from sweep_builder import BROKEN_JSON, make_real_sweep
 
-from calo_calib.compare import load_runs
+from calo_calib.comparison.loading import load_runs
 from calo_calib.pipeline import train_and_evaluate
 from calo_calib.run import compose_run_config
 
@@ -53,7 +53,7 @@ def _outputs(nb) -> list[dict]:
 
 
 def test_compare_sweeps_notebook_executes_on_a_real_sweep(tmp_path_factory, tiny_data, monkeypatch):
-    base = tmp_path_factory.getbasetemp() / "compare_sweep"  # built once per session, shared with test_compare
+    base = tmp_path_factory.getbasetemp() / "compare_sweep"  # built once per session, shared with tests/comparison
     base.mkdir(exist_ok=True)
     sweep = make_real_sweep(base, tiny_data)
     loaded = load_runs([sweep])

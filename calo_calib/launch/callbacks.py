@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 def finished_runs(sweep_dir: Path) -> dict[str, list[Path]]:
     """Run directories of a sweep that finished, grouped by particle, in path order.
 
-    Read with :func:`calo_calib.compare.load_runs` (the comparison's own reader); job directories it
+    Read with :func:`calo_calib.comparison.loading.load_runs` (the comparison's own reader); job directories it
     cannot read (failed jobs) are logged with the reason and left out.
     """
-    from calo_calib.compare import load_runs
+    from calo_calib.comparison.loading import load_runs
 
     loaded = load_runs([sweep_dir])
     for bad in loaded.unreadable:
@@ -42,7 +42,7 @@ class CompareAfterSweep(Callback):
     ``<sweep dir>/comparison``."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from calo_calib.compare import main as compare_main
+        from calo_calib.comparison.cli import main as compare_main
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         log.info("comparing the runs of %s", sweep_dir)
