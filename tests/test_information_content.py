@@ -36,6 +36,9 @@ def test_information_content_tiny(tmp_path):
         for m in IC.FEATURE_SETS:
             assert np.isfinite(a[f"r2_{frac}_{m}"]) and a[f"r2_{frac}_{m}"] <= 1
     assert a["r2_upstream_bdt"] > 0.2  # the ATLAS inputs know about the upstream loss
+    # Removing the cluster's pile-up (the diagnostic truth) lowers the oracle's floor.
+    assert a["sigma_rel_oracle_no_pileup"] < a["sigma_rel_oracle"]
+    assert a["mean_pileup"] == pytest.approx(0.0, abs=0.02)  # baseline-subtracted pile-up, / E_true
     records = json.loads((tmp_path / IC.JSON_NAME).read_text())
     assert len(records) == 1 and records[0]["label"] == "tiny-test" and records[0]["sim_overrides"] == ["mu=20"]
     md = (tmp_path / IC.MD_NAME).read_text()

@@ -109,11 +109,13 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError("detector.clustering thresholds must satisfy seed_sigma >= grow_sigma >= boundary_sigma")
 
 
-def simulate_columns(cfg: DictConfig, n_clusters: int, seed: int | np.random.SeedSequence) -> tuple[dict, int]:
+def simulate_columns(
+    cfg: DictConfig, n_clusters: int, seed: int | np.random.SeedSequence, *, noise_truth: bool = False
+) -> tuple[dict, int]:
     """Simulate until ``n_clusters`` clusters pass the selection; returns (columns, n_rejected)."""
     from calo_calib.simulation.generator import Simulator
 
-    sim = Simulator(cfg)
+    sim = Simulator(cfg, noise_truth=noise_truth)
     rng = np.random.default_rng(seed)
     # A converted/unconverted selection keeps about half of the photons: generate more per batch.
     batch_size = BATCH_SIZE if str(cfg.particle.select) == "all" else 2 * BATCH_SIZE
@@ -158,16 +160,28 @@ def columns_to_table(cols: dict, metadata: dict[bytes, bytes] | None = None) -> 
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def simulate_table(cfg: DictConfig, n_clusters: int, seed: int | np.random.SeedSequence) -> pa.Table:
+NOISE_TRUTH_COLUMNS = ("truth_e_pileup_cluster", "truth_e_noise_cluster")
+"""Diagnostic truth of :func:`simulate_table` with ``noise_truth=True`` (GeV, float64): pile-up and electronic
+noise summed over the cluster's accordion cells. Not part of the data format (a truth leak, never stored)."""
+
+
+def simulate_table(
+    cfg: DictConfig, n_clusters: int, seed: int | np.random.SeedSequence, *, noise_truth: bool = False
+) -> pa.Table:
     """Simulate ``n_clusters`` clusters of ``cfg.particle`` as an Arrow table (no metadata).
 
-    Identical ``cfg`` and ``seed`` give identical output.
+    Identical ``cfg`` and ``seed`` give identical output. ``noise_truth`` appends the columns of
+    :data:`NOISE_TRUTH_COLUMNS` after the schema's (the other columns are unchanged, byte for byte).
     """
     validate_config(cfg)
     if n_clusters <= 0:
         raise ConfigError(f"n_clusters must be > 0, got {n_clusters}")
-    cols, _ = simulate_columns(cfg, n_clusters, seed)
-    return columns_to_table(cols)
+    cols, _ = simulate_columns(cfg, n_clusters, seed, noise_truth=noise_truth)
+    table = columns_to_table(cols)
+    if noise_truth:
+        for name in NOISE_TRUTH_COLUMNS:
+            table = table.append_column(name, pa.array(cols[name], type=pa.float64()))
+    return table
 
 
 def simulate_given(

@@ -104,12 +104,15 @@ def draw_mu(cfg, n: int, rng: np.random.Generator) -> np.ndarray:
 class Simulator:
     """Everything the simulation derives from a validated config (``calo_calib.simulation.config``)."""
 
-    def __init__(self, cfg, keep_l2_window: bool = False) -> None:
+    def __init__(self, cfg, keep_l2_window: bool = False, noise_truth: bool = False) -> None:
         self.cfg = cfg
         # Validation only (calo_calib/validation/lateral.py): also return the full middle-layer window of
         # every selected cluster (``l2_window_*`` arrays, see :meth:`batch`). Off by default; it draws no
         # random numbers and leaves every other output unchanged.
         self.keep_l2_window = bool(keep_l2_window)
+        # Diagnostics only (the information-content study): also return the pile-up and electronic-noise
+        # energy inside each cluster (see :meth:`batch`). Never written to datasets: a truth leak.
+        self.noise_truth = bool(noise_truth)
         det = cfg.detector
         self.det = det
         self.material = UpstreamMaterial.from_config(det.material)
@@ -233,6 +236,11 @@ class Simulator:
         and ``l2_window_phi`` (k, nph) cell centres (lab frame: signed eta; for eta < 0 the eta index
         runs towards more negative eta), ``l2_window_valid`` (k, ne) and ``l2_window_hot`` (k,) the
         flat (eta * nph + phi) index of the hottest valid cell.
+
+        With ``noise_truth`` the output also has ``truth_e_pileup_cluster`` and ``truth_e_noise_cluster``
+        (k,) [GeV]: the pile-up (either model, after the baseline subtraction) and the electronic noise
+        summed over the cluster's accordion cells (L1-L3, as ``truth_e_dep_cluster``). No extra random
+        numbers; every other output unchanged.
         """
         cfg, det = self.cfg, self.det
         ev = self._gun(n, rng) if given is None else given.event()
@@ -374,6 +382,8 @@ class Simulator:
         # Noise: per-event <mu> for the cell content; a reference <mu> for the clustering thresholds.
         sigma_tot = []
         mu_ref = np.full(c, float(cfg.pileup.mu_reference))
+        el_cells: list = [0.0] * geo.N_LAYERS  # electronic noise and pile-up per layer (noise_truth)
+        pu_cells: list = [0.0] * geo.N_LAYERS
         for layer in range(geo.N_LAYERS):
             w = windows[layer]
             eta_cell = np.abs(w.eta_centre)[:, :, None] * np.ones((1, 1, w.phi_lo.shape[1]))
@@ -382,12 +392,18 @@ class Simulator:
             if bool(det.readout.noise):
                 s_el_ev, s_pu_ev = noise_sigmas(layer, eta_cell, endcap, ev.mu, det)
                 noise = s_el_ev * rng.standard_normal(eta_cell.shape)
+                if self.noise_truth:
+                    el_cells[layer] = noise * w.valid
                 if self.pileup is None:  # the per-cell model: independent Gamma draws
-                    noise = noise + pileup_noise(s_pu_ev, ev.mu, det, rng)
+                    pu_gamma = pileup_noise(s_pu_ev, ev.mu, det, rng)
+                    noise = noise + pu_gamma
+                    if self.noise_truth:
+                        pu_cells[layer] = pu_gamma * w.valid
                 cells[layer] = cells[layer] + noise * w.valid
         if self.pileup is not None and bool(det.readout.noise):  # minimum-bias particles
             pu = self.pileup.cells(windows, layer_rho, layer_eta[geo.LAYER_L2], phi_c, ev.mu, a, rng)
             cells = [e + p for e, p in zip(cells, pu)]
+            pu_cells = list(pu)
 
         masks = topo_egamma_cluster(cells, sigma_tot, windows, np.full(c, self.generate == "electron"), det.clustering)
 
@@ -485,6 +501,10 @@ class Simulator:
         out["n_rejected"] = np.array([int((~good).sum())])
         if given is not None:
             out["input_index"] = np.flatnonzero(keep)[good]
+        if self.noise_truth:
+            for name, parts in (("truth_e_pileup_cluster", pu_cells), ("truth_e_noise_cluster", el_cells)):
+                in_cluster = sum(np.where(masks[layer], parts[layer], 0.0).sum(axis=(1, 2)) for layer in (1, 2, 3))
+                out[name] = (np.zeros(c) + in_cluster)[good]
         if self.keep_l2_window:
             valid2 = w2.valid[:, :, 0]
             e_win = np.where(w2.valid, cells[2], 0.0)[good]
