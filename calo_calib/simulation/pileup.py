@@ -467,7 +467,7 @@ class ParticlePileup:
             out_cells.append((cells - sub[:, :, None]) * w.valid)
         return out_cells
 
-    def _layer_energies(self, showers: "_Deposits", tracks: "_Deposits", sampling_a: np.ndarray, rng) -> None:
+    def _layer_energies(self, showers: _Deposits, tracks: _Deposits, sampling_a: np.ndarray, rng) -> None:
         """Draw the layer energies (m, 4) of showers and tracks (GeV, times the crossing response)
         and the showers' lateral radii (m, 4, 3); stored on the two deposit sets.
 
@@ -538,7 +538,7 @@ class _Deposits:
         return int(self.cl.size)
 
     @staticmethod
-    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> "_Deposits":
+    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> _Deposits:
         """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted."""
         counts = np.bincount(cl, minlength=c)
         rank = np.arange(cl.size) - (np.cumsum(counts) - counts)[cl]

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from calo_calib.simulation import clustering
+from calo_calib.simulation import clustering, pileup
 from calo_calib.simulation import geometry as geo
-from calo_calib.simulation import pileup
 from calo_calib.simulation.shower import _corner_difference, rectangle_fractions
 
 
