@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from calo_calib.formatting import jsonable
 from calo_calib.paths import CONF_DIR
 
 log = logging.getLogger(__name__)
@@ -95,22 +95,12 @@ def study(cfg: DictConfig) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"particle": particle, "runs": [str(r) for r in runs], "config": OmegaConf.to_container(cfg, resolve=True), "records": records}
     tmp = out / "pileup.json.tmp"
-    tmp.write_text(json.dumps(_nan_to_none(payload), indent=2))
+    tmp.write_text(json.dumps(jsonable(payload), indent=2))
     os.replace(tmp, out / "pileup.json")
     (out / "pileup.md").write_text(_markdown(records, particle))
     plot_pileup_scan(records, out / "sigma_rel_vs_mu.png")
     log.info("wrote %s", out)
     return records
-
-
-def _nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_nan_to_none(v) for v in obj]
-    return obj
 
 
 def _markdown(records: list[dict[str, Any]], particle: str) -> str:

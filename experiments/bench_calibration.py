@@ -87,7 +87,7 @@ def main(argv: list[str]) -> None:
 
 
 def _append(records: list[dict]) -> None:
-    from calo_calib.evaluation.report import jsonable
+    from calo_calib.formatting import jsonable
 
     allrec = append_json_records(RESULTS_JSON, jsonable(records))
     lines = [

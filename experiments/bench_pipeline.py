@@ -21,6 +21,7 @@ import os
 import time
 from pathlib import Path
 
+from calo_calib.formatting import fmt
 from calo_calib.io.atomic import append_json_records, write_text_atomic
 from calo_calib.provenance import git_commit, machine_info
 
@@ -67,7 +68,7 @@ def _k(wall: float, cpu: float | None) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
+    return fmt(x, scale=100, digits=0, suffix="%")
 
 
 def main() -> None:

@@ -25,11 +25,13 @@ import numpy as np
 import torch
 
 from calo_calib.data.loader import ClusterDataset
+from calo_calib.moments import StreamingMoments
 
 log = logging.getLogger(__name__)
 
 STD_FLOOR = 1e-6
-"""A standard deviation below this is replaced by 1. A constant input (e.g. e_tg3, always 0 in the
+"""A standard deviation below this (or NaN) is replaced by 1 (the ``std_floor`` of
+:class:`calo_calib.moments.StreamingMoments`). A constant input (e.g. e_tg3, always 0 in the
 simulation) has std 0; dividing by it would give inf/NaN, and by a tiny std would blow up rounding
 noise. With std 1 the normalised feature is just ``x - mean`` = 0: harmless and constant."""
 
@@ -120,39 +122,14 @@ class NormStats:
         }
 
 
-class _Moments:
-    """Streaming mean/variance per column (Chan et al. merge of batch moments, float64); values outside
-    per-column ``bounds`` are left out (each column keeps its own count)."""
-
-    def __init__(self, n_features: int) -> None:
-        self.rows = 0  # rows seen (values left out included)
-        self.n = np.zeros(n_features)
-        self.mean = np.zeros(n_features)
-        self.m2 = np.zeros(n_features)
-
-    def update(self, x: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> int:
-        """Add rows of ``x`` (n, F), leaving out values outside ``bounds`` (lo, hi) per column;
-        returns the number of values left out."""
-        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-        if len(x) == 0:
-            return 0
-        self.rows += len(x)
-        ok = np.ones(x.shape, dtype=bool) if bounds is None else (x >= bounds[0]) & (x <= bounds[1])
-        nb = ok.sum(0).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mb = np.where(nb > 0, np.where(ok, x, 0.0).sum(0) / np.maximum(nb, 1), 0.0)
-            m2b = np.where(ok, (x - mb) ** 2, 0.0).sum(0)
-        n = self.n + nb
-        safe = np.maximum(n, 1)
-        delta = mb - self.mean
-        self.mean = np.where(n > 0, self.mean + delta * nb / safe, 0.0)
-        self.m2 = np.where(n > 0, self.m2 + m2b + delta**2 * self.n * nb / safe, 0.0)
-        self.n = n
-        return int(ok.size - ok.sum())
-
-    def std(self) -> np.ndarray:
-        std = np.sqrt(self.m2 / np.maximum(self.n, 1))
-        return np.where((std < STD_FLOOR) | (self.n == 0), 1.0, std)
+def _add(moments: StreamingMoments, x: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> int:
+    """Add rows of ``x`` (n, F) to ``moments``, leaving out values outside ``bounds`` (lo, hi) per
+    column; returns the number of values left out."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        return 0
+    x = x.reshape(len(x), -1)
+    return moments.update(x, None if bounds is None else (x >= bounds[0]) & (x <= bounds[1]))
 
 
 def trim_bounds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,9 +162,9 @@ def compute_norm_stats(dataset: ClusterDataset, max_clusters: int = 200_000) -> 
         raise ValueError("compute_norm_stats: the dataset has no selected cluster")
     n_buffers = max(1, math.ceil(max_clusters / dataset.buffer_size))
     limit = n_buffers * dataset.buffer_size
-    cells = _Moments(len(dataset.cell_features))
-    clusters = _Moments(len(dataset.cluster_features))
-    target = _Moments(1)
+    cells = StreamingMoments(len(dataset.cell_features), std_floor=STD_FLOOR)
+    clusters = StreamingMoments(len(dataset.cluster_features), std_floor=STD_FLOOR)
+    target = StreamingMoments(1, std_floor=STD_FLOOR)
     seen = 0
     held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the first buffer, to set the clipping range
     bounds: list[tuple[np.ndarray, np.ndarray]] | None = None
@@ -196,7 +173,7 @@ def compute_norm_stats(dataset: ClusterDataset, max_clusters: int = 200_000) -> 
     def add(parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         assert bounds is not None
         for i, (moments, x) in enumerate(zip((cells, clusters, target), parts)):
-            clipped[i] += moments.update(x, bounds[i])
+            clipped[i] += _add(moments, x, bounds[i])
 
     def release() -> None:
         nonlocal bounds

@@ -16,10 +16,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from calo_calib.formatting import as_float, fmt
+
 
 def _get(inc: Mapping[str, Any], key: str) -> float:
-    v = inc.get(key)
-    return float("nan") if v is None else float(v)
+    return as_float(inc.get(key))
 
 
 def domain_shift_summary(mc_metrics: Mapping[str, Any], data_metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
@@ -46,7 +47,7 @@ def domain_shift_summary(mc_metrics: Mapping[str, Any], data_metrics: Mapping[st
 
 
 def _f(x: float, scale: float = 100.0, digits: int = 2) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{scale * x:.{digits}f}"
+    return fmt(x, scale=scale, digits=digits)
 
 
 def domain_shift_markdown(summary: Mapping[str, Mapping[str, float]], data_paths: list[str]) -> str:

@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 
 from calo_calib.evaluation import binning as B
 from calo_calib.evaluation.report import display_name
+from calo_calib.formatting import as_float
 from calo_calib.plotting.style import label, save_png, use_style
 
 SIGMA_LABEL = r"$\sigma_\mathrm{rel}$ = IQR / (1.349 $\cdot$ mean) [%]"
@@ -48,16 +49,12 @@ def method_style(method: str, k: int = 0) -> dict[str, Any]:
     return {"color": _EXTRA_COLORS[k % len(_EXTRA_COLORS)], "marker": _EXTRA_MARKERS[k % len(_EXTRA_MARKERS)]}
 
 
-def _num(x: Any) -> float:
-    return float("nan") if x is None else float(x)
-
-
 def _series(rows: Sequence[Mapping[str, Any]], var: str, method: str, key: str = "sigma_rel", scale: float = 100.0):
     """(lo, hi, y, y_err) arrays of a method along variable ``var`` (NaN/None -> NaN)."""
     lo = np.array([r[f"{var}_lo"] for r in rows], dtype=float)
     hi = np.array([r[f"{var}_hi"] for r in rows], dtype=float)
-    y = np.array([_num(r[method][key]) if method in r else np.nan for r in rows]) * scale
-    e = np.array([_num(r[method][f"{key}_err"]) if method in r else np.nan for r in rows]) * scale
+    y = np.array([as_float(r[method][key]) if method in r else np.nan for r in rows]) * scale
+    e = np.array([as_float(r[method][f"{key}_err"]) if method in r else np.nan for r in rows]) * scale
     return lo, hi, y, e
 
 
@@ -182,7 +179,7 @@ def _legend(ax: Axes, fontsize: float | None = None) -> None:
 
 def _unity_ylim(ax: Axes, rows, methods, key: str) -> None:
     """y range around 1 that contains every point with its error, plus room on top for the legend."""
-    ys = [(_num(r[m][key]), _num(r[m][f"{key}_err"])) for r in rows for m in methods if m in r]
+    ys = [(as_float(r[m][key]), as_float(r[m][f"{key}_err"])) for r in rows for m in methods if m in r]
     lo = min([y - (e if math.isfinite(e) else 0) for y, e in ys if math.isfinite(y)] + [0.99])
     hi = max([y + (e if math.isfinite(e) else 0) for y, e in ys if math.isfinite(y)] + [1.01])
     pad = 0.1 * (hi - lo)
@@ -267,8 +264,8 @@ def plot_ratio_to_reference(comparison: Mapping[str, Any], out_png: str | os.Pat
         if rows:
             lo = np.array([r[f"{var}_lo"] for r in rows], dtype=float)
             hi = np.array([r[f"{var}_hi"] for r in rows], dtype=float)
-            y = np.array([_num(r["ratio"]) for r in rows])
-            e = np.array([_num(r["ratio_err"]) for r in rows])
+            y = np.array([as_float(r["ratio"]) for r in rows])
+            e = np.array([as_float(r["ratio_err"]) for r in rows])
             _draw(
                 ax,
                 lo,
@@ -294,7 +291,7 @@ def plot_ratio_to_reference(comparison: Mapping[str, Any], out_png: str | os.Pat
             rf"$\sigma_\mathrm{{rel}}$({display_name(method)}) / $\sigma_\mathrm{{rel}}$({display_name(ref)})"
         )
         inc = comparison.get("inclusive", {})
-        label(ax, f"inclusive {_num(inc.get('ratio')):.3f} ± {_num(inc.get('ratio_err')):.3f}" if ax is axes[0] else "")
+        label(ax, f"inclusive {as_float(inc.get('ratio')):.3f} ± {as_float(inc.get('ratio_err')):.3f}" if ax is axes[0] else "")
         ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9), frameon=False)
     fig.tight_layout()
     return save_png(fig, out_png)
@@ -312,8 +309,8 @@ def plot_pileup_scan(records: Sequence[Mapping[str, Any]], out_png: str | os.Pat
     for k, m in enumerate(methods):
         rec = sorted((r for r in records if str(r["method"]) == m), key=lambda r: float(r["mu"]))
         mu = np.array([float(r["mu"]) for r in rec])
-        y = np.array([_num(r["sigma_rel"]) for r in rec]) * 100
-        e = np.array([_num(r.get("err", r.get("sigma_rel_err"))) for r in rec]) * 100
+        y = np.array([as_float(r["sigma_rel"]) for r in rec]) * 100
+        e = np.array([as_float(r.get("err", r.get("sigma_rel_err"))) for r in rec]) * 100
         style = method_style(m, k)
         linestyle = "--" if m.lower() == "oracle" else "-"
         ax.errorbar(mu, y, yerr=e, label=display_name(m), linestyle=linestyle, markersize=6, capsize=2, **style)

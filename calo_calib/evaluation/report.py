@@ -16,6 +16,7 @@ import numpy as np
 
 from calo_calib.evaluation import binning as B
 from calo_calib.evaluation.metrics import bootstrap_stats, median_response, sigma_rel
+from calo_calib.formatting import as_float, fmt, jsonable
 from calo_calib.io.atomic import write_json_atomic
 
 DEFINITION = "sigma_rel = IQR(E_reco/E_true) / (1.349 * mean(E_reco/E_true)); errors: bootstrap std"
@@ -90,25 +91,6 @@ def evaluate(
     return metrics
 
 
-def jsonable(obj: Any) -> Any:
-    """NaN/inf -> None, numpy scalars/arrays -> Python, paths -> str, recursively (strict JSON)."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
-
-
 def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``metrics`` as JSON atomically (temporary name + rename); NaN/inf are written as null.
 
@@ -119,17 +101,12 @@ def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike[str]) -> P
     return write_json_atomic(path, jsonable(metrics), allow_nan=False)
 
 
-def _num(x: Any) -> float:
-    """A metrics value as float; None (a NaN written as null) -> NaN."""
-    return float("nan") if x is None else float(x)
-
-
 def _ratio(s: Any, s_err: Any, r: Any, r_err: Any) -> tuple[float, float]:
     """s / r with the error propagated as if s and r were independent.
 
     On the same test clusters the two are positively correlated, so this error is conservative.
     """
-    s, s_err, r, r_err = map(_num, (s, s_err, r, r_err))
+    s, s_err, r, r_err = map(as_float, (s, s_err, r, r_err))
     with np.errstate(divide="ignore", invalid="ignore"):
         q = s / r if r != 0 else float("nan")
         err = abs(q) * math.hypot(s_err / s, r_err / r) if s != 0 and r != 0 else float("nan")
@@ -168,8 +145,8 @@ def compare(
         "inclusive": {
             "ratio": q,
             "ratio_err": q_err,
-            "sigma_rel": _num(a["sigma_rel"]),
-            "sigma_rel_ref": _num(b["sigma_rel"]),
+            "sigma_rel": as_float(a["sigma_rel"]),
+            "sigma_rel_ref": as_float(b["sigma_rel"]),
         },
     }
     for table in COMPARED_TABLES:
@@ -184,7 +161,7 @@ def compare(
             q, q_err = _ratio(s["sigma_rel"], s["sigma_rel_err"], r["sigma_rel"], r["sigma_rel_err"])
             out_rows.append(
                 {**dict(_bin_keys(row)), "n": row["n"], "ratio": q, "ratio_err": q_err,
-                 "sigma_rel": _num(s["sigma_rel"]), "sigma_rel_ref": _num(r["sigma_rel"])}
+                 "sigma_rel": as_float(s["sigma_rel"]), "sigma_rel_ref": as_float(r["sigma_rel"])}
             )  # fmt: skip
         out[table] = out_rows
     return out
@@ -202,13 +179,7 @@ def display_name(method: str) -> str:
 
 def _pct(value: Any, err: Any) -> str:
     """value ± err in %, with enough decimals (2 to 4) for the error to show a significant digit."""
-    v, e = 100 * _num(value), 100 * _num(err)
-    if not math.isfinite(v):
-        return "–"
-    if not math.isfinite(e):
-        return f"{v:.2f}"
-    digits = 2 if e >= 0.01 else (3 if e >= 0.001 else 4)
-    return f"{v:.{digits}f} ± {e:.{digits}f}"
+    return fmt(value, err, scale=100, digits="auto")
 
 
 def _ratio_cell(q: float, err: float) -> str:
@@ -230,7 +201,7 @@ def summary_markdown(metrics: Mapping[str, Any], methods: Sequence[str]) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods:
         cells = [display_name(m), _pct(inc[m]["sigma_rel"], inc[m]["sigma_rel_err"])]
-        med, med_err = _num(inc[m]["median"]), _num(inc[m]["median_err"])
+        med, med_err = as_float(inc[m]["median"]), as_float(inc[m]["median_err"])
         cells.append(f"{med:.4f} ± {med_err:.4f}" if math.isfinite(med) else "–")
         cells.append(str(inc[m]["n"]))
         if ref == m:

@@ -18,23 +18,21 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from calo_calib.formatting import as_float
+
 LINEARITY_E_MIN = 20.0
 """GeV: bins whose lower E edge is at least this count for the linearity figure."""
 LINEARITY_TOLERANCE = 0.003
 """Target |median(E_reco/E_true) − 1| above :data:`LINEARITY_E_MIN`."""
 
 
-def _f(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
 def bin_fractions(comparison: Mapping[str, Any], table: str = "vs_e_abs_eta") -> dict[str, Any]:
     """Fractions of populated bins of ``table`` where the ratio to the BDT is < 1 − err / > 1 + err
     (``below_one_count``: bins whose ratio is below 1 at all, errors aside)."""
-    rows = [r for r in comparison.get(table, []) if math.isfinite(_f(r.get("ratio"))) and math.isfinite(_f(r.get("ratio_err")))]
-    better = sum(1 for r in rows if _f(r["ratio"]) + _f(r["ratio_err"]) < 1.0)
-    below_one = sum(1 for r in rows if _f(r["ratio"]) < 1.0)  # the point estimate alone
-    worse = sum(1 for r in rows if _f(r["ratio"]) - _f(r["ratio_err"]) > 1.0)
+    rows = [r for r in comparison.get(table, []) if math.isfinite(as_float(r.get("ratio"))) and math.isfinite(as_float(r.get("ratio_err")))]
+    better = sum(1 for r in rows if as_float(r["ratio"]) + as_float(r["ratio_err"]) < 1.0)
+    below_one = sum(1 for r in rows if as_float(r["ratio"]) < 1.0)  # the point estimate alone
+    worse = sum(1 for r in rows if as_float(r["ratio"]) - as_float(r["ratio_err"]) > 1.0)
     n = len(rows)
     return {
         "n_bins": n,
@@ -57,8 +55,8 @@ def linearity(metrics: Mapping[str, Any], method: str, e_min: float = LINEARITY_
     rows = []
     for row in metrics.get("vs_e", []):
         stats = row.get(method) or {}
-        rows.append({"e_lo": _f(row.get("truth_e_lo")), "e_hi": _f(row.get("truth_e_hi")), "median": _f(stats.get("median")),
-                     "median_err": _f(stats.get("median_err"))})  # fmt: skip
+        rows.append({"e_lo": as_float(row.get("truth_e_lo")), "e_hi": as_float(row.get("truth_e_hi")), "median": as_float(stats.get("median")),
+                     "median_err": as_float(stats.get("median_err"))})  # fmt: skip
     above = [r for r in rows if r["e_lo"] >= e_min and math.isfinite(r["median"])]
     worst = max(above, key=lambda r: abs(r["median"] - 1.0), default=None)
     return {
@@ -80,9 +78,9 @@ def scorecard(metrics: Mapping[str, Any], method: str) -> dict[str, Any]:
     comparison = metrics.get("comparison_to_bdt")
     out: dict[str, Any] = {
         "method": method,
-        "sigma_rel": _f(inc[method]["sigma_rel"]),
-        "sigma_rel_err": _f(inc[method]["sigma_rel_err"]),
-        "sigma_rel_oracle": _f(inc["oracle"]["sigma_rel"]) if "oracle" in inc else math.nan,
+        "sigma_rel": as_float(inc[method]["sigma_rel"]),
+        "sigma_rel_err": as_float(inc[method]["sigma_rel_err"]),
+        "sigma_rel_oracle": as_float(inc["oracle"]["sigma_rel"]) if "oracle" in inc else math.nan,
         "linearity": linearity(metrics, method),
         "ratio_to_bdt": None,
         "ratio_to_bdt_err": None,
@@ -92,10 +90,10 @@ def scorecard(metrics: Mapping[str, Any], method: str) -> dict[str, Any]:
     if comparison:
         c = comparison["inclusive"]
         out.update(
-            ratio_to_bdt=_f(c["ratio"]),
-            ratio_to_bdt_err=_f(c["ratio_err"]),
-            sigma_rel_bdt=_f(c["sigma_rel_ref"]),
+            ratio_to_bdt=as_float(c["ratio"]),
+            ratio_to_bdt_err=as_float(c["ratio_err"]),
+            sigma_rel_bdt=as_float(c["sigma_rel_ref"]),
             bins_vs_bdt=bin_fractions(comparison),
-            gap_closed=gap_closed(out["sigma_rel"], _f(c["sigma_rel_ref"]), out["sigma_rel_oracle"]),
+            gap_closed=gap_closed(out["sigma_rel"], as_float(c["sigma_rel_ref"]), out["sigma_rel_oracle"]),
         )
     return out

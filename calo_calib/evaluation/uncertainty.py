@@ -35,6 +35,7 @@ import pyarrow as pa
 from calo_calib.evaluation import binning as B
 from calo_calib.evaluation.metrics import sigma_rel
 from calo_calib.evaluation.report import write_metrics
+from calo_calib.formatting import fmt
 from calo_calib.io.atomic import write_text_atomic
 
 SIGMA_COLUMN = "sigma"
@@ -159,13 +160,11 @@ def uncertainty_report(pred: B.Predictions, method: str, min_count: int = 30) ->
 
 
 def _pct(x: float, err: float | None = None) -> str:
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{100 * x:.1f}" + (f" ± {100 * err:.1f}" if err is not None and math.isfinite(err) else "")
+    return fmt(x, err, scale=100, digits=1)
 
 
 def _num(x: float) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{x:.2f}"
+    return fmt(x, digits=2)
 
 
 def uncertainty_markdown(report: Mapping[str, Any]) -> str:

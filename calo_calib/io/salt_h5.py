@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -59,6 +58,7 @@ from calo_calib.io.dataset_stream import (
     tmp_file,
 )
 from calo_calib.io.schema import CELL_COLUMNS, COLUMN_BY_NAME, COLUMNS
+from calo_calib.moments import EXACT_ZERO_FLOOR, StreamingMoments
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ FORMAT_VERSION = 1
 DEFAULT_CLUSTERS = "clusters"
 DEFAULT_CELLS = "cells"
 MASK_FIELD = "valid"
+
+SALT_STD_FLOOR = EXACT_ZERO_FLOOR
+"""Std floor of the norm dict: only an exactly zero std (a constant variable) is written as 1."""
 
 # Fields every file must provide to become a dataset of the format: all columns except n_cells,
 # which is the number of valid cells and is derived when absent (SALT files usually lack it).
@@ -155,33 +158,21 @@ def _check_no_nulls(table: pa.Table, path: Path, file_row: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------- norm
-class _RunningStats:
-    """Mean and variance of a stream of values (Chan et al. pairwise merge, float64): no catastrophic
-    cancellation for large offsets such as z ~ 3000 mm with a spread of a few mm."""
+class _RunningStats(StreamingMoments):
+    """Mean and std of one variable of the stream for the norm dict: NaN marks "not applicable"
+    (truth_conv_r of unconverted photons), so non-finite values are left out."""
 
     def __init__(self) -> None:
-        self.n = 0
-        self.mean = 0.0
-        self.m2 = 0.0
-
-    def update(self, values: np.ndarray) -> None:
-        v = values.astype(np.float64, copy=False)
-        v = v[np.isfinite(v)]  # NaN marks "not applicable" (truth_conv_r of unconverted photons)
-        if not len(v):
-            return
-        n_b, mean_b = len(v), float(v.mean())
-        m2_b = float(((v - mean_b) ** 2).sum())
-        n = self.n + n_b
-        delta = mean_b - self.mean
-        self.mean += delta * n_b / n
-        self.m2 += m2_b + delta * delta * self.n * n_b / n
-        self.n = n
-
-    def result(self) -> dict[str, float]:
-        std = math.sqrt(self.m2 / self.n) if self.n else 0.0
         # A constant variable (e.g. cluster_e_tg3, always 0) has std 0: dividing by it would give inf,
         # so 1 is written instead (the scikit-learn StandardScaler convention); the mean still centres it.
-        return {"mean": float(self.mean), "std": float(std) if std > 0 else 1.0}
+        super().__init__(1, std_floor=SALT_STD_FLOOR)
+
+    def update(self, values: np.ndarray) -> int:  # type: ignore[override]
+        v = np.asarray(values, dtype=np.float64)
+        return super().update(v, np.isfinite(v))
+
+    def result(self) -> dict[str, float]:
+        return {"mean": float(self.mean[0]), "std": float(self.std()[0])}
 
 
 def read_norm_dict(path: PathLike) -> dict[str, dict[str, dict[str, float]]]:

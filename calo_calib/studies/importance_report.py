@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
 from calo_calib.evaluation.report import write_metrics
+from calo_calib.formatting import as_float, fmt
 from calo_calib.io.atomic import write_text_atomic
 from calo_calib.plotting.style import EXPERIMENT, label, save_png, use_style
 
@@ -27,16 +28,12 @@ MAX_ANNOTATED_CELLS = 300
 """The heatmap prints its values only up to this many cells (more would be unreadable)."""
 
 
-def _f(x: Any) -> float:
-    return float("nan") if x is None else float(x)
-
-
 def total_error(entry: Mapping[str, Any]) -> float:
     """Repeat spread and paired-bootstrap error in quadrature (either alone when the other is NaN).
 
     Ablations are deterministic: their ``err`` already is the bootstrap error, counted once.
     """
-    err, stat = _f(entry.get("err")), _f(entry.get("err_stat"))
+    err, stat = as_float(entry.get("err")), as_float(entry.get("err_stat"))
     if entry.get("kind") == "layer":
         return stat
     parts = [v for v in (err, stat) if math.isfinite(v)]
@@ -44,15 +41,13 @@ def total_error(entry: Mapping[str, Any]) -> float:
 
 
 def _pct(v: float, e: float = float("nan")) -> str:
-    if not math.isfinite(v):
-        return "–"
-    return f"{100 * v:+.2f} ± {100 * e:.2f}" if math.isfinite(e) else f"{100 * v:+.2f}"
+    return fmt(v, e, scale=100, digits=2, sign=True)
 
 
 def _ordered(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """Inputs sorted by decreasing inclusive importance (NaN last)."""
     return sorted(
-        result["inputs"], key=lambda e: -_f(e["importance"]) if math.isfinite(_f(e["importance"])) else math.inf
+        result["inputs"], key=lambda e: -as_float(e["importance"]) if math.isfinite(as_float(e["importance"])) else math.inf
     )
 
 
@@ -61,44 +56,44 @@ def markdown(result: Mapping[str, Any], bdt_gain: Sequence[Mapping[str, Any]] | 
     nom = result["nominal"]
     lines = [f"# Feature importance{': ' + title if title else ''}", ""]
     lines += [f"{result['n_clusters']} test clusters ({result['n_cells']} cells), {result['repeats']} permutation "
-              f"repeat(s), seed {result['seed']}; nominal σ_rel = {100 * _f(nom['sigma_rel']):.3f} %.", "",
+              f"repeat(s), seed {result['seed']}; nominal σ_rel = {100 * as_float(nom['sigma_rel']):.3f} %.", "",
               f"Definition: {result['definition']}.", ""]  # fmt: skip
     lines += ["## Inclusive", "", "importance (%) = 100 (σ_rel(perturbed) / σ_rel(nominal) - 1); errors: spread of the "
               "repeats (ablation: none), paired bootstrap of the test clusters.", ""]  # fmt: skip
     head = ["input", "kind", "importance (%) ± repeats", "± stat (%)", "σ_rel perturbed (%)", "clusters excluded"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in _ordered(result):
-        err = _f(e["err"]) if e["kind"] != "layer" else float("nan")
-        stat = _f(e["err_stat"])
+        err = as_float(e["err"]) if e["kind"] != "layer" else float("nan")
+        stat = as_float(e["err_stat"])
         lines.append("| " + " | ".join([
-            e["name"], e["kind"], _pct(_f(e["importance"]), err), f"{100 * stat:.2f}" if math.isfinite(stat) else "–",
-            f"{100 * _f(e['sigma_rel']):.3f}", str(e.get("n_clusters_excluded", "")),
+            e["name"], e["kind"], _pct(as_float(e["importance"]), err), f"{100 * stat:.2f}" if math.isfinite(stat) else "–",
+            f"{100 * as_float(e['sigma_rel']):.3f}", str(e.get("n_clusters_excluded", "")),
         ]) + " |")  # fmt: skip
     regions = result["regions"]
     etas = sorted({(r["abs_eta_lo"], r["abs_eta_hi"]) for r in regions})
     lines += ["", f"## Importance (%) per region (regions with < {result['min_count']} clusters: –)"]
     for lo, hi in etas:
         idx = [i for i, r in enumerate(regions) if (r["abs_eta_lo"], r["abs_eta_hi"]) == (lo, hi)]
-        if not any(math.isfinite(_f(nom["regions"][i])) for i in idx):
+        if not any(math.isfinite(as_float(nom["regions"][i])) for i in idx):
             continue
-        cols = [i for i in idx if math.isfinite(_f(nom["regions"][i]))]
+        cols = [i for i in idx if math.isfinite(as_float(nom["regions"][i]))]
         head = ["input"] + [f"{regions[i]['truth_e_lo']:g}–{regions[i]['truth_e_hi']:g} GeV" for i in cols]
         lines += ["", f"### {lo:g} ≤ |η| < {hi:g}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines.append("| clusters | " + " | ".join(str(regions[i]["n"]) for i in cols) + " |")
-        lines.append("| nominal σ_rel (%) | " + " | ".join(f"{100 * _f(nom['regions'][i]):.3f}" for i in cols) + " |")
+        lines.append("| nominal σ_rel (%) | " + " | ".join(f"{100 * as_float(nom['regions'][i]):.3f}" for i in cols) + " |")
         for e in _ordered(result):
             reg = e["regions"]
             err_key = "err_stat" if e["kind"] == "layer" else "err"
             lines.append(
                 f"| {e['label']} | "
-                + " | ".join(_pct(_f(reg["importance"][i]), _f(reg[err_key][i])) for i in cols)
+                + " | ".join(_pct(as_float(reg["importance"][i]), as_float(reg[err_key][i])) for i in cols)
                 + " |"
             )
     if bdt_gain:
         lines += ["", "## BDT baseline: XGBoost total gain", "",
                   "Summed over the boosters; a training-time measure, not comparable with the resolution-based numbers above.",
                   "", "| input | gain fraction (%) | boosters using it |", "|---|---|---|"]  # fmt: skip
-        lines += [f"| {r['name']} | {100 * _f(r['fraction']):.2f} | {r['n_boosters']} |" for r in bdt_gain]
+        lines += [f"| {r['name']} | {100 * as_float(r['fraction']):.2f} | {r['n_boosters']} |" for r in bdt_gain]
     lines += ["", "## Caveats", ""] + [f"- {c}" for c in result["caveats"]]
     return "\n".join(lines) + "\n"
 
@@ -108,7 +103,7 @@ def plot_bars(result: Mapping[str, Any], out_png: str | os.PathLike[str], title:
     use_style()
     entries = _ordered(result)[::-1]  # most important at the top
     y = np.arange(len(entries))
-    val = np.array([100 * _f(e["importance"]) for e in entries])
+    val = np.array([100 * as_float(e["importance"]) for e in entries])
     err = np.array([100 * total_error(e) for e in entries])
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(entries) + 1.8))
     ax.barh(y, np.nan_to_num(val), xerr=np.where(np.isfinite(err), err, 0.0), color=[KIND_COLOURS[e["kind"]] for e in entries],
@@ -138,7 +133,7 @@ def plot_heatmap(result: Mapping[str, Any], out_png: str | os.PathLike[str], tit
     use_style()
     entries = _ordered(result)
     regions = result["regions"]
-    cols = [i for i, s in enumerate(result["nominal"]["regions"]) if math.isfinite(_f(s))]
+    cols = [i for i, s in enumerate(result["nominal"]["regions"]) if math.isfinite(as_float(s))]
     if not cols:  # too few clusters for any region: say so on the plot rather than fail the study
         fig, ax = plt.subplots(figsize=(7.0, 4.0))
         ax.text(0.5, 0.5, f"no (|η|, E_true) region with >= {result['min_count']} clusters\n({result['n_clusters']} clusters in all)",
@@ -147,7 +142,7 @@ def plot_heatmap(result: Mapping[str, Any], out_png: str | os.PathLike[str], tit
         ax.set_yticks([])
         label(ax, title)
         return save_png(fig, out_png)
-    z = np.array([[100 * _f(e["regions"]["importance"][i]) for i in cols] for e in entries])
+    z = np.array([[100 * as_float(e["regions"]["importance"][i]) for i in cols] for e in entries])
     finite = z[np.isfinite(z)]
     # Clip the colour scale at the 95th percentile of |importance|: one low-statistics region at
     # several hundred per cent would otherwise wash every other cell out (the colour bar shows the clip).
@@ -185,7 +180,7 @@ def plot_bdt_gain(rows: Sequence[Mapping[str, Any]], out_png: str | os.PathLike[
     use_style()
     rows = list(rows)[::-1]
     fig, ax = plt.subplots(figsize=(7.0, 0.32 * len(rows) + 1.8))
-    ax.barh(np.arange(len(rows)), [100 * _f(r["fraction"]) for r in rows], color="tab:purple", alpha=0.85)
+    ax.barh(np.arange(len(rows)), [100 * as_float(r["fraction"]) for r in rows], color="tab:purple", alpha=0.85)
     ax.set_yticks(np.arange(len(rows)), [r["name"] for r in rows], fontsize=9)
     ax.set_xlabel("XGBoost total gain, fraction of all inputs [%]")
     ax.set_ylim(-0.7, len(rows) + 1.0)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import sys
 import time
@@ -52,6 +51,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from calo_calib.formatting import fmt, jsonable
 
 DEFAULTS: dict = {
     "particle": "electron",
@@ -293,23 +294,13 @@ def run(args: Mapping) -> dict:
     return record
 
 
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def write(record: dict, out: Path) -> tuple[Path, Path]:
     """Append ``record`` to ``out/information_content.json`` and regenerate the markdown table."""
     from calo_calib.io.atomic import write_text_atomic
 
     jp, mp = out / JSON_NAME, out / MD_NAME
     records = json.loads(jp.read_text(encoding="utf-8")) if jp.is_file() else []
-    records.append(_jsonable(record))
+    records.append(jsonable(record))
     write_text_atomic(jp, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
     write_text_atomic(mp, markdown(records))
     return jp, mp
@@ -322,7 +313,7 @@ def _p(x, err=None) -> str:
 
 
 def _f(x, nd: int = 2) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
+    return fmt(x, digits=nd)
 
 
 def markdown(records: Sequence[dict]) -> str:

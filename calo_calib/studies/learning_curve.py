@@ -36,7 +36,7 @@ OWN_KEYS = ("sizes", "steps", "out")
 
 
 def main(argv: list[str]) -> dict:
-    from calo_calib.evaluation.report import jsonable
+    from calo_calib.formatting import jsonable
     from calo_calib.pipeline import resolve_splits, train_and_evaluate
     from calo_calib.run import compose_run_config, split_study_arguments
 

@@ -3,6 +3,12 @@
 The project's resolution figure of merit is sigma_rel = IQR / (1.349 <E_reco/E_true>): for a Gaussian
 the inter-quartile range is 1.349 sigma, so sigma_rel equals sigma/mean there, while being robust
 against non-Gaussian tails. The <> is the arithmetic mean of the ratio, as written in the definition.
+
+:func:`iqr`, :func:`sigma_rel`, :func:`median_response` and :func:`bootstrap_error` are the
+implementations of :mod:`calo_calib.evaluation.metrics` with the validation's rules: non-finite
+entries are dropped (``nonfinite="drop"``), any non-empty sample gives a number (``min_entries=1``;
+2 for a bootstrap), inputs of any shape are flattened, and a bootstrap draws one resample at a time
+from the generator it is given (the random stream of the validation's published numbers).
 """
 
 from __future__ import annotations
@@ -11,22 +17,28 @@ from collections.abc import Callable
 
 import numpy as np
 
-IQR_TO_SIGMA = 1.349
-"""IQR / sigma of a Gaussian (2 * 0.6745 = 1.34898)."""
+from calo_calib.evaluation import metrics as _m
+from calo_calib.evaluation.metrics import IQR_TO_SIGMA
+
+__all__ = [
+    "IQR_TO_SIGMA",
+    "apply_linear_calibration",
+    "bootstrap_error",
+    "fit_linear_calibration",
+    "iqr",
+    "median_response",
+    "pearson",
+    "sigma_rel",
+]
 
 
-def _finite(x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64).ravel()
-    return x[np.isfinite(x)]
+def _flat(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).ravel()
 
 
 def iqr(x) -> float:
     """Inter-quartile range q75 - q25 of the finite values of ``x`` (NaN if empty)."""
-    x = _finite(x)
-    if x.size == 0:
-        return float("nan")
-    q25, q75 = np.percentile(x, [25.0, 75.0])
-    return float(q75 - q25)
+    return float(_m.iqr(_flat(x), nonfinite="drop", min_entries=1))
 
 
 def sigma_rel(ratio) -> float:
@@ -34,19 +46,12 @@ def sigma_rel(ratio) -> float:
 
     Non-finite entries are ignored; NaN for an empty sample or a non-positive mean.
     """
-    x = _finite(ratio)
-    if x.size == 0:
-        return float("nan")
-    m = float(x.mean())
-    if not m > 0:
-        return float("nan")
-    return iqr(x) / (IQR_TO_SIGMA * m)
+    return float(_m.sigma_rel(_flat(ratio), nonfinite="drop", min_entries=1))
 
 
 def median_response(ratio) -> float:
     """Median of the response ``ratio`` = E_reco/E_true (robust scale estimator; NaN if empty)."""
-    x = _finite(ratio)
-    return float(np.median(x)) if x.size else float("nan")
+    return float(_m.median_response(_flat(ratio), nonfinite="drop", min_entries=1))
 
 
 def bootstrap_error(
@@ -57,6 +62,9 @@ def bootstrap_error(
 ) -> float:
     """Standard deviation of ``fn`` over ``n`` bootstrap resamples of ``x`` (along axis 0).
 
+    :func:`calo_calib.evaluation.metrics.bootstrap` with ``nonfinite="drop"`` (non-finite replicates
+    are left out), ``min_entries=2`` and one resample per draw.
+
     Args:
         fn: statistic of a sample (e.g. :func:`sigma_rel`).
         x: the sample; for multi-dimensional input whole rows are resampled.
@@ -66,16 +74,8 @@ def bootstrap_error(
     Returns:
         The bootstrap standard error (NaN for fewer than 2 entries).
     """
-    x = np.asarray(x)
-    if x.shape[0] < 2 or n < 2:
-        return float("nan")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
-    m = x.shape[0]
-    vals = np.empty(n)
-    for i in range(n):
-        vals[i] = fn(x[gen.integers(0, m, size=m)])
-    vals = vals[np.isfinite(vals)]
-    return float(vals.std(ddof=1)) if vals.size > 1 else float("nan")
+    seed = 0 if rng is None else rng
+    return _m.bootstrap(fn, x, n_boot=n, seed=seed, nonfinite="drop", min_entries=2, chunk=1)[1]
 
 
 def fit_linear_calibration(X, y, intercept: bool = True) -> tuple[np.ndarray, float]:

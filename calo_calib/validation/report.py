@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from calo_calib.formatting import fmt, jsonable
 from calo_calib.physics.observables import layer_depths, shower_depth
 from calo_calib.provenance import git_commit
 from calo_calib.validation import targets as T
@@ -337,7 +338,7 @@ class Row:
 
 
 def _pct(x: float, nd: int = 2) -> str:
-    return "n/a" if not np.isfinite(x) else f"{100 * x:.{nd}f}%"
+    return fmt(x, scale=100, digits=nd, suffix="%", missing="n/a")
 
 
 def _layers(d: dict) -> np.ndarray:
@@ -1411,22 +1412,6 @@ def _pretty(q: str) -> str:
     return q.replace("abs(eta)", "|η|").replace("mu=", "⟨μ⟩=")
 
 
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return None if not np.isfinite(x) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    return x
-
-
 def run_validation(cfg: DictConfig) -> Path:
     """Generate the validation samples, compare with the card targets and write plots + README to ``cfg.out``."""
     t0 = time.perf_counter()
@@ -1471,6 +1456,6 @@ def run_validation(cfg: DictConfig) -> Path:
         "rows": [r.__dict__ for r in v.rows],
         "results": v.results,
     }
-    (out / "results.json").write_text(json.dumps(_jsonable(payload), indent=1), encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(jsonable(payload), indent=1), encoding="utf-8")
     print(f"[validate] done in {time.perf_counter() - t0:.0f} s: {out}", flush=True)
     return out

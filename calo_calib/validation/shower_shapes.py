@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calo_calib.validation.metrics import bootstrap_error
+
 SECTION = "Shower shapes vs ATLAS MC (E_T 20-50 GeV, |η| < 0.8)"
 SECTION_MU = "Shower shapes vs ⟨μ⟩"
 PARTICLES = ("electron", "photon_unconv", "photon_conv")
@@ -216,13 +218,10 @@ def core_width(x, frac: float = 0.6827) -> float:
 
 
 def bootstrap(fn, x, n: int, rng: np.random.Generator) -> float:
-    """Bootstrap standard deviation of ``fn`` over ``n`` resamples (NaN for n < 2 or < 2 values)."""
-    x = np.asarray(x, dtype=np.float64)
-    if n < 2 or x.size < 2:
-        return float("nan")
-    vals = np.array([fn(x[rng.integers(0, x.size, x.size)]) for _ in range(n)])
-    vals = vals[np.isfinite(vals)]
-    return float(vals.std(ddof=1)) if vals.size > 1 else float("nan")
+    """Bootstrap standard deviation of ``fn`` over ``n`` resamples (NaN for n < 2 or < 2 values).
+
+    :func:`calo_calib.validation.metrics.bootstrap_error` on ``x`` as float64 (non-finite replicates dropped)."""
+    return bootstrap_error(fn, np.asarray(x, dtype=np.float64), n, rng)
 
 
 def in_band(value: float, err: float, band: tuple[float, float], n_sigma: float = 2.0) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from calo_calib.evaluation.report import jsonable
+from calo_calib.formatting import jsonable
 from calo_calib.io.atomic import write_json_atomic, write_text_atomic
 from calo_calib.zee.energies import Calibrator, ClusterEnergies
 from calo_calib.zee.fit import FitConfig, PeakFit, auto_window, fit_peak

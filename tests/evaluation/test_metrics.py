@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from calo_calib.evaluation.metrics import MIN_ENTRIES, bootstrap, bootstrap_stats, median_response, sigma_rel
+from calo_calib.evaluation.metrics import MIN_ENTRIES, bootstrap, bootstrap_stats, iqr, median_response, sigma_rel
 
 
 def test_sigma_rel_of_a_gaussian_is_its_relative_width():
@@ -111,3 +111,93 @@ def test_fast_quantile_bootstrap_equals_evaluating_each_resample(n):
     slow = bootstrap_stats(ratios, [lambda r: sigma_rel(r), lambda r: median_response(r)], n_boot=30, seed=2)
     np.testing.assert_allclose(fast[0], slow[0], rtol=1e-12)
     np.testing.assert_allclose(fast[1], slow[1], rtol=1e-9)
+
+
+# --- the explicit rules: non-finite policy, minimum entries, non-positive mean --------------------
+
+
+def test_known_iqr_and_sigma_rel_of_one_to_eight():
+    x = np.arange(1.0, 9.0)  # q25 = 2.75, q75 = 6.25 (linear interpolation): IQR 3.5, mean 4.5
+    assert iqr(x, min_entries=1) == pytest.approx(3.5)
+    assert sigma_rel(x, min_entries=1) == pytest.approx(3.5 / (1.349 * 4.5))
+    assert median_response(x, min_entries=1) == pytest.approx(4.5)
+    assert np.isnan(iqr(x)) and np.isnan(sigma_rel(x))  # 8 < MIN_ENTRIES by default
+
+
+def test_drop_policy_leaves_non_finite_entries_out():
+    clean = np.random.default_rng(9).normal(1.0, 0.05, 200)
+    dirty = np.concatenate([clean[:50], [np.nan, np.inf, -np.inf], clean[50:]])
+    for fn in (iqr, sigma_rel, median_response):
+        with pytest.raises(ValueError, match="3 of 203"):
+            fn(dirty)
+        with pytest.raises(ValueError, match="3 of 203"):
+            fn(dirty, nonfinite="raise")
+        assert fn(dirty, nonfinite="drop") == fn(clean)
+    with pytest.raises(ValueError, match="nonfinite"):
+        sigma_rel(clean, nonfinite="ignore")
+
+
+def test_drop_policy_counts_only_finite_entries_against_the_minimum():
+    x = np.concatenate([np.linspace(0.9, 1.1, 9), [np.nan, np.nan]])  # 11 entries, 9 finite
+    assert np.isnan(sigma_rel(x, nonfinite="drop"))
+    assert np.isfinite(sigma_rel(x, nonfinite="drop", min_entries=9))
+    assert np.isnan(median_response(np.full(5, np.nan), nonfinite="drop", min_entries=1))
+
+
+def test_drop_policy_on_a_stack_works_row_by_row():
+    rng = np.random.default_rng(10)
+    rows = rng.normal(1.0, 0.05, (3, 100))
+    rows[1, :95] = np.nan  # 5 finite values left: below the minimum
+    rows[2, 0] = np.inf
+    s = sigma_rel(rows, nonfinite="drop")
+    assert s.shape == (3,)
+    assert s[0] == sigma_rel(rows[0]) and np.isnan(s[1]) and s[2] == sigma_rel(rows[2, 1:])
+
+
+def test_non_positive_mean_gives_nan():
+    x = np.random.default_rng(11).normal(-1.0, 0.1, 100)
+    assert np.isnan(sigma_rel(x)) and np.isnan(sigma_rel(x, nonfinite="drop"))
+    assert median_response(x) < 0  # the median is still defined
+    values, errors = bootstrap_stats(np.stack([x, -x]), [sigma_rel], n_boot=20)
+    assert np.isnan(values[0, 0]) and np.isfinite(values[1, 0]) and np.isfinite(errors[1, 0])
+
+
+def test_drop_policy_bootstrap_leaves_non_finite_replicates_out():
+    x = np.random.default_rng(12).normal(1.0, 0.05, 40)
+    calls = []
+
+    def sometimes_nan(r):  # every third replicate is NaN
+        calls.append(1)
+        return np.nan if len(calls) % 3 == 0 else float(np.mean(r))
+
+    value, err = bootstrap(sometimes_nan, x, n_boot=30, seed=1, nonfinite="drop", min_entries=2)
+    assert np.isfinite(err)
+    _, err_raise = bootstrap(lambda r: np.nan, x, n_boot=30, seed=1)
+    assert np.isnan(err_raise)
+
+
+def test_drop_policy_bootstrap_resamples_non_finite_entries_as_they_are():
+    x = np.concatenate([np.random.default_rng(13).normal(1.0, 0.05, 50), [np.nan] * 5])
+    fn = lambda r: sigma_rel(r, nonfinite="drop", min_entries=1)  # noqa: E731
+    value, err = bootstrap(fn, x, n_boot=40, seed=2, nonfinite="drop", min_entries=2)
+    assert value == sigma_rel(x[:50]) and np.isfinite(err)
+    with pytest.raises(ValueError, match="5 of 55"):
+        bootstrap(fn, x, n_boot=40, seed=2)
+
+
+def test_one_resample_per_draw_is_the_stream_of_successive_draws():
+    """chunk=1 draws each resample by its own call of the generator: what the validation always did."""
+    x = np.random.default_rng(14).normal(1.0, 0.05, 31)
+    _, err = bootstrap(np.mean, x, n_boot=25, seed=np.random.default_rng(3), nonfinite="drop", min_entries=2, chunk=1)
+    g = np.random.default_rng(3)
+    ref = np.array([np.mean(x[g.integers(0, x.size, size=x.size)]) for _ in range(25)])
+    assert err == float(ref.std(ddof=1))
+
+
+def test_a_generator_passed_as_seed_advances():
+    x = np.random.default_rng(15).normal(1.0, 0.05, 100)
+    g = np.random.default_rng(4)
+    a = bootstrap(sigma_rel, x, n_boot=10, seed=g)
+    b = bootstrap(sigma_rel, x, n_boot=10, seed=g)
+    assert a[0] == b[0] and a[1] != b[1]
+    assert bootstrap(sigma_rel, x, n_boot=10, seed=np.random.default_rng(4)) == a
