@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calo_calib.comparison.ranking import METRICS, best_per_bin, rank_runs
-from calo_calib.comparison.schema import as_float
 from calo_calib.comparison.table import finite, particles
+from calo_calib.formatting import as_float, fmt
 
 if TYPE_CHECKING:
     from calo_calib.comparison.loading import Unreadable
@@ -18,10 +18,7 @@ if TYPE_CHECKING:
 
 def format_value(value: float, err: float, scale: float = 1.0, digits: int = 2) -> str:
     """``value ± err`` (both times ``scale``) with ``digits`` decimals; ``–`` for a NaN value."""
-    if not finite(value):
-        return "–"
-    v = f"{scale * value:.{digits}f}"
-    return f"{v} ± {scale * err:.{digits}f}" if finite(err) else v
+    return fmt(value, err, scale=scale, digits=digits)
 
 
 def edges_text(lo: float, hi: float) -> str:

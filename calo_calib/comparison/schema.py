@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from calo_calib.formatting import as_float
+
 METRICS_FILE = "metrics.json"
 
 BINNED_TABLES: dict[str, tuple[str, ...]] = {
@@ -31,11 +33,6 @@ TABLES: tuple[str, ...] = ("inclusive", *BINNED_TABLES)
 
 VARIABLES: dict[str, str] = {"truth_e": "E_true [GeV]", "abs_eta": "|η|", "mu": "⟨μ⟩"}
 """Binning variables and their names in tables (with units)."""
-
-
-def as_float(x: Any) -> float:
-    """A metrics.json number as float; null (how write_metrics writes a NaN) as NaN."""
-    return float("nan") if x is None else float(x)
 
 
 @dataclass

@@ -20,8 +20,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from calo_calib.comparison.schema import BINNED_TABLES, VARIABLES, RunResult, as_float
+from calo_calib.comparison.schema import BINNED_TABLES, VARIABLES, RunResult
 from calo_calib.evaluation.report import compare as compare_metrics
+from calo_calib.formatting import as_float
 
 if TYPE_CHECKING:
     import pyarrow as pa
