@@ -258,6 +258,7 @@ def run(args: Mapping) -> dict:
     from calo_calib.provenance import git_commit, machine_info
 
     t0 = time.perf_counter()
+    commit = git_commit()  # the code that runs: read before the work, not when the record is written
     particle = str(args["particle"])
     ov = list(args["sim_overrides"])
     train_all = features(simulate(particle, ov, args["n"], args["seed"]), particle, args["exclude_crack"])
@@ -275,7 +276,7 @@ def run(args: Mapping) -> dict:
         "particle": particle,
         "sim_overrides": ov,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "git": git_commit(),
+        "git": commit,
         "machine": f"{machine['cpu']} ({os.environ.get('OMP_NUM_THREADS', '?')} thread(s), {machine['nproc']} cores)",
         "n_train": int(train["truth_e"].size),
         "n_val": int(val["truth_e"].size),
