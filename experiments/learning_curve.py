@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Learning curve versus training-set size: ``calo_calib.studies.learning_curve`` (same arguments)."""
+"""Learning curve versus training-set size: is a network data-, step- or capacity-limited?
 
-import sys
+Launcher of ``python -m calo_calib.studies.learning_curve`` (same arguments; see that module).
+"""
 
 from calo_calib.studies.learning_curve import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

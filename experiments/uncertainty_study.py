@@ -1,85 +1,10 @@
 #!/usr/bin/env python
 """Per-cluster uncertainty study: pulls and coverage per (E, |η|) bin of a ``loss=gaussian_nll`` network.
 
-    python experiments/uncertainty_study.py run_dir=runs/electron/transformer-gaussian_nll/20261123-101500
-    python experiments/uncertainty_study.py particle=electron model=transformer trainer.epochs=12   # trains first
-    python experiments/uncertainty_study.py run_dir=<dir> data=/path/test     # on another labelled test set
-
-With ``run_dir=`` the run's calibration is applied to its test split (or to ``data=<dataset dir>``);
-otherwise a network is trained with ``loss=gaussian_nll`` through
-:func:`calo_calib.pipeline.train_and_evaluate` (any run overrides apply; run directory under
-``$CALO_CALIB_RUNS/uncertainty_study/<time>``). Writes into ``out=`` (default ``<run_dir>/uncertainty_study``):
-``uncertainty.json`` and ``uncertainty.md`` (pull mean, std, IQR/1.349, ±1σ/±2σ coverage with
-binomial errors, median predicted σ next to the measured σ_rel, inclusive and per (|η|, E_true) bin),
-``plots/pulls.png``, ``plots/coverage_vs_e.png``, ``plots/sigma_pred_vs_e.png``. Definitions:
-:mod:`calo_calib.evaluation.uncertainty`.
+Launcher of ``python -m calo_calib.studies.uncertainty_study`` (same arguments; see that module).
 """
 
-from __future__ import annotations
-
-import datetime as dt
-import os
-import sys
-from pathlib import Path
-
-
-def study(run_dir: Path, data: str | None, out: Path) -> dict:
-    """Apply the run's calibration to ``data`` (default: its test split) and write the pull/coverage report."""
-    from calo_calib.calibration import load_calibration
-    from calo_calib.evaluation import predictions as P
-    from calo_calib.evaluation import uncertainty as U
-
-    calib = load_calibration(run_dir)
-    cfg = calib.cfg
-    test = cfg.data.get("test")
-    if data:
-        paths = [data]
-    elif test:
-        paths = [str(test)] if isinstance(test, str) else [str(p) for p in test]
-    else:  # the default dataset's test split
-        paths = [str(Path(str(cfg.data.root)) / calib.particle / "test")]
-    prediction, dataset = calib.predict(paths)
-    if prediction.sigma is None:
-        raise SystemExit(f"uncertainty_study: error: {run_dir} was trained with loss={cfg.loss.name}: no per-cluster sigma "
-                         "(train with loss=gaussian_nll)")  # fmt: skip
-    table = P.build_predictions(
-        dataset.scalar_table(list(P.TRUTH_COLUMNS)), prediction.row_id, prediction.correction, calib.name
-    )
-    table = U.add_sigma_column(table, prediction.row_id, prediction.sigma)
-    report, pngs = U.write_uncertainty(table, calib.name, out, min_count=int(cfg.evaluation.min_count))
-    inc = report["inclusive"]
-    print(f"{calib.name} {calib.particle}: {inc['n']} clusters from {', '.join(paths)}; pull mean {inc['mean']:.3f}, "
-          f"std {inc['std']:.3f}, IQR/1.349 {inc['robust_std']:.3f}; coverage ±1σ {100 * inc['coverage_1sigma']:.1f}% "
-          f"(68.3), ±2σ {100 * inc['coverage_2sigma']:.1f}% (95.4)")  # fmt: skip
-    print(f"written: {out / 'uncertainty.md'}, {out / 'uncertainty.json'}, " + ", ".join(str(p) for p in pngs))
-    return report
-
-
-def main(argv: list[str]) -> dict:
-    """Run the study (see module docstring); returns the uncertainty report."""
-    from calo_calib.run import split_study_arguments
-
-    own, overrides = split_study_arguments(argv, ("run_dir", "data", "out"))
-    if "run_dir" in own:
-        if overrides:
-            raise SystemExit(
-                f"uncertainty_study: error: with run_dir= the run's own config is used; unexpected {overrides}"
-            )
-        run_dir = Path(own["run_dir"])
-    else:
-        from calo_calib.pipeline import train_and_evaluate
-        from calo_calib.run import compose_run_config
-
-        cfg = compose_run_config(["loss=gaussian_nll", *overrides])
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = (
-            Path(os.environ.get("CALO_CALIB_RUNS", "runs"))
-            / "uncertainty_study"
-            / f"{cfg.particle.name}-{cfg.model.name}-{stamp}"
-        )
-        train_and_evaluate(cfg, run_dir)
-    return study(run_dir, own.get("data"), Path(own.get("out") or run_dir / "uncertainty_study"))
-
+from calo_calib.studies.uncertainty_study import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

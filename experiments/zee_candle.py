@@ -1,29 +1,10 @@
 #!/usr/bin/env python
 """Z -> ee standard candle: in-situ energy scale of a calibration on a data-like detector variant.
 
-Usage: ``python experiments/zee_candle.py calibration=<run dir> n_events=20000 data_detector=material_up out=<dir>``;
-the arguments are Hydra overrides of ``conf/zee_candle.yaml`` (see :mod:`calo_calib.zee.candle` and
-``docs/zee.md``). ``calibration=null`` studies the raw cluster energy only; the raw energy is always
-analysed next to the calibrations.
+Launcher of ``python -m calo_calib.studies.zee_candle`` (same arguments; see that module).
 """
 
-from __future__ import annotations
-
-import hydra
-from omegaconf import DictConfig
-
-from calo_calib.paths import CONF_DIR
-from calo_calib.zee.candle import run_candle
-
-
-@hydra.main(config_path=str(CONF_DIR), config_name="zee_candle", version_base=None)
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point (see module docstring)."""
-    try:
-        run_candle(cfg)
-    except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"zee_candle: error: {err}") from None
-
+from calo_calib.studies.zee_candle import main
 
 if __name__ == "__main__":
     main()

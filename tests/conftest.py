@@ -63,3 +63,25 @@ def tiny_data(tmp_path_factory):
 
     factory.run_overrides = run_overrides  # type: ignore[attr-defined]
     return factory
+
+
+@pytest.fixture(scope="session")
+def nll_run(tmp_path_factory, tiny_data) -> Path:
+    """A tiny ``loss=gaussian_nll`` transformer run (one short epoch) made by ``python -m calo_calib.run``;
+    shared by ``tests/test_uncertainty_run.py`` and ``tests/studies/test_uncertainty_study.py``."""
+    import subprocess
+    import sys
+
+    tiny_net = ["model.net.embed_dim=16", "model.net.n_layers=1", "model.net.n_heads=2", "model.net.head_hidden=16"]
+    quick = ["trainer.epochs=1", "trainer.max_steps_per_epoch=6", "data.batch_size=64", "evaluation.n_boot=10",
+             "progress=false", "logger=none", "compare_to=null"]  # fmt: skip
+    tmp = tmp_path_factory.mktemp("nll_run")
+    run_dir = tmp / "run"
+    args = ["model=transformer", "loss=gaussian_nll", *tiny_data.run_overrides("electron"), *quick, *tiny_net,
+            f"hydra.run.dir={run_dir}"]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "offline", "MPLBACKEND": "Agg", "CALO_CALIB_PROGRESS": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "calo_calib.run", *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return run_dir

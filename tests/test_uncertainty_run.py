@@ -1,13 +1,10 @@
 """``python -m calo_calib.run loss=gaussian_nll`` end to end on tiny data: the sigma column, the pull and
-coverage outputs, ``Calibration.predict``'s sigma and the two-output ONNX export."""
+coverage outputs, ``Calibration.predict``'s sigma and the two-output ONNX export (the run: the
+``nll_run`` fixture of ``tests/conftest.py``; the uncertainty study on it: ``tests/studies/test_uncertainty_study.py``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -16,30 +13,6 @@ import pytest
 from calo_calib.calibration import load_calibration
 from calo_calib.deploy.runtime import make_session, run_outputs
 from calo_calib.export import export_run
-
-TINY_NET = ["model.net.embed_dim=16", "model.net.n_layers=1", "model.net.n_heads=2", "model.net.head_hidden=16"]
-QUICK = ["trainer.epochs=1", "trainer.max_steps_per_epoch=6", "data.batch_size=64", "evaluation.n_boot=10", "progress=false",
-         "logger=none", "compare_to=null"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def nll_run(tmp_path_factory, tiny_data) -> Path:
-    tmp = tmp_path_factory.mktemp("nll_run")
-    run_dir = tmp / "run"
-    args = [
-        "model=transformer",
-        "loss=gaussian_nll",
-        *tiny_data.run_overrides("electron"),
-        *QUICK,
-        *TINY_NET,
-        f"hydra.run.dir={run_dir}",
-    ]
-    env = {**os.environ, "WANDB_MODE": "offline", "MPLBACKEND": "Agg", "CALO_CALIB_PROGRESS": "0"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "calo_calib.run", *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return run_dir
 
 
 def test_run_writes_sigma_pulls_and_coverage(nll_run):
@@ -97,20 +70,3 @@ def test_calibration_predict_exposes_sigma_and_onnx_exports_it(nll_run, tmp_path
         written = pq.read_table(tmp_path / f"{kind}.parquet")
         rows = np.searchsorted(prediction.row_id[order], written.column("row_id").to_numpy())
         np.testing.assert_allclose(written.column("sigma").to_numpy(), prediction.sigma[order][rows], atol=1e-5, rtol=0)
-
-
-def test_uncertainty_study_script_on_the_run(nll_run, tmp_path):
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "experiments" / "uncertainty_study.py"
-    spec = importlib.util.spec_from_file_location("uncertainty_study", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    report = module.main([f"run_dir={nll_run}", f"out={tmp_path / 'study'}"])
-    # the same calibration on the same test split: the run's own numbers
-    own = json.loads((nll_run / "uncertainty.json").read_text())["inclusive"]
-    assert report["inclusive"]["n"] == own["n"]
-    assert report["inclusive"]["coverage_1sigma"] == pytest.approx(own["coverage_1sigma"], abs=1e-6)
-    assert (tmp_path / "study" / "uncertainty.md").is_file()
-    with pytest.raises(SystemExit, match="run's own config"):
-        module.main([f"run_dir={nll_run}", "trainer.epochs=3"])

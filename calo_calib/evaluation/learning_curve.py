@@ -4,7 +4,7 @@
 ``clusters_seen`` (training clusters of all completed epochs) and ``val_sigma_rel`` (σ_rel of
 E_reco/E_true on the validation split, the figure of merit, not the loss). The curve says whether a
 run was still learning when it stopped (step-limited: train longer), had flattened (then more data or
-capacity, which :mod:`experiments.learning_curve` separates by varying the training-set size), or
+capacity, which :mod:`calo_calib.studies.learning_curve` separates by varying the training-set size), or
 overfitted (the validation σ_rel rose while the training loss fell).
 """
 

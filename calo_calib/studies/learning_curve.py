@@ -3,7 +3,8 @@
     python -m calo_calib.studies.learning_curve particle=electron                # default data, 4 sizes
     python -m calo_calib.studies.learning_curve particle=electron sizes=[5000,20000] steps=2000 loss=pull_mse
 
-(``experiments/learning_curve.py`` is the same command.)
+(``experiments/learning_curve.py`` is the same command.) The study's own options are
+``conf/learning_curve.yaml`` (``sizes``, ``steps``, ``out``); every other argument is a run override.
 
 Trains the same network (any run overrides) on the first N selected training clusters for each N in
 ``sizes`` (default: 1/8, 1/4, 1/2 and all of the training split), every time for the same number of
@@ -23,34 +24,39 @@ import datetime as dt
 import json
 import math
 import os
-import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
+from omegaconf import DictConfig
 
 from calo_calib.io.atomic import write_text_atomic
 from calo_calib.plotting.style import label, save_png, use_style
 from calo_calib.provenance import git_commit, machine_info
+from calo_calib.studies.cli import as_list, parse_command_line, study_errors
 
-OWN_KEYS = ("sizes", "steps", "out")
 
+def study(own: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Train at each size of a composed ``conf/learning_curve.yaml`` with the run ``overrides``; write the report.
 
-def main(argv: list[str]) -> dict:
+    Returns the report: per size ``n_train``, ``epochs``, ``steps`` and the test σ_rel (fraction).
+    """
     from calo_calib.formatting import jsonable
     from calo_calib.pipeline import resolve_splits, train_and_evaluate
-    from calo_calib.run import compose_run_config, split_study_arguments
+    from calo_calib.run import compose_run_config
 
-    own, overrides = split_study_arguments(argv, OWN_KEYS)
+    overrides = list(overrides)
     base = compose_run_config(["compare_to=auto", *overrides])
     if base.model.kind != "network":
         raise SystemExit(f"learning_curve: model={base.model.name} is not a network")
     splits = resolve_splits(base)
     probe = _n_train(base, splits)
-    sizes = [int(s) for s in own["sizes"].strip("[]").split(",")] if "sizes" in own else [probe // 8, probe // 4, probe // 2, probe]
+    sizes = [int(s) for s in as_list(own.sizes)] if own.sizes is not None else [probe // 8, probe // 4, probe // 2, probe]
     batch = int(base.data.batch_size)
-    steps = int(own["steps"]) if "steps" in own else math.ceil(probe / batch) * int(base.trainer.epochs)
+    steps = int(own.steps) if own.steps is not None else math.ceil(probe / batch) * int(base.trainer.epochs)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(own.get("out") or Path(os.environ.get("CALO_CALIB_RUNS", "runs")) / "learning_curve" / str(base.particle.name) / stamp)
+    out = Path(str(own.out or Path(os.environ.get("CALO_CALIB_RUNS", "runs")) / "learning_curve" / str(base.particle.name) / stamp))
     records = []
     for n in sizes:
         steps_per_epoch = max(1, math.ceil(min(n, probe) / batch))
@@ -81,7 +87,7 @@ def main(argv: list[str]) -> dict:
     return report
 
 
-def _n_train(cfg, splits) -> int:
+def _n_train(cfg: DictConfig, splits: dict[str, Any]) -> int:
     from calo_calib.calibration import make_dataset
 
     max_train = cfg.data.max_train_clusters
@@ -107,5 +113,12 @@ def _plot(report: dict, png: Path) -> None:
     save_png(fig, png)
 
 
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command line (module docstring): own options composed by Hydra, the rest run overrides."""
+    cfg, overrides = parse_command_line("learning_curve", __doc__, argv, pass_through=True, list_keys=("sizes",))
+    with study_errors("learning_curve", "conf/run.yaml"):
+        return study(cfg, overrides)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

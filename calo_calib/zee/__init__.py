@@ -1,5 +1,5 @@
 """Z -> ee standard candle: generator, simulated samples, m_ee peak fits and in-situ energy-scale factors.
 
 See ``docs/zee.md``; the experiment is :func:`calo_calib.zee.candle.run_candle`
-(``python experiments/zee_candle.py``).
+(``python -m calo_calib.studies.zee_candle``).
 """

@@ -1,6 +1,6 @@
 """The Z -> ee standard candle: in-situ energy scale of a calibration on a data-like detector.
 
-    python experiments/zee_candle.py calibration=<run dir> n_events=20000 data_detector=material_up out=<dir>
+    python -m calo_calib.studies.zee_candle calibration=<run dir> n_events=20000 data_detector=material_up out=<dir>
 
 1. Z -> ee events are generated and simulated on the nominal detector ("MC") and on a detector
    variant ("data"; unlabelled: its truth serves diagnostics only), see :mod:`calo_calib.zee.sample`.

@@ -439,37 +439,6 @@ def test_middle_layer_shape_on_known_cells():
     np.testing.assert_allclose(shape["frac_outside_3x3"], [1.0 / 13.0, 0.0], atol=1e-6)
 
 
-def test_detector_variants_experiment_script(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "detector_variants", REPO_ROOT / "experiments" / "detector_variants.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path / "dv"
-    args = ["particle=electron", "n_clusters=400", "gun.spectrum=fixed", "gun.e_min=100", "gun.abs_eta_max=1.3"]
-    res = module.run([*args, "variants=material_up,shower_width", f"out={out}"])
-    for name in (
-        "detector_variants.json",
-        "detector_variants.md",
-        "detector_variants_shifts.png",
-        "detector_variants_response.png",
-    ):
-        assert (out / name).is_file(), name
-    assert set(res["shifts"]) == {"material_up", "shower_width"}
-    assert res["variant_config"]["material_up"] == {"material.scale": pytest.approx(1.1), "name": "material_up"}
-    up, wide = res["shifts"]["material_up"], res["shifts"]["shower_width"]
-    assert up["n_paired"] >= 380 and wide["n_paired"] >= 380  # the same particles in each detector
-    assert up["lost_upstream_over_true"]["value"] > 4 * up["lost_upstream_over_true"]["err"] > 0
-    assert wide["frac_outside_3x3"]["value"] > 4 * wide["frac_outside_3x3"]["err"] > 0
-    assert "| material_up |" in (out / "detector_variants.md").read_text()
-    with pytest.raises(ConfigError, match="detector= is set by the script"):
-        module.run(["detector=material_up", f"out={out}"])
-    with pytest.raises(ConfigError, match="unknown"):
-        module.run([f"out={out}", "variants=material_down"])
-
-
 def test_docs_describe_every_variant_and_knob():
     text = (REPO_ROOT / "docs" / "simulation.md").read_text()
     section = text[text.index("## Data-like detector variants") :]

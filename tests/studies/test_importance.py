@@ -1,19 +1,14 @@
 """Feature importance (calo_calib.studies.importance): known-answer toys, layer-ablation bookkeeping
-against the Parquet cells, and the experiment script on a real one-epoch run."""
+against the Parquet cells (the command on a real run: ``test_feature_importance.py``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 import torch
 
 from calo_calib.calibration import build_network, cell_and_cluster_features
@@ -22,8 +17,6 @@ from calo_calib.studies import importance as I
 from calo_calib.studies.importance_report import write_importance
 
 TINY_NET = ["model.net.embed_dim=16", "model.net.n_layers=1", "model.net.n_heads=2", "model.net.head_hidden=16"]
-QUICK = ["trainer.epochs=1", "trainer.max_steps_per_epoch=4", "data.batch_size=64", "evaluation.n_boot=10", "progress=false",
-         "logger=none", "compare_to=null"]  # fmt: skip
 FAST = {"n_boot": 10, "min_count": 5, "progress": False}
 
 
@@ -138,37 +131,3 @@ def test_gnn_edge_gets_pair_columns_and_outputs_are_written(tiny_data, tmp_path)
     md = paths["markdown"].read_text()
     assert "| layer | pair |" in md and "| middle (L2) |" not in md and "underestimates" in md
     assert paths["bars"].stat().st_size > 10_000 and paths["heatmap"].stat().st_size > 10_000
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_data) -> Path:
-    tmp = tmp_path_factory.mktemp("importance_run")
-    run_dir = tmp / "run"
-    args = ["model=transformer", *tiny_data.run_overrides("electron"), *QUICK, *TINY_NET, f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "WANDB_MODE": "offline", "MPLBACKEND": "Agg", "CALO_CALIB_PROGRESS": "0"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "calo_calib.run", *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return run_dir
-
-
-def test_experiment_script_on_a_trained_run(tiny_run, tmp_path):
-    path = Path(__file__).resolve().parents[2] / "experiments" / "feature_importance.py"
-    spec = importlib.util.spec_from_file_location("feature_importance", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path / "imp"
-    res = module.main([f"run={tiny_run}", "max_clusters=250", "repeats=2", "n_boot=10", "progress=false", f"out={out}"])
-    assert res["n_clusters"] == 250
-    # the simulation has no TileGap3 energy: e_tg3 and f_tg3 are constant, so permuting them changes nothing
-    by = {e["label"]: e for e in res["inputs"]}
-    assert by["cluster: e_tg3"]["repeats"] == [0.0, 0.0] and by["cluster: f_tg3"]["repeats"] == [0.0, 0.0]
-    # the nominal resolution is the run's own calibration on those clusters
-    assert 0 < res["nominal"]["sigma_rel"] < 0.2
-    for name in ("importance.json", "importance.md", "plots/importance_bars.png", "plots/importance_heatmap.png"):
-        assert (out / name).is_file(), name
-    with pytest.raises(SystemExit, match="repeats"):
-        module.main([f"run={tiny_run}", "repeats=0"])
-    with pytest.raises(SystemExit, match="bad argument"):
-        module.main([f"run={tiny_run}", "epochs=3"])

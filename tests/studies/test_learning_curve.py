@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from calo_calib.studies.learning_curve import main
 
 QUICK = ["data.batch_size=64", "evaluation.n_boot=10", "progress=false", "logger=none", "evaluation.plots=false",
@@ -24,3 +26,10 @@ def test_same_steps_for_every_size_and_a_report(tmp_path, tiny_data, monkeypatch
     assert saved["records"][1]["n_train"] == 256
     assert (out / "learning_curve.png").stat().st_size > 10_000
     assert (out / "n64" / "metrics.json").exists() and (out / "n256" / "metrics.json").exists()
+
+
+def test_unknown_option_is_named_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("CALO_CALIB_RUNS", str(tmp_path / "runs"))
+    with pytest.raises(SystemExit, match=r"Could not override 'size'(.|\n)*conf/learning_curve.yaml"):
+        main(["model=transformer", "size=[64]"])
+    assert not (tmp_path / "runs").exists()

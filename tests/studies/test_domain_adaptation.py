@@ -1,31 +1,22 @@
-"""``experiments/domain_adaptation.py`` end to end on tiny data: the BDT baseline, the network without
-and with the adversary, every one evaluated on MC and on a generated data-like variant, and the gain
+"""``calo_calib.studies.domain_adaptation`` (``experiments/domain_adaptation.py``) end to end on tiny
+data: the BDT baseline, the network without and with the adversary, every one evaluated on MC and on a generated data-like variant, and the gain
 over the BDT on both (the study's question: how much of the MC gain survives)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
+
+from calo_calib.studies import domain_adaptation as da
 
 QUICK = ["trainer.epochs=1", "trainer.max_steps_per_epoch=3", "data.batch_size=64", "evaluation.n_boot=10",
          "progress=false", "logger=none", "evaluation.plots=false", "model.net.embed_dim=16", "model.net.n_layers=1",
          "model.net.n_heads=2", "model.net.head_hidden=16", "bdt.num_boost_round=20"]  # fmt: skip
 
 
-def _module():
-    path = Path(__file__).resolve().parents[1] / "experiments" / "domain_adaptation.py"
-    spec = importlib.util.spec_from_file_location("domain_adaptation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_gain_over_bdt_and_its_error():
-    da = _module()
     gain, err = da.gain_over_bdt(0.02, 0.0002, 0.025, 0.00025)
     assert gain == pytest.approx(0.2)
     assert err == pytest.approx(0.8 * math.hypot(0.01, 0.01))
@@ -34,7 +25,6 @@ def test_gain_over_bdt_and_its_error():
 
 def test_study_runs_from_one_command(tmp_path, tiny_data, monkeypatch):
     monkeypatch.setenv("CALO_CALIB_PROGRESS", "0")
-    da = _module()
     out = tmp_path / "study"
     da.main(["model=transformer", *tiny_data.run_overrides("electron"), *QUICK, "variants=[material_up]",
              "n_train=300", "n_test=300", f"data_root={tmp_path / 'variants'}", f"out={out}"])  # fmt: skip
@@ -57,7 +47,12 @@ def test_study_runs_from_one_command(tmp_path, tiny_data, monkeypatch):
 
 
 def test_bad_bdt_switch_is_named_before_any_work(tmp_path):
-    da = _module()
     with pytest.raises(SystemExit, match="bdt=maybe: expected true or false"):
         da.main(["particle=electron", "bdt=maybe", f"data_root={tmp_path / 'variants'}", f"out={tmp_path / 'out'}"])
+    assert not (tmp_path / "variants").exists() and not (tmp_path / "out").exists()
+
+
+def test_unknown_option_is_named_before_any_work(tmp_path):
+    with pytest.raises(SystemExit, match=r"Could not override 'n_tain'(.|\n)*conf/domain_adaptation.yaml"):
+        da.main(["particle=electron", "n_tain=300", f"data_root={tmp_path / 'variants'}", f"out={tmp_path / 'out'}"])
     assert not (tmp_path / "variants").exists() and not (tmp_path / "out").exists()
