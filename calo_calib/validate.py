@@ -3,7 +3,7 @@
 Hydra entry point with config ``conf/validate.yaml``; any key can be overridden on the command line,
 e.g. ``python -m calo_calib.validate out=/tmp/val quick=true workers=4``. Writes PNG plots,
 ``README.md`` and ``results.json`` to ``out`` (default ``docs/validation``). See
-:mod:`calo_calib.validation.report`.
+:mod:`calo_calib.validation.report` (the check order) and :mod:`calo_calib.validation.samples`.
 """
 
 from __future__ import annotations

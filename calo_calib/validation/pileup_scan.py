@@ -53,7 +53,7 @@ def _key(e_t: float, mu: float) -> str:
 
 
 def samples(cfg) -> list:
-    from calo_calib.validation.report import Sample
+    from calo_calib.validation.samples import Sample
 
     c = _section_cfg(cfg)
     if c is None:
@@ -120,8 +120,8 @@ def implied_pileup(sigma_mu: float, sigma0: float, e_t: float) -> float:
 
 
 def run(v) -> None:
+    from calo_calib.validation.common import DEV, INFO, OK, PAL
     from calo_calib.validation.metrics import bootstrap_error, sigma_rel
-    from calo_calib.validation.report import DEV, INFO, OK, PAL
 
     c = _section_cfg(v.cfg)
     if c is None:

@@ -99,7 +99,7 @@ def _middle_layer(det, abs_eta: float = REF_ABS_ETA) -> tuple[tuple[float, float
 def run(v) -> None:
     """Add the section's rows to the report ``v`` (analytic: no sample is simulated)."""
     from calo_calib.simulation import compose_config
-    from calo_calib.validation.report import DEV, INFO, OK
+    from calo_calib.validation.common import DEV, INFO, OK
 
     det = compose_config(list(v.cfg.get("sim_overrides") or [])).detector
     media = shower.accordion_media(det.accordion)

@@ -1,8 +1,9 @@
-"""Validation sections that live in their own modules, and the hooks :mod:`~calo_calib.validation.report` calls.
+"""Validation sections that simulate or integrate their own samples, and the hooks the report calls.
 
 Each module in :data:`MODULES` provides ``samples(cfg) -> list[Sample]`` (appended to the report's
-samples by :func:`~calo_calib.validation.report.build_samples`) and ``run(v)`` (an analysis step on the
-:class:`~calo_calib.validation.report.Validation`, after the report's own). A sample whose
+samples by :func:`~calo_calib.validation.samples.build_samples`) and ``run(v)`` (an analysis step on the
+:class:`~calo_calib.validation.report.Validation`, after the report's own check families,
+:data:`~calo_calib.validation.report.CHECKS`). A sample whose
 ``meta["summaries"]`` names entries of :data:`SUMMARIES` gets their per-cluster arrays added to its
 worker summary (e.g. the shower shapes, which need the cell list columns the report otherwise drops).
 """
@@ -53,16 +54,11 @@ def sizes(cfg) -> dict:
 
 
 def generate_inline(samples: list, seed: int) -> tuple[dict, dict]:
-    """Serial, in-process counterpart of :func:`~calo_calib.validation.report.generate` (tests, debugging).
+    """Serial, in-process counterpart of :func:`~calo_calib.validation.samples.generate` (tests, debugging).
 
     Same jobs, seeds and summaries; returns ({key: data}, {key: simulation config}).
+    :func:`calo_calib.validation.samples.generate_inline`, kept here where the section tests import it.
     """
-    from calo_calib.validation.report import _chunks, _merge, _run_job
+    from calo_calib.validation.samples import generate_inline as _inline  # samples imports this module lazily
 
-    parts: dict[int, list] = {}
-    for job in _chunks(samples, seed):
-        res = _run_job(job)
-        parts.setdefault(res["sample"], []).append(res)
-    data = {samples[si].key: _merge(p) for si, p in parts.items()}
-    cfgs = {samples[si].key: p[0]["cfg"] for si, p in parts.items()}
-    return data, cfgs
+    return _inline(samples, seed)

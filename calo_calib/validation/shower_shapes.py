@@ -30,6 +30,10 @@ shift from ⟨μ⟩ = 0 to the largest ⟨μ⟩ is compared with "about 0" (phys
 the mean shift is about 0" [E]) within the variable's peak tolerance, and the R_η core width with
 σ(R_η)² ≈ σ_intr² + 28 σ_cell²/E₇ₓ₇² [E] (σ_cell: the rms ``cell_noise`` of the cluster's middle
 cells, E₇ₓ₇ ≈ the cluster's middle-layer energy; median over the clusters), within ±50 % [E].
+
+This module holds the targets, the estimators, the samples and the worker summary (imported by
+:mod:`~calo_calib.validation.lateral` too); the rows and results are made in
+:mod:`~calo_calib.validation.shower_shapes_checks`, the figures in :mod:`~calo_calib.validation.shower_shapes_plots`.
 """
 
 from __future__ import annotations
@@ -271,7 +275,7 @@ def mus(c) -> list[float]:
 
 def samples(cfg) -> list:
     """The shower-shape samples: one per (particle, ⟨μ⟩); size ``n_shapes`` (``quick_sizes.n_shapes``)."""
-    from calo_calib.validation.report import Sample
+    from calo_calib.validation.samples import Sample
 
     c = _section_cfg(cfg)
     if c is None:
@@ -294,7 +298,7 @@ def samples(cfg) -> list:
                 "pileup.mu_rel_sigma=0",
             ]
             meta = {"particle": str(particle), "mu": mu, "e": 0.5 * (et_min + et_max), "summaries": ["shower_shapes"]}
-            out.append(Sample(f"shapes/{particle}/mu{mu:g}", "shapes", ov + extra, n, meta))
+            out.append(Sample(sample_key(particle, mu), "shapes", ov + extra, n, meta))
     return out
 
 
@@ -319,283 +323,27 @@ def summarise(table) -> dict[str, np.ndarray]:
 
 
 def shapes_of(d: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The shapes of a merged worker summary ``d`` as {name: (N,) float64}."""
     return {k[len(PREFIX) :]: np.asarray(v, dtype=np.float64) for k, v in d.items() if k.startswith(PREFIX)}
 
 
+def sample_key(particle: str, mu: float) -> str:
+    """Data key of the (particle, ⟨μ⟩) sample."""
+    return f"shapes/{particle}/mu{mu:g}"
+
+
 # ================================================================================================
-# The sections
+# The sections (rows and results: shower_shapes_checks; figures: shower_shapes_plots)
 # ================================================================================================
-
-
-def _fmt(x: float, t: ShapeTarget | None = None) -> str:
-    if not np.isfinite(x):
-        return "n/a"
-    if t is not None and t.scale != 1.0:
-        return f"{x * t.scale:.3g} {t.unit}"
-    return f"{x:.4g}"
-
-
-def _band_text(t: ShapeTarget, band: tuple[float, float]) -> str:
-    return f"{_fmt(band[0], t)} – {_fmt(band[1], t)}"
 
 
 def run(v) -> None:
     """Both sections on a :class:`~calo_calib.validation.report.Validation` (no-op without the samples)."""
+    # the checks import this module's targets and estimators, hence imported here
+    from calo_calib.validation.shower_shapes_checks import mu_section, target_section
+
     c = _section_cfg(v.cfg)
     if c is None:
         return
     target_section(v, c)
     mu_section(v, c)
-
-
-def _key(particle: str, mu: float) -> str:
-    return f"shapes/{particle}/mu{mu:g}"
-
-
-def target_section(v, c) -> None:
-    from calo_calib.validation.report import DEV, INFO, OK, PAL
-
-    mu_t = float(c.get("mu_target", 40))
-    nboot = max(2, min(int(v.nboot), int(c.get("bootstrap", 100))))
-    res: dict = {}
-    for particle in c.get("particles", PARTICLES):
-        d = v.data.get(_key(particle, mu_t))
-        if d is None:
-            continue
-        sh = shapes_of(d)
-        n = int(d["truth_e"].size)
-        pr: dict = {"n": n, "mu": mu_t, "variables": {}}
-        for t in TARGETS:
-            x = sh[t.name]
-            peak = half_sample_mode(x)
-            err = bootstrap(half_sample_mode, x, nboot, v.rng)
-            w, werr = core_width(x), bootstrap(core_width, x, nboot, v.rng)
-            band = t.band(particle)
-            ok = in_band(peak, err, band)
-            comment = f"median {_fmt(float(np.median(x)), t)}, core width {_fmt(w, t)}"
-            f0 = float(np.mean(x == 0.0))
-            if f0 >= 0.01:
-                comment += f"; {100 * f0:.1f}% of the clusters exactly 0 (ratio/sum guards, e.g. no strip above 0)"
-            if t.name == "r_eta" and np.mean(x == 1.0) > 0.5:
-                comment += f"; {t.note}"
-            elif t.note and t.name != "r_eta":
-                comment += f"; {t.note}"
-            pr["variables"][t.name] = {
-                "peak": peak, "peak_err": err, "median": float(np.median(x)), "mean": float(np.mean(x)),
-                "core_width": w, "core_width_err": werr, "band": list(band), "verdict": OK if ok else DEV,
-            }  # fmt: skip
-            v.row(
-                SECTION,
-                f"{t.name} peak, {particle}",
-                f"{_fmt(peak, t)} ± {_fmt(err, t)}",
-                f"{t.peak_text} ({t.tol_text}) → {_band_text(t, band)}",
-                SRC_PEAK,
-                OK if ok else DEV,
-                comment,
-            )
-            wb = t.width_band()
-            if wb is not None:
-                okw = in_band(w, werr, wb)
-                v.row(
-                    SECTION,
-                    f"{t.name} core width (σ68), {particle}",
-                    f"{_fmt(w, t)} ± {_fmt(werr, t)}",
-                    f"{_fmt(t.width[0], t)}–{_fmt(t.width[1], t)} (±{100 * t.width_tol_rel:.0f}%) → {_band_text(t, wb)}",
-                    t.width_source,
-                    OK if okw else DEV,
-                    "half the shortest interval holding 68% of the clusters",
-                )
-        f09 = float(np.mean(sh["r_phi"] < 0.9))
-        pr["r_phi_frac_below_0p9"] = f09
-        v.row(SECTION, f"r_phi fraction < 0.9, {particle}", f"{100 * f09:.1f}%", "no number (tol. ±30%)",
-              "physics_cells.md §2", INFO, "the tail the table's tolerance refers to")  # fmt: skip
-        if particle in target("delta_e").cuts:
-            _, a, b = target("delta_e").cuts[particle]
-            tail = float(np.mean(sh["delta_e"] > max(a, b)))
-            pr["delta_e_tail_frac"] = tail
-            v.row(SECTION, f"delta_e fraction > {1000 * max(a, b):.0f} MeV (tight cut), {particle}",
-                  f"{100 * tail:.1f}%", "no number (tail ±30%)", "physics_cells.md §2", INFO,
-                  "clusters failing even the loosest tight-menu ΔE cut")  # fmt: skip
-        if any(particle in t.cuts for t in TARGETS):
-            e_lo, e_hi = (
-                float(np.mean(tight_pass(sh, particle, "tight"))),
-                float(np.mean(tight_pass(sh, particle, "loose"))),
-            )
-            err = math.sqrt(max(e_hi * (1 - e_hi), 1e-12) / max(n, 1))
-            ok = e_hi + 2 * err >= TIGHT_EFF[0] and e_lo - 2 * err <= TIGHT_EFF[1]
-            per_cut = {}
-            for t in TARGETS:
-                if particle in t.cuts:
-                    one = {t.name: sh[t.name]}
-                    per_cut[t.name] = float(np.mean(tight_pass(one, particle, "loose")))
-            worst = sorted(per_cut.items(), key=lambda kv: kv[1])[:3]
-            pr["tight_eff"] = {"strictest": e_lo, "loosest": e_hi, "per_cut_loosest": per_cut}
-            v.row(
-                SECTION,
-                f"tight photon efficiency (shower-shape cuts only), {particle}",
-                f"{100 * e_lo:.1f}% (strictest) – {100 * e_hi:.1f}% (loosest thresholds)",
-                f"{100 * TIGHT_EFF[0]:.0f}–{100 * TIGHT_EFF[1]:.0f}%",
-                f"{SRC_EFF}; cuts {SRC_CUT}",
-                OK if ok else DEV,
-                "lowest single-cut efficiencies (loosest): " + ", ".join(f"{k} {100 * e:.0f}%" for k, e in worst),
-            )
-        res[particle] = pr
-        _plot_particle(v, particle, sh, pr, mu_t, c, PAL)
-    v.results["shower_shapes"] = res
-    v.note(
-        SECTION,
-        f"{len(res)} particle type(s), E_T flat in [{float(c.get('et_min', 20)):g}, {float(c.get('et_max', 50)):g}] GeV, "
-        f"|η| < {float(c.get('abs_eta_max', 0.8)):g}, ⟨μ⟩ = {mu_t:g} (fixed). Peak = half-sample mode (bootstrap error); "
-        "target band = the table's peak range widened by its tolerance; OK if the peak is inside within 2σ. "
-        "Targets: ../shared/docs/physics_cells.md §2 (ATLAS Geant4 MC).",
-    )
-
-
-def _plot_particle(v, particle, sh, pr, mu_t, c, PAL) -> None:
-    plt = v.plt
-    fig, axes = plt.subplots(3, 4, figsize=(28, 18))
-    fig.subplots_adjust(wspace=0.32, hspace=0.3, top=0.9)
-    axes = axes.ravel()
-    for ax, t in zip(axes, TARGETS):
-        x = sh[t.name] * t.f
-        lo, hi = t.hist[0] * t.f, t.hist[1] * t.f
-        xc = np.clip(x, lo, hi)  # over/underflow in the edge bins
-        ax.hist(xc, bins=50, range=(lo, hi), histtype="step", lw=2, color=PAL[0],
-                weights=np.full(x.size, 1.0 / max(x.size, 1)), label="simulation")  # fmt: skip
-        b = t.band(particle)
-        if b is not None:
-            ax.axvspan(b[0] * t.f, b[1] * t.f, color="green", alpha=0.18, label="target peak band")
-            p0, p1 = t.peak[particle]
-            if p1 > p0:
-                ax.axvspan(p0 * t.f, p1 * t.f, color="green", alpha=0.18)
-            else:
-                ax.axvline(p0 * t.f, color="green", lw=1.5)
-        pk = pr["variables"][t.name]["peak"] * t.f
-        ax.axvline(pk, color=PAL[3], ls="-", lw=1.5, label=f"peak (HSM) {pk:.4g}")
-        if particle in t.cuts:
-            _, a, bb = t.cuts[particle]
-            for thr in sorted({a, bb}):
-                ax.axvline(thr * t.f, color="k", ls="--", lw=1)
-            ax.plot([], [], "k--", lw=1, label="tight cut range")
-        ax.set_xlabel(t.axis_label())
-        ax.set_ylabel("Fraction of clusters / bin")
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
-        verdict = pr["variables"][t.name]["verdict"]
-        ax.legend(fontsize=9, loc="upper left", title=verdict, title_fontsize=10)
-    for ax in axes[len(TARGETS) :]:
-        ax.set_visible(False)
-    v.label(axes[0], particle)
-    fig.suptitle(
-        rf"{particle}: $E_T$ {float(c.get('et_min', 20)):g}-{float(c.get('et_max', 50)):g} GeV, $|\eta|$ < "
-        rf"{float(c.get('abs_eta_max', 0.8)):g}, $\langle\mu\rangle$ = {mu_t:g}, {sh['r_eta'].size} clusters; "
-        "green: physics_cells.md §2 peak ± tolerance; dashed: tight-photon cut range; values outside the axis in the edge bins",
-        fontsize=16,
-        y=0.95,
-    )
-    v.fig(SECTION, f"shower_shapes_{particle}.png", fig)
-
-
-def mu_section(v, c) -> None:
-    from calo_calib.validation.report import DEV, INFO, OK, PAL
-
-    mlist = mus(c)
-    nboot = max(2, min(int(v.nboot), int(c.get("bootstrap", 100))))
-    res: dict = {}
-    particles = [p for p in c.get("particles", PARTICLES) if all(_key(p, m) in v.data for m in mlist)]
-    if not particles or len(mlist) < 2:
-        return
-    lines = ["| particle | variable | " + " | ".join(f"⟨μ⟩={m:g}: peak / mean / σ68" for m in mlist) + " |",
-             "|---|---|" + "---|" * len(mlist)]  # fmt: skip
-    for particle in particles:
-        pr: dict = {}
-        for name in MU_VARIABLES:
-            t = target(name)
-            per = []
-            for m in mlist:
-                d = v.data[_key(particle, m)]
-                x = shapes_of(d)[name]
-                per.append({
-                    "mu": m, "peak": half_sample_mode(x), "peak_err": bootstrap(half_sample_mode, x, nboot, v.rng),
-                    "mean": float(np.mean(x)), "mean_err": float(np.std(x, ddof=1) / math.sqrt(max(x.size, 1))),
-                    "core_width": core_width(x), "core_width_err": bootstrap(core_width, x, nboot, v.rng),
-                    "l2_noise_over_e2": float(np.median(d[L2_NOISE_KEY] / np.maximum(d["cluster_e_l2"], 1e-3))),
-                })  # fmt: skip
-            pr[name] = per
-            lines.append(f"| {particle} | {name} | " + " | ".join(
-                f"{_fmt(p['peak'], t)} / {_fmt(p['mean'], t)} / {_fmt(p['core_width'], t)}" for p in per) + " |")  # fmt: skip
-            a, b = per[0], per[-1]
-            shift = b["mean"] - a["mean"]
-            serr = math.hypot(a["mean_err"], b["mean_err"])
-            tol = MU_SHIFT_TOL[name]
-            ok = abs(shift) <= tol + 2 * serr
-            v.row(
-                SECTION_MU,
-                f"{name} mean shift mu={b['mu']:g} − mu={a['mu']:g}, {particle}",
-                f"{_fmt(shift, t)} ± {_fmt(serr, t)}",
-                f"≈0 (±{_fmt(tol, t)})",
-                SRC_MU + " ('at train centre the mean shift is about 0')",
-                OK if ok else DEV,
-                f"peak {_fmt(a['peak'], t)} → {_fmt(b['peak'], t)}",
-            )
-            if name == "r_eta":
-                s0, s1 = a["l2_noise_over_e2"], b["l2_noise_over_e2"]
-                exp = math.sqrt(max(a["core_width"] ** 2 + N_CELLS_RETA * (s1**2 - s0**2), 0.0))
-                okw = abs(b["core_width"] - exp) <= MU_WIDTH_TOL * exp + 2 * float(np.nan_to_num(b["core_width_err"]))
-                v.row(
-                    SECTION_MU,
-                    f"r_eta core width at mu={b['mu']:g}, {particle}",
-                    f"{_fmt(b['core_width'])} (mu=0: {_fmt(a['core_width'])})",
-                    f"√(σ₀² + 28(σ_cell²/E_L2²)|₀^μ) = {_fmt(exp)} (±{100 * MU_WIDTH_TOL:.0f}%)",
-                    SRC_MU,
-                    OK if okw else DEV,
-                    f"median σ_cell/E_L2 (middle cells): {s0:.2e} → {s1:.2e}"
-                    + ("; " + t.note if a["core_width"] == 0 and b["core_width"] == 0 else ""),
-                )
-            else:
-                v.row(
-                    SECTION_MU,
-                    f"{name} core width mu={a['mu']:g} → mu={b['mu']:g}, {particle}",
-                    f"{_fmt(a['core_width'], t)} → {_fmt(b['core_width'], t)}",
-                    "no number",
-                    SRC_MU,
-                    INFO,
-                    "physics_cells.md §4.1 asks for the μ-slopes (validation of particle pile-up)",
-                )
-        res[particle] = pr
-    v.results["shower_shapes_vs_mu"] = res
-    v.note(
-        SECTION_MU,
-        "Peak (half-sample mode), mean and core width σ68 per ⟨μ⟩ (samples as in the section above):\n\n"
-        + "\n".join(lines),
-    )
-    _plot_mu(v, particles, mlist, PAL)
-
-
-def _plot_mu(v, particles, mlist, PAL) -> None:
-    plt = v.plt
-    fig, axes = plt.subplots(len(particles), len(MU_VARIABLES), figsize=(8.5 * len(MU_VARIABLES), 6.5 * len(particles)),
-                             squeeze=False)  # fmt: skip
-    fig.subplots_adjust(wspace=0.3, hspace=0.3, top=0.9)
-    for i, particle in enumerate(particles):
-        for j, name in enumerate(MU_VARIABLES):
-            t = target(name)
-            ax = axes[i, j]
-            lo, hi = t.hist[0] * t.f, t.hist[1] * t.f
-            for k, m in enumerate(mlist):
-                x = shapes_of(v.data[_key(particle, m)])[name] * t.f
-                ax.hist(np.clip(x, lo, hi), bins=50, range=(lo, hi), histtype="step", lw=2, color=PAL[k % len(PAL)],
-                        weights=np.full(x.size, 1.0 / max(x.size, 1)),
-                        label=rf"$\langle\mu\rangle$={m:g}: peak {half_sample_mode(x):.4g}, $\sigma_{{68}}$ {core_width(x):.3g}")  # fmt: skip
-            b = t.band(particle)
-            if b is not None:
-                ax.axvspan(b[0] * t.f, b[1] * t.f, color="green", alpha=0.15, label="target peak band")
-            ax.set_xlabel(t.axis_label())
-            ax.set_ylabel("Fraction of clusters / bin")
-            ax.set_xlim(lo, hi)
-            ax.set_ylim(0, ax.get_ylim()[1] * 1.4)
-            ax.legend(fontsize=9, loc="upper left", title=particle, title_fontsize=10)
-    v.label(axes[0, 0], "")
-    fig.suptitle(r"Shower shapes vs $\langle\mu\rangle$ ($E_T$ 20-50 GeV, $|\eta|<0.8$); green: physics_cells.md §2 peak ± tolerance",
-                 fontsize=16, y=0.96)  # fmt: skip
-    v.fig(SECTION_MU, "shower_shapes_vs_mu.png", fig)
