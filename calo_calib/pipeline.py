@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 from calo_calib.calibration import (
     BDTRunCalibration,
     NetworkCalibration,
-    build_network,
+    build_run_network,
     cell_and_cluster_features,
     make_dataset,
 )
@@ -324,7 +324,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
 
     seed_everything(int(cfg.seed))
     cells, clusters = cell_and_cluster_features(cfg)
-    model = build_network(cfg, len(cells), len(clusters), norm.as_tensors())
+    model = build_run_network(cfg, len(cells), len(clusters), norm.as_tensors())
     n_params = sum(p.numel() for p in model.parameters())
     log.info("%s: %d parameters; %d training / %d validation clusters", cfg.model.name, n_params, len(train), len(val))
 
