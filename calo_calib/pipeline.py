@@ -241,20 +241,19 @@ def data_fingerprint_check(cfg: DictConfig, saved: dict[str, Any] | None, curren
 def trainer_config(cfg: DictConfig):
     """``cfg.trainer`` as a :class:`~calo_calib.training.loop.TrainerConfig`; an unknown key (with the
     closest known one) or a value of the wrong type is a :class:`RunError` naming ``trainer.<key>``."""
-    import dataclasses
     import difflib
+    import typing
 
     from calo_calib.training.loop import TrainerConfig
 
     values = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k != "device"}
-    fields = {f.name: f for f in dataclasses.fields(TrainerConfig)}
+    fields = typing.get_type_hints(TrainerConfig)  # field name -> bool | int | float | str
     for key, value in values.items():
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields) + ["device"], n=1)
             hint = f"; did you mean trainer.{close[0]}?" if close else f"; known keys: {', '.join(fields)}, device"
             raise RunError(f"trainer.{key}: unknown key{hint}")
-        default = fields[key].default
-        kind = type(default)
+        kind = fields[key]
         ok = (isinstance(value, bool) if kind is bool else
               isinstance(value, int) and not isinstance(value, bool) if kind is int else
               isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
