@@ -184,10 +184,8 @@ class BDTRunCalibration(Calibration):
     def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
         """Corrections of the dataset's clusters, with the inputs the saved model was trained on
         (``features`` of its manifest: ``atlas`` or ``atlas+shapes``)."""
-        from calo_calib.data.high_level import dataset_bdt_inputs
-
         dataset = make_dataset(self.cfg, paths)
-        feats = dataset_bdt_inputs(dataset, self.particle, self.bdt.features, extra=("cluster_e", "row_id"))
+        feats = self.bdt.dataset_inputs(dataset)
         corr = self.bdt.predict_correction(feats)
         return Prediction(feats["row_id"], corr), dataset
 

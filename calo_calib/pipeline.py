@@ -405,13 +405,6 @@ def _adversary_summary(history: list[dict[str, float]], adversary) -> dict[str, 
     }
 
 
-def _bdt_inputs(dataset, particle: str, features: str = "atlas") -> dict[str, np.ndarray]:
-    """BDT inputs (+ ``cluster_e``, ``truth_e``) of the dataset's clusters; ``features``: atlas | atlas+shapes."""
-    from calo_calib.data.high_level import dataset_bdt_inputs
-
-    return dataset_bdt_inputs(dataset, particle, features, extra=("cluster_e", "truth_e"))
-
-
 def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> dict[str, Any]:
     """Train the XGBoost baseline (per (|η|, E_T) bin by default); saved under ``<run_dir>/bdt``.
 
@@ -447,7 +440,7 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     train = make_dataset(cfg, splits["train"], max_clusters=int(max_train) if max_train else None, training=True)
     val = make_dataset(cfg, splits["val"], training=True)
     t0 = time.perf_counter()
-    train_inputs, val_inputs = _bdt_inputs(train, particle, features), _bdt_inputs(val, particle, features)
+    train_inputs, val_inputs = bdt.dataset_inputs(train, truth=True), bdt.dataset_inputs(val, truth=True)
     input_seconds = time.perf_counter() - t0
     log.info("BDT inputs (%s) of %d + %d clusters in %.1f s", features, len(train), len(val), input_seconds)
     summary = bdt.fit(train_inputs, val_inputs, progress=bool(cfg.progress))

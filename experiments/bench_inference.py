@@ -98,14 +98,15 @@ def bench_network(particle: str, data: Path, n_latency: int, n_throughput: int, 
 
 def bench_bdt(particle: str, data: Path, bdt_run: Path, n_latency: int, n_throughput: int) -> list[dict]:
     from calo_calib.calibration import load_calibration, make_dataset
-    from calo_calib.data.high_level import dataset_bdt_inputs
     from calo_calib.models.bdt import BDTCalibration
 
     calib = load_calibration(bdt_run)
+    if calib.particle != particle:
+        raise SystemExit(f"bench_inference: --bdt-run {bdt_run} is a {calib.particle} BDT, not {particle}")
     ds = make_dataset(calib.cfg, [data], max_clusters=n_throughput)
-    # The inputs the saved BDT was trained on (atlas, or atlas+shapes: shower shapes from the cells,
-    # computed here once, outside the timed predictions).
-    feats = dataset_bdt_inputs(ds, particle, calib.bdt.features, extra=("cluster_e",))
+    # The inputs the saved BDT was trained on (its particle and features: atlas, or atlas+shapes with
+    # the shower shapes from the cells), computed here once, outside the timed predictions.
+    feats = calib.bdt.dataset_inputs(ds)
     records = []
     one = BDTCalibration.load(bdt_run / "bdt", nthread=1)
     rows = [{k: v[i : i + 1] for k, v in feats.items()} for i in range(min(n_latency, len(feats["cluster_e"])))]
