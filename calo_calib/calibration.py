@@ -98,17 +98,16 @@ def predicts_sigma(cfg: DictConfig) -> bool:
     return str(cfg.loss.name) in SIGMA_LOSSES
 
 
-def build_network(cfg: DictConfig, n_cell_features: int, n_cluster_features: int, norm: dict[str, Any] | None) -> torch.nn.Module:
-    """Instantiate ``cfg.model.net`` (a ``_partial_`` Hydra node) with the data-dependent arguments.
+def build_run_network(cfg: DictConfig, n_cell_features: int, n_cluster_features: int, norm: dict[str, Any] | None) -> torch.nn.Module:
+    """The run's network: :func:`calo_calib.models.build_network` of ``cfg.model.net``.
 
     A loss that needs a per-cluster σ (``gaussian_nll``) adds ``predict_sigma=True``; otherwise the
     network is built exactly as the model config says (so existing checkpoints load unchanged).
     """
-    from hydra.utils import instantiate
+    from calo_calib.models import build_network
 
-    factory = instantiate(cfg.model.net)
     extra = {"predict_sigma": True} if predicts_sigma(cfg) else {}
-    return factory(n_cell_features=n_cell_features, n_cluster_features=n_cluster_features, norm=norm, **extra)
+    return build_network(cfg.model.net, n_cell_features, n_cluster_features, norm, **extra)
 
 
 @dataclass
@@ -157,7 +156,7 @@ class NetworkCalibration(Calibration):
             raise FileNotFoundError(f"no trained network in {self.run_dir}: {path} is missing")
         payload = ckpt.load(path, "cpu")
         cells, clusters = cell_and_cluster_features(cfg)
-        self.model = build_network(cfg, len(cells), len(clusters), None)
+        self.model = build_run_network(cfg, len(cells), len(clusters), None)
         self.model.load_state_dict(payload["model"])
         self.model.eval()
         self.device = torch.device(device)
@@ -185,10 +184,8 @@ class BDTRunCalibration(Calibration):
     def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
         """Corrections of the dataset's clusters, with the inputs the saved model was trained on
         (``features`` of its manifest: ``atlas`` or ``atlas+shapes``)."""
-        from calo_calib.data.high_level import dataset_bdt_inputs
-
         dataset = make_dataset(self.cfg, paths)
-        feats = dataset_bdt_inputs(dataset, self.particle, self.bdt.features, extra=("cluster_e", "row_id"))
+        feats = self.bdt.dataset_inputs(dataset)
         corr = self.bdt.predict_correction(feats)
         return Prediction(feats["row_id"], corr), dataset
 

@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 from calo_calib.calibration import (
     BDTRunCalibration,
     NetworkCalibration,
-    build_network,
+    build_run_network,
     cell_and_cluster_features,
     make_dataset,
 )
@@ -241,20 +241,19 @@ def data_fingerprint_check(cfg: DictConfig, saved: dict[str, Any] | None, curren
 def trainer_config(cfg: DictConfig):
     """``cfg.trainer`` as a :class:`~calo_calib.training.loop.TrainerConfig`; an unknown key (with the
     closest known one) or a value of the wrong type is a :class:`RunError` naming ``trainer.<key>``."""
-    import dataclasses
     import difflib
+    import typing
 
     from calo_calib.training.loop import TrainerConfig
 
     values = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k != "device"}
-    fields = {f.name: f for f in dataclasses.fields(TrainerConfig)}
+    fields = typing.get_type_hints(TrainerConfig)  # field name -> bool | int | float | str
     for key, value in values.items():
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields) + ["device"], n=1)
             hint = f"; did you mean trainer.{close[0]}?" if close else f"; known keys: {', '.join(fields)}, device"
             raise RunError(f"trainer.{key}: unknown key{hint}")
-        default = fields[key].default
-        kind = type(default)
+        kind = fields[key]
         ok = (isinstance(value, bool) if kind is bool else
               isinstance(value, int) and not isinstance(value, bool) if kind is int else
               isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
@@ -324,7 +323,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
 
     seed_everything(int(cfg.seed))
     cells, clusters = cell_and_cluster_features(cfg)
-    model = build_network(cfg, len(cells), len(clusters), norm.as_tensors())
+    model = build_run_network(cfg, len(cells), len(clusters), norm.as_tensors())
     n_params = sum(p.numel() for p in model.parameters())
     log.info("%s: %d parameters; %d training / %d validation clusters", cfg.model.name, n_params, len(train), len(val))
 
@@ -406,13 +405,6 @@ def _adversary_summary(history: list[dict[str, float]], adversary) -> dict[str, 
     }
 
 
-def _bdt_inputs(dataset, particle: str, features: str = "atlas") -> dict[str, np.ndarray]:
-    """BDT inputs (+ ``cluster_e``, ``truth_e``) of the dataset's clusters; ``features``: atlas | atlas+shapes."""
-    from calo_calib.data.high_level import dataset_bdt_inputs
-
-    return dataset_bdt_inputs(dataset, particle, features, extra=("cluster_e", "truth_e"))
-
-
 def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> dict[str, Any]:
     """Train the XGBoost baseline (per (|η|, E_T) bin by default); saved under ``<run_dir>/bdt``.
 
@@ -448,7 +440,7 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     train = make_dataset(cfg, splits["train"], max_clusters=int(max_train) if max_train else None, training=True)
     val = make_dataset(cfg, splits["val"], training=True)
     t0 = time.perf_counter()
-    train_inputs, val_inputs = _bdt_inputs(train, particle, features), _bdt_inputs(val, particle, features)
+    train_inputs, val_inputs = bdt.dataset_inputs(train, truth=True), bdt.dataset_inputs(val, truth=True)
     input_seconds = time.perf_counter() - t0
     log.info("BDT inputs (%s) of %d + %d clusters in %.1f s", features, len(train), len(val), input_seconds)
     summary = bdt.fit(train_inputs, val_inputs, progress=bool(cfg.progress))

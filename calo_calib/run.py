@@ -84,12 +84,9 @@ _IDENTITY_KEYS = ("model", "loss", "particle", "data", "trainer", "adversary", "
 
 def compose_run_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Compose ``conf/run.yaml`` with overrides outside a Hydra app (tests, benchmarks, notebooks)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from calo_calib.config import compose
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return compose(config_name="run", overrides=list(overrides))
+    return compose("run", overrides)
 
 
 def split_study_arguments(argv: list[str], own_keys: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:

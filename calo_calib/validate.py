@@ -18,15 +18,9 @@ from calo_calib.paths import CONF_DIR
 
 def compose_validate_config(overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``conf/validate.yaml`` with Hydra overrides (outside a Hydra app)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from calo_calib.config import compose
 
-    from calo_calib.paths import conf_dir
-
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        return compose(config_name="validate", overrides=list(overrides))
+    return compose("validate", overrides)
 
 
 def run(cfg: DictConfig):

@@ -49,7 +49,7 @@ def _latency(fn, items, warmup: int = 20) -> dict[str, float]:
 
 
 def bench_network(particle: str, data: Path, n_latency: int, n_throughput: int, batch: int) -> list[dict]:
-    from calo_calib.calibration import build_network, cell_and_cluster_features, make_dataset
+    from calo_calib.calibration import build_run_network, cell_and_cluster_features, make_dataset
     from calo_calib.data.normalization import compute_norm_stats
     from calo_calib.deploy.onnx_export import export_batched, export_per_cluster
     from calo_calib.deploy.parity import check_parity
@@ -61,7 +61,7 @@ def bench_network(particle: str, data: Path, n_latency: int, n_throughput: int, 
     ds = make_dataset(cfg, [data], batch_size=batch, max_clusters=max(n_throughput, n_latency))
     norm = compute_norm_stats(ds, max_clusters=5000)
     cells, clusters = cell_and_cluster_features(cfg)
-    model = build_network(cfg, len(cells), len(clusters), norm.as_tensors()).eval()
+    model = build_run_network(cfg, len(cells), len(clusters), norm.as_tensors()).eval()
     batches = list(ds.batches(0))
     singles = [{"cluster": b["cluster"][i : i + 1].numpy(), "cells": b["cells"][i, : int(b["valid"][i].sum())].numpy()}
                for b in batches for i in range(b["cells"].shape[0])]  # fmt: skip
@@ -98,14 +98,15 @@ def bench_network(particle: str, data: Path, n_latency: int, n_throughput: int, 
 
 def bench_bdt(particle: str, data: Path, bdt_run: Path, n_latency: int, n_throughput: int) -> list[dict]:
     from calo_calib.calibration import load_calibration, make_dataset
-    from calo_calib.data.high_level import dataset_bdt_inputs
     from calo_calib.models.bdt import BDTCalibration
 
     calib = load_calibration(bdt_run)
+    if calib.particle != particle:
+        raise SystemExit(f"bench_inference: --bdt-run {bdt_run} is a {calib.particle} BDT, not {particle}")
     ds = make_dataset(calib.cfg, [data], max_clusters=n_throughput)
-    # The inputs the saved BDT was trained on (atlas, or atlas+shapes: shower shapes from the cells,
-    # computed here once, outside the timed predictions).
-    feats = dataset_bdt_inputs(ds, particle, calib.bdt.features, extra=("cluster_e",))
+    # The inputs the saved BDT was trained on (its particle and features: atlas, or atlas+shapes with
+    # the shower shapes from the cells), computed here once, outside the timed predictions.
+    feats = calib.bdt.dataset_inputs(ds)
     records = []
     one = BDTCalibration.load(bdt_run / "bdt", nthread=1)
     rows = [{k: v[i : i + 1] for k, v in feats.items()} for i in range(min(n_latency, len(feats["cluster_e"])))]

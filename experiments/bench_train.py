@@ -57,7 +57,7 @@ def bench_model(
     """One model's record; ``compiled``: torch.compile with static shapes on batches padded to a multiple of 32."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from calo_calib.calibration import build_network, cell_and_cluster_features, make_dataset
+    from calo_calib.calibration import build_run_network, cell_and_cluster_features, make_dataset
     from calo_calib.data.normalization import compute_norm_stats
     from calo_calib.run import compose_run_config
     from calo_calib.training.losses import build_loss
@@ -68,7 +68,7 @@ def bench_model(
     norm = compute_norm_stats(ds, max_clusters=5000)
     cells, clusters = cell_and_cluster_features(cfg)
     torch.manual_seed(0)
-    model = build_network(cfg, len(cells), len(clusters), norm.as_tensors()).to(device).train()
+    model = build_run_network(cfg, len(cells), len(clusters), norm.as_tensors()).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     loss_fn = build_loss("mse")
     use_bf16 = device.type == "cuda"

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from calo_calib.calibration import build_network, cell_and_cluster_features
+from calo_calib.calibration import build_run_network, cell_and_cluster_features
 from calo_calib.pipeline import RunError, check_config
 from calo_calib.run import compose_run_config
 from calo_calib.tracking import find_offline_runs, read_offline_run
@@ -42,7 +42,7 @@ def test_every_model_loss_particle_combination_composes(model, loss, particle):
     # athena (11, 15 for photon_conv) + 5 BDT inputs + 26 shower shapes
     assert len(clusters) == (15 if particle == "photon_conv" else 11) + 5 + 26
     if cfg.model.kind == "network":
-        net = build_network(cfg, len(cells), len(clusters), None)
+        net = build_run_network(cfg, len(cells), len(clusters), None)
         out = net(torch.randn(2, 5, len(cells)), torch.ones(2, 5, dtype=torch.bool), torch.randn(2, len(clusters)), torch.randn(2, 5, 7))
         assert out.shape == (2,)
 

@@ -187,10 +187,7 @@ class BDTPredictor:
     def iter_predictions(self, dataset: ClusterDataset, chunk: int = 65536) -> Iterator[dict[str, np.ndarray]]:
         """Per chunk of clusters: {row_id, cluster_e, correction, target}; the inputs (shower shapes
         included for ``atlas+shapes``) are computed once for the whole dataset."""
-        from calo_calib.data.high_level import dataset_bdt_inputs
-
-        extra = ("cluster_e", "row_id") + (("truth_e",) if dataset.with_truth else ())
-        feats = dataset_bdt_inputs(dataset, self.particle, self.features, extra=extra)
+        feats = self.bdt.dataset_inputs(dataset, truth=dataset.with_truth)
         n = len(feats["cluster_e"])
         for start in range(0, n, chunk):
             f = {k: v[start : start + chunk] for k, v in feats.items()}

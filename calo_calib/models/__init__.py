@@ -24,16 +24,34 @@ NETWORKS: dict[str, type[nn.Module]] = {"transformer": CellTransformer, "gnn_edg
 
 
 def build_network(
-    name: str,
+    net: str | Mapping[str, Any],
     n_cell_features: int,
     n_cluster_features: int,
     norm: Mapping[str, torch.Tensor] | None,
     **hparams: Any,
 ) -> nn.Module:
-    """The network ``name`` (transformer | gnn_edge) with the given sizes, normalisation and hyper-parameters."""
-    if name not in NETWORKS:
-        raise ValueError(f"unknown network {name!r}; valid names: {sorted(NETWORKS)}")
-    return NETWORKS[name](n_cell_features, n_cluster_features, norm, **hparams)
+    """A network with the given sizes, normalisation and hyper-parameters: the one network builder.
+
+    Args:
+        net: a name of :data:`NETWORKS` (``transformer`` | ``gnn_edge``), built with ``hparams``;
+            or a ``model.net`` config node (``_target_`` class, ``_partial_: true`` and its
+            hyper-parameters, ``conf/model/*.yaml``), instantiated by Hydra and completed with the
+            data-dependent arguments and ``hparams`` (e.g. ``predict_sigma=True``).
+        n_cell_features, n_cluster_features: F_cell and F_cluster of the batches.
+        norm: the input normalisation (:meth:`~calo_calib.data.normalization.NormStats.as_tensors`),
+            or None (identity, e.g. before a checkpoint's buffers are loaded).
+
+    The run-level wrapper :func:`calo_calib.calibration.build_run_network` adds what the run config
+    decides beyond ``model.net`` (the σ head of ``loss=gaussian_nll``).
+    """
+    if not isinstance(net, str):
+        from hydra.utils import instantiate
+
+        factory = instantiate(net)
+        return factory(n_cell_features=n_cell_features, n_cluster_features=n_cluster_features, norm=norm, **hparams)
+    if net not in NETWORKS:
+        raise ValueError(f"unknown network {net!r}; valid names: {sorted(NETWORKS)}")
+    return NETWORKS[net](n_cell_features, n_cluster_features, norm, **hparams)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -47,7 +47,13 @@ import numpy as np
 import xgboost as xgb
 from tqdm.auto import tqdm
 
-from calo_calib.data.high_level import BINLESS_EXTRA_INPUTS, L2_DETA, bdt_input_names, check_features
+from calo_calib.data.high_level import (
+    BINLESS_EXTRA_INPUTS,
+    L2_DETA,
+    bdt_input_names,
+    check_features,
+    dataset_bdt_inputs,
+)
 
 FORMAT_VERSION = "calo_calib.bdt/1"
 MANIFEST = "bdt.json"
@@ -374,6 +380,20 @@ class BDTCalibration:
         return self.summary
 
     # --- inference -------------------------------------------------------------------------------
+
+    def dataset_inputs(self, dataset, truth: bool = False) -> dict[str, np.ndarray]:
+        """This model's inputs of every selected cluster of a :class:`~calo_calib.data.loader.ClusterDataset`.
+
+        The one way the BDT inputs are prepared (training in :func:`calo_calib.pipeline.train_bdt`,
+        :meth:`calo_calib.calibration.BDTRunCalibration.predict`, the exported
+        :class:`calo_calib.deploy.predictors.BDTPredictor`, ``experiments/bench_inference.py``):
+        :func:`~calo_calib.data.high_level.dataset_bdt_inputs` with the model's own ``particle`` and
+        ``features`` (``atlas`` | ``atlas+shapes``), so a model is always applied to the inputs it was
+        trained on. Returns ``{name: (N,)}`` in the dataset's order, with ``cluster_e`` [GeV] and
+        ``row_id`` (and ``truth_e`` [GeV] for ``truth=True``: training, or labelled data) added.
+        """
+        extra = ("cluster_e", "row_id") + (("truth_e",) if truth else ())
+        return dataset_bdt_inputs(dataset, self.particle, self.features, extra=extra)
 
     def predict_ratio(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
         """Predicted E_true/E_acc of every cluster, (N,) float64."""

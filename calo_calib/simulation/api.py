@@ -24,15 +24,9 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 
     ``out`` may stay unset (``???``) for in-memory use with :func:`simulate_table`.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from calo_calib.config import compose
 
-    from calo_calib.paths import conf_dir
-
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose(config_name="simulate", overrides=list(overrides))
+    cfg = compose("simulate", overrides)
     validate_config(cfg)
     return cfg
 

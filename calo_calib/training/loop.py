@@ -15,6 +15,7 @@ reversal, and the epoch record gains ``adv_disc_loss``, ``adv_disc_acc`` and ``a
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -46,23 +47,54 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+TRAINER_DEFAULTS_FILE = ("trainer", "default.yaml")
+"""Where the trainer defaults live (under :func:`calo_calib.paths.conf_dir`): the single source."""
+
+
+@functools.cache
+def trainer_defaults() -> dict[str, Any]:
+    """The default of every :class:`TrainerConfig` field: ``conf/trainer/default.yaml`` (less ``device``).
+
+    The YAML is the one place the defaults are written: every run composes it (and records it in
+    its ``config.yaml``), and its comments document each key. :class:`TrainerConfig` has no
+    literal defaults of its own; a field left out of the constructor takes its value from here.
+    """
+    from omegaconf import OmegaConf
+
+    from calo_calib.paths import conf_dir
+
+    values = OmegaConf.to_container(OmegaConf.load(conf_dir().joinpath(*TRAINER_DEFAULTS_FILE)), resolve=True)
+    values.pop("device", None)  # chosen by the entry point (DistEnv), not a TrainerConfig field
+    return values
+
+
+def _from_yaml(name: str) -> Any:
+    def default() -> Any:
+        values = trainer_defaults()
+        if name not in values:
+            raise KeyError(f"TrainerConfig.{name}: no default in conf/{'/'.join(TRAINER_DEFAULTS_FILE)}")
+        return values[name]
+
+    return field(default_factory=default)
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
-    """Optimisation settings (``conf/trainer/*.yaml``)."""
+    """Optimisation settings (``conf/trainer/*.yaml``); defaults from :func:`trainer_defaults`."""
 
-    epochs: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_fraction: float = 0.05  # of all optimiser steps
-    min_lr_ratio: float = 0.02  # final lr / peak lr of the cosine decay
-    grad_clip: float = 1.0
-    patience: int = 4  # epochs without validation improvement before stopping
-    min_delta: float = 0.0
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32 | bf16
-    max_steps_per_epoch: int = 0  # 0 = the whole training split; > 0 caps an epoch (smoke tests)
-    prefetch: int = 2  # batches assembled ahead in a background thread (0: load in the training thread)
-    compile: bool = False  # torch.compile the training forward (static shapes: use with data.pad_multiple=32)
-    compile_cache_limit: int = 64  # recompilations allowed (one per distinct batch shape)
+    epochs: int = _from_yaml("epochs")
+    lr: float = _from_yaml("lr")
+    weight_decay: float = _from_yaml("weight_decay")
+    warmup_fraction: float = _from_yaml("warmup_fraction")  # of all optimiser steps
+    min_lr_ratio: float = _from_yaml("min_lr_ratio")  # final lr / peak lr of the cosine decay
+    grad_clip: float = _from_yaml("grad_clip")
+    patience: int = _from_yaml("patience")  # epochs without validation improvement before stopping
+    min_delta: float = _from_yaml("min_delta")
+    precision: str = _from_yaml("precision")  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32 | bf16
+    max_steps_per_epoch: int = _from_yaml("max_steps_per_epoch")  # 0 = the whole training split; > 0 caps an epoch
+    prefetch: int = _from_yaml("prefetch")  # batches assembled ahead in a background thread (0: off)
+    compile: bool = _from_yaml("compile")  # torch.compile the training forward (static shapes: data.pad_multiple=32)
+    compile_cache_limit: int = _from_yaml("compile_cache_limit")  # recompilations allowed (one per batch shape)
 
     def __post_init__(self) -> None:
         if self.epochs <= 0:

@@ -5,7 +5,7 @@ the correction (B,) of a plain network, or a :class:`~calo_calib.models.common.N
 ``batch`` the loader's batch (only the resolution-scaled losses read it; it may be omitted otherwise).
 ``mse`` and ``huber`` read only the correction; ``gaussian_nll`` also needs the log σ of the
 uncertainty head, and ``loss.name=gaussian_nll`` is what builds the network with that head
-(``calo_calib.calibration.build_network``).
+(``calo_calib.calibration.build_run_network``).
 
 Resolution-scaled losses (``pull_mse``, ``pull_huber``): each residual is divided by the expected
 relative resolution of its cluster, σ_exp(E_cluster, |η|) of the ATLAS MC model

@@ -44,15 +44,9 @@ COARSE = ("all", "BB", "BE", "EE", "crack")
 
 def compose_candle_config(overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``conf/zee_candle.yaml`` with Hydra overrides (outside a Hydra app)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from calo_calib.config import compose
 
-    from calo_calib.paths import conf_dir
-
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        return compose(config_name="zee_candle", overrides=list(overrides))
+    return compose("zee_candle", overrides)
 
 
 def coarse_masks(abs_eta1: np.ndarray, abs_eta2: np.ndarray) -> dict[str, np.ndarray]:

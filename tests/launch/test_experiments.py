@@ -8,10 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from calo_calib.paths import CONF_DIR
+from calo_calib.config import compose
 
 EXPECTED = {
     "arch_sweep": {"model": "bdt,transformer,gnn_edge", "loss": "mse,huber", "particle": "electron,photon_unconv,photon_conv"},
@@ -21,9 +19,7 @@ EXPECTED = {
 
 
 def _compose(overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return compose(config_name="run", overrides=overrides, return_hydra_config=True)
+    return compose("run", overrides, return_hydra_config=True)
 
 
 @pytest.mark.parametrize("experiment", sorted(EXPECTED))

@@ -294,3 +294,23 @@ def test_bad_arguments():
         BDTCalibration("electron", eta_edges=[0.0, 1.0, 0.5])
     with pytest.raises(ValueError, match="photon_x"):
         BDTCalibration("photon_x")
+
+
+@pytest.mark.parametrize("particle, features", [("photon_conv", "atlas"), ("electron", "atlas+shapes")])
+def test_dataset_inputs_are_the_models_own(tiny_data, particle, features):
+    """BDTCalibration.dataset_inputs: the one BDT-input preparation of training, run, export and benchmark."""
+    from calo_calib.calibration import make_dataset
+    from calo_calib.data.high_level import dataset_bdt_inputs
+    from calo_calib.run import compose_run_config
+
+    cfg = compose_run_config(tiny_data.run_overrides(particle))
+    ds = make_dataset(cfg, [cfg.data.test])
+    bdt = BDTCalibration(particle, features=features)
+    feats = bdt.dataset_inputs(ds)
+    ref = dataset_bdt_inputs(ds, particle, features, extra=("cluster_e", "row_id"))
+    assert feats.keys() == ref.keys() and "truth_e" not in feats
+    assert set(bdt_input_names(particle, binned=False, features=features)) <= set(feats)
+    for k in ref:
+        np.testing.assert_array_equal(feats[k], ref[k], err_msg=k)
+    labelled = bdt.dataset_inputs(ds, truth=True)
+    assert labelled.keys() == feats.keys() | {"truth_e"} and len(labelled["truth_e"]) == len(ds)

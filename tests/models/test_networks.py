@@ -246,3 +246,32 @@ def test_build_network_and_bad_input() -> None:
     small = build_network("transformer", F_CELL, F_CLUSTER, None, **SMALL)
     assert count_parameters(small) == sum(p.numel() for p in small.parameters())
     assert count_parameters(small) < count_parameters(build_network("transformer", F_CELL, F_CLUSTER, None))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_build_network_from_a_model_config_is_the_same_network(name):
+    """build_network takes a registry name or a conf/model/*.yaml ``net`` node: same class, same weights."""
+    from calo_calib.config import compose
+
+    net_cfg = compose("run", [f"model={name}", "model.net.n_layers=1"]).model.net
+    hparams = {k: v for k, v in net_cfg.items() if not str(k).startswith("_")}
+    torch.manual_seed(0)
+    by_name = build_network(name, F_CELL, F_CLUSTER, None, **hparams)
+    torch.manual_seed(0)
+    by_cfg = build_network(net_cfg, F_CELL, F_CLUSTER, None)
+    assert type(by_cfg) is NETWORKS[name] and repr(by_cfg) == repr(by_name)
+    a, b = by_name.state_dict(), by_cfg.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with_sigma = build_network(net_cfg, F_CELL, F_CLUSTER, None, predict_sigma=True)  # extra hparams pass through
+    assert any(k.startswith("sigma_head.") for k in with_sigma.state_dict())
+
+
+def test_build_run_network_adds_the_sigma_head_for_gaussian_nll():
+    from calo_calib.calibration import build_run_network
+    from calo_calib.config import compose
+
+    for loss, sigma in (("pull_huber", False), ("gaussian_nll", True)):
+        cfg = compose("run", ["model=transformer", f"loss={loss}", "model.net.n_layers=1"])
+        net = build_run_network(cfg, F_CELL, F_CLUSTER, None)
+        assert type(net) is NETWORKS["transformer"]
+        assert any(k.startswith("sigma_head.") for k in net.state_dict()) == sigma

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from calo_calib.calibration import build_network, cell_and_cluster_features
+from calo_calib.calibration import build_run_network, cell_and_cluster_features
 from calo_calib.run import compose_run_config
 from calo_calib.studies import importance as I
 from calo_calib.studies.importance_report import write_importance
@@ -27,7 +27,7 @@ def _network_sample(
     cfg = compose_run_config([f"model={model}", *tiny_data.run_overrides("electron"), *TINY_NET])
     torch.manual_seed(0)
     cells, clusters = cell_and_cluster_features(cfg)
-    net = build_network(cfg, len(cells), len(clusters), None).eval()
+    net = build_run_network(cfg, len(cells), len(clusters), None).eval()
     # small batches: gnn_edge holds (B, L, L, .) pair tensors
     sample = I.load_sample(
         SimpleNamespace(cfg=cfg, model=net), [tiny_data("electron", "test", n=400)], max_clusters, batch_size=64

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from calo_calib.calibration import build_network, cell_and_cluster_features, make_dataset
+from calo_calib.calibration import build_run_network, cell_and_cluster_features, make_dataset
 from calo_calib.data.normalization import compute_norm_stats
 from calo_calib.pipeline import seed_everything
 from calo_calib.run import compose_run_config
@@ -49,7 +49,7 @@ def main() -> None:
     norm = compute_norm_stats(train)
     seed_everything(int(cfg.seed))
     cells, clusters = cell_and_cluster_features(cfg)
-    model = build_network(cfg, len(cells), len(clusters), norm.as_tensors())
+    model = build_run_network(cfg, len(cells), len(clusters), norm.as_tensors())
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     out = Path(args.out)
     state = fit(

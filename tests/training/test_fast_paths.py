@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from calo_calib.calibration import build_network, cell_and_cluster_features, make_dataset
+from calo_calib.calibration import build_run_network, cell_and_cluster_features, make_dataset
 from calo_calib.data.normalization import compute_norm_stats
 from calo_calib.run import compose_run_config
 from calo_calib.training.losses import build_loss
@@ -26,7 +26,7 @@ def setup(tiny_data):
     norm = compute_norm_stats(plain)
     cells, clusters = cell_and_cluster_features(cfg)
     torch.manual_seed(0)
-    model = build_network(cfg, len(cells), len(clusters), norm.as_tensors())
+    model = build_run_network(cfg, len(cells), len(clusters), norm.as_tensors())
     return model, list(plain.batches(0)), list(padded.batches(0))
 
 

@@ -138,3 +138,32 @@ def test_trainer_config_rejects_bad_values():
         TrainerConfig(epochs=0)
     with pytest.raises(ValueError, match="trainer.precision"):
         TrainerConfig(precision="fp16")
+
+
+def test_trainer_defaults_live_only_in_the_yaml():
+    """conf/trainer/default.yaml is the one source of the trainer defaults (issue 17 item 3)."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from calo_calib.paths import conf_dir
+    from calo_calib.training.loop import trainer_defaults
+
+    yaml = OmegaConf.to_container(OmegaConf.load(conf_dir() / "trainer" / "default.yaml"))
+    fields = dataclasses.fields(TrainerConfig)
+    assert set(yaml) - {"device"} == {f.name for f in fields}, "every trainer key is a TrainerConfig field and back"
+    assert all(f.default is dataclasses.MISSING for f in fields), "no literal default in the dataclass"
+    assert trainer_defaults() == {k: v for k, v in yaml.items() if k != "device"}
+    assert dataclasses.asdict(TrainerConfig()) == trainer_defaults()
+    for f in fields:  # the YAML values have the field types (an int epochs, a float lr, ...)
+        assert type(getattr(TrainerConfig(), f.name)).__name__ == f.type, f.name
+    partial = TrainerConfig(epochs=3, lr=1e-2)
+    assert (partial.epochs, partial.lr, partial.patience) == (3, 1e-2, yaml["patience"])
+
+
+def test_run_trainer_config_is_the_yaml():
+    from calo_calib.pipeline import trainer_config
+    from calo_calib.run import compose_run_config
+
+    assert trainer_config(compose_run_config([])) == TrainerConfig()
+    assert trainer_config(compose_run_config(["trainer.epochs=2"])) == TrainerConfig(epochs=2)
