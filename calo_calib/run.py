@@ -89,23 +89,6 @@ def compose_run_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfi
     return compose("run", overrides)
 
 
-def split_study_arguments(argv: list[str], own_keys: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
-    """Split a study script's ``key=value`` arguments into its own keys and the run overrides.
-
-    ``own_keys`` are the script's options (``{key: value}``); every other argument is returned as is,
-    to be composed with :func:`compose_run_config` (which rejects an unknown key by name).
-    """
-    own: dict[str, str] = {}
-    overrides: list[str] = []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key in own_keys:
-            own[key] = value
-        else:
-            overrides.append(arg)
-    return own, overrides
-
-
 def resumed_config(cfg: DictConfig) -> DictConfig:
     """For ``resume=<run_dir>``: the run's saved config (so it continues exactly), marked as resumed.
 
