@@ -3,8 +3,9 @@
 :func:`shower_shapes` computes, for B clusters at once (no Python loop over clusters), the standard
 ATLAS electron/photon identification variables plus a few cell-count and width summaries. Every
 output is a (B,) float64 array. Cells come flattened: the (N,) arrays of all cells of all clusters
-one after another, and ``seg`` (N,) the cluster index of each cell (:func:`flatten_cells` builds
-them from Parquet list columns, using the list offsets).
+one after another, and ``seg`` (N,) the cluster index of each cell
+(:func:`~calo_calib.data.cell_segments.flatten_cells` builds them from Parquet list columns, using the
+list offsets).
 
 Definitions
 -----------
@@ -13,7 +14,8 @@ cell with the largest energy among the cluster's middle-layer cells), as in athe
 ``egammaMiddleShape`` / ``egammaStripsShape``. Window membership is the rounded index distance to
 that cell, ``round(Δη / Δη_cell)`` and ``round(Δφ / Δφ_cell)`` with Δφ wrapped to [−π, π]; the cell
 sizes come from :mod:`calo_calib.simulation.geometry` (``BARREL_REGIONS`` / ``ENDCAP_REGIONS`` at the
-|η| of the hottest middle cell, the end-cap geometry from |η| ≥ :data:`BARREL_END`; ``N_PHI``).
+|η| of the hottest middle cell, the end-cap geometry from |η| ≥
+:data:`~calo_calib.data.shower_shapes_middle.BARREL_END`; ``N_PHI``).
 
 Middle layer (``egammaMiddleShape``, ATLAS EPJC 79 (2019) 639 Table 1, EPJC 79 (2019) 205 Table 2):
 
@@ -50,10 +52,16 @@ Summaries (not ATLAS identification variables; defined here):
 * with ``cell_noise``: ``n_cells_below_2sigma`` (cells with |E| < 2 σ_noise, the cells that only
   the topo-cluster boundary step admits) and ``e_below_2sigma`` (their summed energy, GeV).
 
-Ratio guards: every ratio whose |denominator| is below :data:`EPS_E` (1 keV) is 0 (``e_ratio``
-included), as the high-level BDT inputs do; a cluster without middle-layer cells has all
-middle-layer variables 0, one without strips (or with no strip above 0 GeV) all strip variables 0.
-No output is NaN or inf for finite inputs.
+Code: the middle-layer variables in :mod:`calo_calib.data.shower_shapes_middle`, the strip
+variables in :mod:`calo_calib.data.shower_shapes_strips`, the summaries in
+:mod:`calo_calib.data.shower_shapes_summary`, the flattened-cell helpers (per-cluster reductions,
+cell sizes) in :mod:`calo_calib.data.cell_segments`; this module holds the names, the input checks
+and the entry points :func:`shower_shapes` and :func:`shower_shapes_from_table`.
+
+Ratio guards: every ratio whose |denominator| is below :data:`~calo_calib.data.cell_segments.EPS_E`
+(1 keV) is 0 (``e_ratio`` included), as the high-level BDT inputs do; a cluster without middle-layer
+cells has all middle-layer variables 0, one without strips (or with no strip above 0 GeV) all strip
+variables 0. No output is NaN or inf for finite inputs.
 
 Simplifications
 ---------------
@@ -89,25 +97,10 @@ from collections.abc import Mapping
 import numpy as np
 import pyarrow as pa
 
-from calo_calib.simulation.geometry import (
-    BARREL_REGIONS,
-    ENDCAP_REGIONS,
-    LAYER_L1,
-    LAYER_L2,
-    N_LAYERS,
-    N_PHI,
-)
-
-EPS_E = 1e-6  # GeV: a ratio's denominator below this counts as zero (same guard as high_level.EPS_E)
-BARREL_END = 1.45  # |eta| from which the simulation uses the end-cap geometry (accordion.barrel_end)
-FSIDE_EMAX_MIN = 0.06  # GeV: F_side is 0 unless the hottest strip exceeds this (egammaStripsShape::setFside)
-STRIP_HALF_ETA_L2 = 2.5  # strip profile: +-2.5 middle cells in eta (athena neta = 5) ...
-STRIP_HALF_PHI_L1 = 1.0  # ... and +-1 strip cell in phi (athena nphi = 2)
-WSTOT_HALF_ETA_L2 = 1.25  # w_s_tot: strips within +-1.25 middle cells (half the strip profile, ~20 strips)
-_MAX_STRIP_SLOTS = 64  # strip index bound around the reference strip (a window spans at most 40 strips)
-_POS_TOL = 1e-5  # eta tolerance (cell positions are float32)
-
-_LAYER_TAGS = ("ps", "l1", "l2", "l3")
+from calo_calib.data.cell_segments import flatten_cells, ratio
+from calo_calib.data.shower_shapes_middle import middle_shapes
+from calo_calib.data.shower_shapes_strips import strip_shapes
+from calo_calib.data.shower_shapes_summary import NOISE_SHAPE_NAMES, SUMMARY_SHAPE_NAMES, summaries
 
 ATLAS_SHAPE_NAMES: tuple[str, ...] = (
     "r_eta",
@@ -122,16 +115,6 @@ ATLAS_SHAPE_NAMES: tuple[str, ...] = (
     "f3",
 )
 """The ATLAS identification shower shapes, in this order."""
-
-SUMMARY_SHAPE_NAMES: tuple[str, ...] = (
-    *(f"n_cells_{t}" for t in _LAYER_TAGS),
-    *(f"w_eta_{t}" for t in _LAYER_TAGS),
-    *(f"w_phi_{t}" for t in _LAYER_TAGS),
-    "e_max_frac",
-    "neg_e_frac",
-)
-NOISE_SHAPE_NAMES: tuple[str, ...] = ("n_cells_below_2sigma", "e_below_2sigma")
-"""Computed only when the cells carry ``cell_noise``."""
 
 SHOWER_SHAPE_NAMES: tuple[str, ...] = ATLAS_SHAPE_NAMES + SUMMARY_SHAPE_NAMES + NOISE_SHAPE_NAMES
 """Every output of :func:`shower_shapes` (with ``cell_noise``), in order."""
@@ -158,90 +141,6 @@ def shower_shape_names(with_noise: bool = True) -> list[str]:
 def shower_shape_cell_columns(with_noise: bool = True) -> list[str]:
     """The Parquet list (per-cell) columns :func:`shower_shapes` reads."""
     return list(CELL_COLUMNS) + ([NOISE_COLUMN] if with_noise else [])
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    """Angle differences wrapped to [-pi, pi] (the nearest multiple of 2 pi removed)."""
-    return dphi - (2 * np.pi) * np.rint(dphi * (0.5 / np.pi))
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, 0 where |den| < EPS_E."""
-    ok = np.abs(den) >= EPS_E
-    return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
-
-
-def _sqrt_pos(x: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.maximum(x, 0.0))
-
-
-def _region_deta(regions: list[tuple[float, float, float]], abs_eta: np.ndarray) -> np.ndarray:
-    """η size of the cells of the region containing each |η| (clipped into the layer's coverage)."""
-    los = np.array([r[0] for r in regions])
-    his = np.array([r[1] for r in regions])
-    detas = np.array([r[2] for r in regions])
-    a = np.clip(abs_eta, los[0], his[-1] - 1e-9)
-    return detas[np.clip(np.searchsorted(his, a, side="right"), 0, len(regions) - 1)]
-
-
-def cell_deta(layer: int, abs_eta: np.ndarray, endcap: np.ndarray) -> np.ndarray:
-    """η size of the ``layer`` cells at ``abs_eta`` (B,), barrel or end-cap geometry per cluster."""
-    a = np.asarray(abs_eta, dtype=np.float64)
-    return np.where(endcap, _region_deta(ENDCAP_REGIONS[layer], a), _region_deta(BARREL_REGIONS[layer], a))
-
-
-def _segments(seg_sub: np.ndarray) -> np.ndarray:
-    """Start positions of the runs of equal values in a sorted array (non-empty)."""
-    return np.concatenate([[0], np.flatnonzero(seg_sub[1:] != seg_sub[:-1]) + 1])
-
-
-def _seg_argmax(values: np.ndarray, mask: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
-    """Per cluster the index of the cell with the largest value among ``mask`` (first on ties), -1 if none.
-
-    ``seg`` must be non-decreasing.
-    """
-    out = np.full(n, -1, dtype=np.int64)
-    idx = np.flatnonzero(mask)
-    if idx.size == 0:
-        return out
-    s = seg[idx]
-    v = values[idx]
-    starts = _segments(s)
-    vmax = np.maximum.reduceat(v, starts)
-    lengths = np.diff(np.append(starts, s.size))
-    pos = np.flatnonzero(v == np.repeat(vmax, lengths))
-    first = _segments(s[pos])
-    out[s[pos[first]]] = idx[pos[first]]
-    return out
-
-
-def _bincount(index: np.ndarray, weights: np.ndarray | None, n: int) -> np.ndarray:
-    return np.bincount(index, weights=weights, minlength=n)[:n].astype(np.float64)
-
-
-def flatten_cells(table: pa.Table, columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Flatten Parquet list columns of a table into (N,) arrays plus ``seg`` (N,) int64 from the offsets.
-
-    All columns must have the same list lengths per row (the cluster's ``n_cells``).
-    """
-    out: dict[str, np.ndarray] = {}
-    seg = None
-    for name in columns:
-        col = table.column(name)
-        arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-        offsets = np.asarray(arr.offsets, dtype=np.int64)
-        lengths = np.diff(offsets)
-        if seg is None:
-            seg = np.repeat(np.arange(len(arr), dtype=np.int64), lengths)
-            ref = lengths
-        elif not np.array_equal(lengths, ref):
-            raise ValueError(f"shower shapes: list column {name!r} has other lengths than {columns[0]!r}")
-        out[name] = arr.flatten().to_numpy(zero_copy_only=False)
-    assert seg is not None
-    return out, seg
 
 
 # --- the shapes ----------------------------------------------------------------------------------
@@ -301,181 +200,14 @@ def shower_shapes(
         noise = noise[order] if noise is not None else None
 
     out: dict[str, np.ndarray] = {}
-    out.update(_middle_shapes(e, eta, phi, layer, seg, B, cl))
+    out.update(middle_shapes(e, eta, phi, layer, seg, B, cl))
     out.update(
-        _strip_shapes(e, eta, phi, layer, seg, B, cl, out.pop("_eta_h2"), out.pop("_phi_h2"), out.pop("_endcap"))
+        strip_shapes(e, eta, phi, layer, seg, B, cl, out.pop("_eta_h2"), out.pop("_phi_h2"), out.pop("_endcap"))
     )
-    out["f1"] = _ratio(cl["cluster_e_l1"], cl["cluster_e"])
-    out["f3"] = _ratio(cl["cluster_e_l3"], cl["cluster_e"])
-    out.update(_summaries(e, eta, phi, layer, seg, B, cl, noise))
+    out["f1"] = ratio(cl["cluster_e_l1"], cl["cluster_e"])
+    out["f3"] = ratio(cl["cluster_e_l3"], cl["cluster_e"])
+    out.update(summaries(e, eta, phi, layer, seg, B, cl, noise))
     return {name: np.asarray(out[name], dtype=np.float64) for name in shower_shape_names(with_noise)}
-
-
-def _middle_shapes(e, eta, phi, layer, seg, B, cl) -> dict[str, np.ndarray]:
-    """R_eta, R_phi, w_eta2 around the hottest middle cell; also its (eta, phi) and the geometry side."""
-    m2 = layer == LAYER_L2
-    hot = _seg_argmax(e, m2, seg, B)
-    has = hot >= 0
-    eta_h = np.where(has, eta[np.maximum(hot, 0)], cl["cluster_eta"])
-    phi_h = np.where(has, phi[np.maximum(hot, 0)], cl["cluster_phi"])
-    endcap = np.abs(eta_h) >= BARREL_END
-    deta2 = cell_deta(LAYER_L2, np.abs(eta_h), endcap)
-    dphi2 = 2 * np.pi / N_PHI[LAYER_L2]
-    idx = np.flatnonzero(m2)
-    s, e2 = seg[idx], e[idx]
-    d_eta = eta[idx] - eta_h[s]
-    di = np.abs(np.rint(d_eta / deta2[s]))
-    dj = np.abs(np.rint(_wrap(phi[idx] - phi_h[s]) / dphi2))
-
-    def window(ni: int, nj: int, w: np.ndarray) -> np.ndarray:
-        return _bincount(s, np.where((di <= ni // 2) & (dj <= nj // 2), w, 0.0), B)
-
-    e277 = window(7, 7, e2)
-    e237 = window(3, 7, e2)
-    e233 = window(3, 3, e2)
-    # Two passes (mean, then the spread about it): no cancellation when all cells share one eta.
-    s0 = window(3, 5, e2)
-    pos = s0 > 0
-    den = np.where(pos, s0, 1.0)
-    mean = window(3, 5, e2 * d_eta) / den
-    dev = d_eta - mean[s]
-    w_eta2 = np.where(pos, _sqrt_pos(window(3, 5, e2 * dev * dev) / den), 0.0)
-    return {
-        "r_eta": _ratio(e237, e277),
-        "r_phi": _ratio(e233, e237),
-        "w_eta2": w_eta2,
-        "_eta_h2": eta_h,
-        "_phi_h2": phi_h,
-        "_endcap": endcap,
-    }
-
-
-def _strip_pitch(eta: np.ndarray, s: np.ndarray, B: int, nominal: np.ndarray) -> np.ndarray:
-    """(B,) eta pitch of each cluster's strips: the smallest gap between its distinct strip etas.
-
-    The strip granularity changes at |eta| = 1.8, 2.0, 2.4; a cluster whose hottest middle cell sits
-    on the other side of a boundary than its strips would otherwise get the wrong pitch, and strip
-    indices on half-integers (order-dependent rounding). ``nominal`` is used where a cluster has
-    fewer than two distinct strip etas.
-    """
-    o = np.lexsort((eta, s))
-    es, ss = eta[o], s[o]
-    gap = np.diff(es)
-    ok = (ss[1:] == ss[:-1]) & (gap > 1e-5)
-    pitch = np.full(B, np.inf)
-    np.minimum.at(pitch, ss[1:][ok], gap[ok])
-    return np.where(np.isfinite(pitch), pitch, nominal)
-
-
-def _strip_shapes(e, eta, phi, layer, seg, B, cl, eta_h2, phi_h2, endcap) -> dict[str, np.ndarray]:
-    """w_s_tot, w_s3, F_side, E_ratio, DeltaE from the phi-summed strip profile (module docstring)."""
-    zeros = {k: np.zeros(B) for k in ("w_s_tot", "w_s3", "f_side", "e_ratio", "delta_e")}
-    abs_h = np.abs(eta_h2)
-    deta2 = cell_deta(LAYER_L2, abs_h, endcap)
-    deta1 = cell_deta(LAYER_L1, abs_h, endcap)
-    dphi1 = 2 * np.pi / N_PHI[LAYER_L1]
-    idx = np.flatnonzero(layer == LAYER_L1)
-    if idx.size == 0:
-        return zeros
-    s = seg[idx]
-    in_win = (np.abs(eta[idx] - eta_h2[s]) <= STRIP_HALF_ETA_L2 * deta2[s] + _POS_TOL) & (
-        np.abs(_wrap(phi[idx] - phi_h2[s])) <= STRIP_HALF_PHI_L1 * dphi1 + _POS_TOL
-    )
-    idx, s = idx[in_win], s[in_win]
-    if idx.size == 0:
-        return zeros
-    deta1 = _strip_pitch(eta[idx], s, B, deta1)
-    # Strip index relative to a reference strip of the cluster (its first strip in the window), so
-    # that rounding never falls on a half-integer; then a dense (B, S) profile summed over phi.
-    ref = np.zeros(B)
-    first = _segments(s)
-    ref[s[first]] = eta[idx[first]]
-    k = np.rint((eta[idx] - ref[s]) / deta1[s]).astype(np.int64)
-    k = np.clip(k, -_MAX_STRIP_SLOTS, _MAX_STRIP_SLOTS)  # never reached: the window spans <= 40 strips
-    off = -int(k.min())
-    k += off
-    S = int(k.max()) + 1  # slots of this batch's profiles (the span of the widest one)
-    flat = s * S + k
-    P = _bincount(flat, e[idx], B * S).reshape(B, S)
-    C = _bincount(flat, None, B * S).reshape(B, S) > 0
-    ar = np.arange(S)
-
-    kmax = np.argmax(np.where(C, P, -np.inf), axis=1)
-    rows = np.arange(B)
-    emax = np.where(C.any(axis=1), P[rows, kmax], 0.0)
-    good = emax > 0  # a strip maximum above 0 GeV (ATLAS: emaxs1 starts at 0)
-    rel = ar[None, :] - kmax[:, None]
-
-    def width(sel: np.ndarray) -> np.ndarray:
-        w = np.where(sel, P, 0.0)
-        s0 = w.sum(axis=1)
-        s2 = (w * rel * rel).sum(axis=1)
-        return np.where(good & (s0 > 0) & (s2 > 0), np.sqrt(np.maximum(s2, 0) / np.where(s0 > 0, s0, 1.0)), 0.0)
-
-    slot_eta = ref[:, None] + (ar[None, :] - off) * deta1[:, None]
-    in_tot = C & (np.abs(slot_eta - eta_h2[:, None]) <= WSTOT_HALF_ETA_L2 * deta2[:, None] + _POS_TOL)
-    w_s_tot = width(in_tot)
-    w_s3 = width(C & (np.abs(rel) <= 1))
-
-    e3 = np.where(C & (np.abs(rel) <= 1), P, 0.0).sum(axis=1)
-    e7 = np.where(C & (np.abs(rel) <= 3), P, 0.0).sum(axis=1)
-    f_side = np.where(good & (emax > FSIDE_EMAX_MIN), _ratio(e7 - e3, e3), 0.0)
-
-    # Second local maximum: hotter than the nearest existing strip on each side, not the hottest.
-    left = np.maximum.accumulate(np.where(C, ar, -1), axis=1)
-    left = np.concatenate([np.full((B, 1), -1), left[:, :-1]], axis=1)
-    right = np.minimum.accumulate(np.where(C, ar, S)[:, ::-1], axis=1)[:, ::-1]
-    right = np.concatenate([right[:, 1:], np.full((B, 1), S)], axis=1)
-    e_left = np.take_along_axis(P, np.clip(left, 0, S - 1), axis=1)
-    e_right = np.take_along_axis(P, np.clip(right, 0, S - 1), axis=1)
-    local = C & (left >= 0) & (right < S) & (P > e_left) & (P > e_right) & (rel != 0) & (P > 0)
-    has2 = good & local.any(axis=1)
-    k2 = np.argmax(np.where(local, P, -np.inf), axis=1)
-    e2max = np.where(has2, P[rows, k2], 0.0)
-    lo, hi = np.minimum(kmax, k2), np.maximum(kmax, k2)
-    between = C & (ar[None, :] > lo[:, None]) & (ar[None, :] < hi[:, None])
-    emin = np.where(has2 & between.any(axis=1), np.where(between, P, np.inf).min(axis=1), 0.0)
-    emin = np.where(np.isfinite(emin), emin, 0.0)
-    return {
-        "w_s_tot": w_s_tot,
-        "w_s3": w_s3,
-        "f_side": f_side,
-        "e_ratio": np.where(good, _ratio(emax - e2max, emax + e2max), 0.0),
-        "delta_e": np.where(has2, e2max - emin, 0.0),
-    }
-
-
-def _summaries(e, eta, phi, layer, seg, B, cl, noise) -> dict[str, np.ndarray]:
-    """Per-layer counts and widths, hottest-cell and negative-energy fractions, low-significance cells."""
-    out: dict[str, np.ndarray] = {}
-    lay = np.clip(layer, 0, N_LAYERS - 1)
-    key = seg * N_LAYERS + lay
-    nl = B * N_LAYERS
-    d_eta = eta - cl["cluster_eta"][seg]
-    d_phi = _wrap(phi - cl["cluster_phi"][seg])
-    count = _bincount(key, None, nl).reshape(B, N_LAYERS)
-    s0 = _bincount(key, e, nl).reshape(B, N_LAYERS)
-    pos = s0 > 0
-    den = np.where(pos, s0, 1.0)
-    for name, d in (("eta", d_eta), ("phi", d_phi)):
-        mean = _bincount(key, e * d, nl) / den.ravel()
-        dev = d - mean[key]  # two passes: exact 0 for cells at one position
-        var = _bincount(key, e * dev * dev, nl).reshape(B, N_LAYERS) / den
-        w = np.where(pos, _sqrt_pos(var), 0.0)
-        for li, tag in enumerate(_LAYER_TAGS):
-            out[f"w_{name}_{tag}"] = w[:, li]
-    for li, tag in enumerate(_LAYER_TAGS):
-        out[f"n_cells_{tag}"] = count[:, li]
-    hot = _seg_argmax(e, np.ones(e.shape, bool), seg, B)
-    e_hot = np.where(hot >= 0, e[np.maximum(hot, 0)], 0.0)
-    out["e_max_frac"] = _ratio(e_hot, cl["cluster_e"])
-    abs_e = np.abs(e)
-    out["neg_e_frac"] = _ratio(_bincount(seg, np.where(e < 0, abs_e, 0.0), B), _bincount(seg, abs_e, B))
-    if noise is not None:
-        low = abs_e < 2.0 * noise
-        out["n_cells_below_2sigma"] = _bincount(seg, low.astype(np.float64), B)
-        out["e_below_2sigma"] = _bincount(seg, np.where(low, e, 0.0), B)
-    return out
 
 
 def shower_shapes_from_table(table: pa.Table, chunk: int = 8192) -> dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ train or simulate hand every other argument on as a ``conf/run.yaml`` / ``conf/s
 override. ``experiments/<study>.py`` are launchers of the same commands.
 
 * :mod:`~calo_calib.studies.feature_importance`: permutation importance of a network calibration's
-  inputs and calorimeter-layer ablation (computation :mod:`~calo_calib.studies.importance`, outputs
+  inputs and calorimeter-layer ablation (computation :mod:`~calo_calib.studies.importance` and its ``importance_*`` helpers, outputs
   :mod:`~calo_calib.studies.importance_report`; ``docs/studies.md``).
 * :mod:`~calo_calib.studies.detector_variants`: the data-like detector variants' measured shifts
   versus nominal (``docs/simulation.md``).

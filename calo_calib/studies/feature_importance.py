@@ -64,7 +64,7 @@ def resolve_test_paths(cfg: DictConfig, test: str | None) -> list[str]:
 def bdt_rows(run_dir: Path, bdt: str | None) -> tuple[list[dict[str, Any]] | None, str | None]:
     """The XGBoost gain rows of the BDT run ``bdt`` (``auto``: the run's reference BDT) and its directory."""
     from calo_calib.models.bdt import BDTCalibration
-    from calo_calib.studies.importance import bdt_gain_importance
+    from calo_calib.studies.importance_bdt import bdt_gain_importance
 
     if not bdt or bdt in ("none", "null"):
         return None, None
@@ -93,8 +93,9 @@ def study(args: DictConfig) -> dict[str, Any]:
     import torch
 
     from calo_calib.calibration import load_calibration, load_run_config
-    from calo_calib.studies import importance as I
+    from calo_calib.studies.importance import feature_importance
     from calo_calib.studies.importance_report import write_importance
+    from calo_calib.studies.importance_sample import load_sample
 
     run_dir = Path(str(args.run))
     out = Path(str(args.out or run_dir / "importance"))
@@ -117,11 +118,11 @@ def study(args: DictConfig) -> dict[str, Any]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     calib = load_calibration(run_dir, device=device)
     paths = resolve_test_paths(cfg, str(args.test) if args.test else None)
-    sample = I.load_sample(
+    sample = load_sample(
         calib, paths, max_clusters=_int(args, "max_clusters", 20000, 1), batch_size=_int(args, "batch_size", None, 1)
     )
     gain, bdt_dir = bdt_rows(run_dir, str(args.bdt) if args.bdt else None)
-    result = I.feature_importance(
+    result = feature_importance(
         calib.model,
         sample,
         repeats=_int(args, "repeats", 3, 1),

@@ -32,11 +32,15 @@ Caveat (also in ``docs/studies.md``): permuting one feature while a correlated o
 energies) lets the network recover the information from its partner, so permutation importance
 *underestimates* the importance of correlated features; permuting also creates unphysical inputs
 (a cell position from another cluster), off the training distribution.
+
+Code: the evaluation sample and predictions in :mod:`~calo_calib.studies.importance_sample`, the
+perturbations in :mod:`~calo_calib.studies.importance_perturbations`, σ_rel per region and the paired
+bootstrap in :mod:`~calo_calib.studies.importance_stats`, the BDT gain table in
+:mod:`~calo_calib.studies.importance_bdt`; this module runs the study (:func:`feature_importance`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,15 +49,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from calo_calib.data.features import PAIR_COLUMNS
-from calo_calib.evaluation.binning import ABS_ETA_COARSE_EDGES, ENERGY_EDGES, assign_bins, check_edges
-from calo_calib.evaluation.metrics import BOOTSTRAP_CHUNK_ELEMENTS, sigma_rel
-
-Batch = dict[str, torch.Tensor]
-PathLike = str | os.PathLike[str]
-
-PAIR_LAYER = PAIR_COLUMNS.index("cell_layer")
-"""Column of the raw layer index in the ``pair`` tensor (B, L, 7)."""
+from calo_calib.evaluation.binning import ABS_ETA_COARSE_EDGES, ENERGY_EDGES
+from calo_calib.studies.importance_perturbations import ablate_layer, permute_cell_column, permute_cluster_column
+from calo_calib.studies.importance_sample import Batch, Sample, predict_corrections
+from calo_calib.studies.importance_stats import Regions, group_sigmas, make_regions, paired_bootstrap, region_groups
 
 PAIR_NAMES: tuple[str, ...] = ("eta", "phi", "x", "y", "z", "layer", "e")
 """Short names of the ``pair`` columns (:data:`calo_calib.data.features.PAIR_COLUMNS` order)."""
@@ -78,251 +77,8 @@ CAVEATS = (
 )
 
 
-# --- the evaluation sample --------------------------------------------------------------------
 
-
-@dataclass
-class Sample:
-    """The evaluation clusters in memory, as the loader's batches (CPU tensors).
-
-    ``batches``: dicts with cells (B, L, F_cell), valid (B, L), cluster (B, F_cluster), pair (B, L, 7),
-    cluster_e (B,) [GeV], row_id (B,), ... (``calo_calib.data.loader``). ``truth_e`` [GeV] and
-    ``abs_eta`` are (N,) arrays in the order of the batches' rows (N clusters in all).
-    """
-
-    batches: list[Batch]
-    truth_e: np.ndarray
-    abs_eta: np.ndarray
-    cell_features: list[str]
-    cluster_features: list[str]
-
-    @property
-    def n_clusters(self) -> int:
-        return int(self.truth_e.size)
-
-    @property
-    def cluster_e(self) -> np.ndarray:
-        """(N,) raw cluster energy [GeV]."""
-        return torch.cat([b["cluster_e"] for b in self.batches]).double().numpy()
-
-    @property
-    def n_cells(self) -> int:
-        """Valid cells of all clusters."""
-        return int(sum(int(b["valid"].sum()) for b in self.batches))
-
-
-def load_sample(
-    calibration: Any,
-    paths: PathLike | Sequence[PathLike],
-    max_clusters: int | None = None,
-    batch_size: int | None = None,
-) -> Sample:
-    """Read the first ``max_clusters`` selected clusters of ``paths`` with the run's features and selection.
-
-    Args:
-        calibration: a :class:`calo_calib.calibration.NetworkCalibration` (``.cfg``, ``.model``).
-        paths: dataset directories / Parquet files (the run's test split usually).
-        max_clusters: None = all selected clusters.
-        batch_size: clusters per batch (None: the run's ``data.eval_batch_size``). ``gnn_edge`` holds
-            O(B·L²) pair features per batch: smaller batches bound its memory.
-
-    Raises:
-        TypeError: for a calibration without a network (the BDT: use :func:`bdt_gain_importance`).
-        ValueError: if no cluster is selected, or a row_id has no truth (a loader bug).
-    """
-    from calo_calib.calibration import cell_and_cluster_features, make_dataset
-
-    if not isinstance(getattr(calibration, "model", None), torch.nn.Module):
-        raise TypeError(
-            f"permutation importance needs a network calibration (transformer, gnn_edge); got {type(calibration).__name__}"
-        )
-    cfg = calibration.cfg
-    dataset = make_dataset(cfg, paths, max_clusters=max_clusters, batch_size=batch_size)
-    batches = list(dataset.batches(0))
-    if not batches:
-        raise ValueError(f"no selected cluster in {paths}: nothing to evaluate")
-    row_id = torch.cat([b["row_id"] for b in batches]).numpy()
-    table = dataset.scalar_table(["truth_e", "cluster_eta"])
-    ids = table.column("row_id").to_numpy()
-    order = np.argsort(ids, kind="stable")
-    pos = np.searchsorted(ids, row_id, sorter=order)
-    if np.any(pos >= ids.size) or np.any(ids[order[np.minimum(pos, ids.size - 1)]] != row_id):
-        raise ValueError(f"{paths}: batches hold row_ids missing from the scalar table (loader inconsistency)")
-    idx = order[pos]
-    cells, clusters = cell_and_cluster_features(cfg)
-    return Sample(
-        batches=batches,
-        truth_e=table.column("truth_e").to_numpy().astype(np.float64)[idx],
-        abs_eta=np.abs(table.column("cluster_eta").to_numpy().astype(np.float64))[idx],
-        cell_features=cells,
-        cluster_features=clusters,
-    )
-
-
-# --- perturbations ----------------------------------------------------------------------------
-
-
-def permute_cell_column(batches: Sequence[Batch], key: str, column: int, rng: np.random.Generator) -> list[Batch]:
-    """Batches with ``batch[key][..., column]`` permuted across all valid cells of all batches.
-
-    ``key`` is ``"cells"`` (B, L, F_cell) or ``"pair"`` (B, L, 7). Padded positions are untouched;
-    the inputs are not modified (the perturbed tensor is a copy, the others are shared).
-    """
-    values = torch.cat([b[key][..., column][b["valid"]] for b in batches])
-    shuffled = values[torch.from_numpy(rng.permutation(values.numel()))]
-    out, start = [], 0
-    for b in batches:
-        valid = b["valid"]
-        n = int(valid.sum())
-        t = b[key].clone()
-        col = t[..., column]  # a view: writing into it writes into t
-        col[valid] = shuffled[start : start + n]
-        start += n
-        out.append({**b, key: t})
-    return out
-
-
-def permute_cluster_column(batches: Sequence[Batch], column: int, rng: np.random.Generator) -> list[Batch]:
-    """Batches with ``cluster[:, column]`` permuted across all clusters of all batches."""
-    values = torch.cat([b["cluster"][:, column] for b in batches])
-    shuffled = values[torch.from_numpy(rng.permutation(values.numel()))]
-    out, start = [], 0
-    for b in batches:
-        n = b["cluster"].shape[0]
-        t = b["cluster"].clone()
-        t[:, column] = shuffled[start : start + n]
-        start += n
-        out.append({**b, "cluster": t})
-    return out
-
-
-@dataclass
-class Ablation:
-    """Result of :func:`ablate_layer`: the batches without the layer's cells (and without the
-    clusters left empty), ``keep`` (N,) bool over the original clusters, and the counts."""
-
-    batches: list[Batch]
-    keep: np.ndarray
-    n_cells_removed: int
-
-    @property
-    def n_clusters_excluded(self) -> int:
-        return int((~self.keep).sum())
-
-
-def ablate_layer(batches: Sequence[Batch], layer: int) -> Ablation:
-    """Mark every valid cell of calorimeter ``layer`` (``pair[..., 5]``) invalid and zero it, as padding.
-
-    Clusters with no valid cell left are dropped from their batch (a network needs >= 1 valid cell)
-    and flagged False in ``keep``; every tensor with a leading batch dimension is filtered alike.
-    """
-    out, keep_all, removed = [], [], 0
-    for b in batches:
-        hit = b["valid"] & (b["pair"][..., PAIR_LAYER] == float(layer))
-        removed += int(hit.sum())
-        valid = b["valid"] & ~hit
-        keep = valid.any(dim=1)
-        keep_all.append(keep.numpy())
-        new = {**b, "valid": valid, "cells": b["cells"] * valid[..., None], "pair": b["pair"] * valid[..., None]}
-        n = b["valid"].shape[0]
-        new = {k: (v[keep] if torch.is_tensor(v) and v.dim() >= 1 and v.shape[0] == n else v) for k, v in new.items()}
-        if int(keep.sum()) > 0:
-            out.append(new)
-    return Ablation(out, np.concatenate(keep_all), removed)
-
-
-# --- predictions and resolution ---------------------------------------------------------------
-
-
-def predict_corrections(
-    model: torch.nn.Module, batches: Sequence[Batch], device: str | torch.device = "cpu"
-) -> np.ndarray:
-    """The network's correction E_reco / cluster_e for every row of ``batches``, (N,) float64, in order
-    (the training code's inference, :func:`calo_calib.training.loop.predict`, in fp32)."""
-    from calo_calib.training.distributed import DistEnv
-    from calo_calib.training.loop import predict
-
-    if not batches:
-        return np.empty(0)
-    env = DistEnv(0, 0, 1, torch.device(device))
-    return predict(model.to(env.device), batches, env, precision="fp32")["correction"].astype(np.float64)
-
-
-@dataclass(frozen=True)
-class Regions:
-    """(|η|, E_true) regions: ``flat`` (N,) region index (abs_eta slowest) or -1 outside the edges."""
-
-    eta_edges: np.ndarray
-    e_edges: np.ndarray
-    flat: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.eta_edges.size - 1, self.e_edges.size - 1
-
-    @property
-    def n(self) -> int:
-        return self.shape[0] * self.shape[1]
-
-    def rows(self) -> list[dict[str, float | int]]:
-        """One dict per region: abs_eta_lo/hi, truth_e_lo/hi [GeV], n (clusters)."""
-        counts = np.bincount(self.flat[self.flat >= 0], minlength=self.n)
-        out = []
-        for r in range(self.n):
-            i, j = divmod(r, self.shape[1])
-            out.append({"abs_eta_lo": float(self.eta_edges[i]), "abs_eta_hi": float(self.eta_edges[i + 1]),
-                        "truth_e_lo": float(self.e_edges[j]), "truth_e_hi": float(self.e_edges[j + 1]),
-                        "n": int(counts[r])})  # fmt: skip
-        return out
-
-
-def make_regions(
-    truth_e: np.ndarray,
-    abs_eta: np.ndarray,
-    e_edges: Sequence[float] = ENERGY_EDGES,
-    eta_edges: Sequence[float] = ABS_ETA_COARSE_EDGES,
-) -> Regions:
-    """Assign each cluster (true energy [GeV], |η|) to a region (:func:`calo_calib.evaluation.binning.assign_bins`)."""
-    ee, he = check_edges(e_edges, "truth_e edges"), check_edges(eta_edges, "abs_eta edges")
-    ie, ih = assign_bins(truth_e, ee), assign_bins(abs_eta, he)
-    flat = np.where((ie >= 0) & (ih >= 0), ih * (ee.size - 1) + ie, -1).astype(np.int64)
-    return Regions(he, ee, flat)
-
-
-def _groups(regions: Regions, mask: np.ndarray, min_count: int) -> list[np.ndarray | None]:
-    """Cluster indices of the inclusive sample (first) and of every region, among ``mask``; None below min_count."""
-    out: list[np.ndarray | None] = []
-    for g in [np.flatnonzero(mask)] + [np.flatnonzero(mask & (regions.flat == r)) for r in range(regions.n)]:
-        out.append(g if g.size >= max(min_count, 1) else None)
-    return out
-
-
-def _sigmas(ratio: np.ndarray, groups: list[np.ndarray | None]) -> np.ndarray:
-    """σ_rel of ``ratio`` in each group (NaN for None), (1 + R,)."""
-    return np.array([float(sigma_rel(ratio[g])) if g is not None else np.nan for g in groups])
-
-
-def _paired_bootstrap(
-    nominal: np.ndarray, perturbed: np.ndarray, groups: list[np.ndarray | None], n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Std (ddof = 1) of σ_rel(perturbed)/σ_rel(nominal) - 1 over ``n_boot`` paired resamples, per group."""
-    out = np.full(len(groups), np.nan)
-    if n_boot < 2:
-        return out
-    for k, g in enumerate(groups):
-        if g is None:
-            continue
-        a, b = nominal[g], perturbed[g]
-        chunk = max(1, BOOTSTRAP_CHUNK_ELEMENTS // (2 * g.size))
-        vals = []
-        for start in range(0, n_boot, chunk):
-            idx = rng.integers(0, g.size, size=(min(chunk, n_boot - start), g.size))
-            vals.append(sigma_rel(b[idx]) / sigma_rel(a[idx]) - 1.0)
-        out[k] = float(np.concatenate(vals).std(ddof=1))
-    return out
-
-
-# --- the study --------------------------------------------------------------------------------
+# --- the study ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -359,6 +115,7 @@ def perturbations(sample: Sample, with_pair: bool, layers: Sequence[int] = tuple
 
 
 def _permuted(sample: Sample, p: Perturbation, rng: np.random.Generator) -> list[Batch]:
+    """The sample's batches with input ``p`` (cell, pair or cluster column) permuted."""
     if p.kind == "cell":
         return permute_cell_column(sample.batches, "cells", p.index, rng)
     if p.kind == "pair":
@@ -409,13 +166,15 @@ def feature_importance(
     Raises:
         ValueError: ``repeats < 1`` or a non-finite E_reco / E_true (NaN network output).
     """
+    # ~90 lines with the docstring (the result's JSON schema); the body (~55 lines) is the loop over
+    # the perturbations, whose per-kind statistics are in _layer_ablation / _permutation.
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     model = model.to(device)
     regions = make_regions(sample.truth_e, sample.abs_eta, e_edges, eta_edges)
     scale = sample.cluster_e / sample.truth_e  # E_reco / E_true = correction * cluster_e / truth_e
     everyone = np.ones(sample.n_clusters, dtype=bool)
-    all_groups = _groups(regions, everyone, min_count)
+    all_groups = region_groups(regions, everyone, min_count)
     todo = perturbations(sample, uses_pair(model), layers)
     n_passes = 1 + sum(repeats if p.kind != "layer" else 1 for p in todo)
     bar = tqdm(total=n_passes, desc="feature importance", unit="pass", disable=not progress)
@@ -428,7 +187,7 @@ def feature_importance(
         return r
 
     nominal = ratio_of(sample.batches)
-    nominal_sigma = _sigmas(nominal, all_groups)
+    nominal_sigma = group_sigmas(nominal, all_groups)
     inputs = []
     for k, p in enumerate(todo):
         if on_step is not None:
@@ -437,31 +196,12 @@ def feature_importance(
         boot_rng = np.random.default_rng([seed, k, 1_000_003])
         entry: dict[str, Any] = {"kind": p.kind, "name": p.name, "label": p.label}
         if p.kind == "layer":
-            abl = ablate_layer(sample.batches, p.index)
-            full = np.full(sample.n_clusters, np.nan)
-            full[abl.keep] = ratio_of(abl.batches, abl.keep)
-            groups = _groups(regions, abl.keep, min_count)
-            nom_s = _sigmas(nominal, groups)  # nominal on the same surviving clusters
-            imp = _sigmas(np.where(abl.keep, full, 0.0), groups) / nom_s - 1.0
-            err = _paired_bootstrap(nominal, np.where(abl.keep, full, 0.0), groups, n_boot, boot_rng)
-            per_repeat, err_rep, sigma = imp[None, :], err, _sigmas(np.where(abl.keep, full, 0.0), groups)[0]
-            entry.update(n_cells_removed=abl.n_cells_removed, n_clusters_excluded=abl.n_clusters_excluded)
+            stats, extra = _layer_ablation(sample, p, ratio_of, nominal, regions, min_count, n_boot, boot_rng)
+            entry.update(extra)
         else:
-            rows, first = [], None
-            for rep in range(repeats):
-                pert = ratio_of(_permuted(sample, p, np.random.default_rng([seed, k, rep])))
-                rows.append(_sigmas(pert, all_groups) / nominal_sigma - 1.0)
-                first = pert if first is None else first
-            per_repeat = np.stack(rows)  # (repeats, 1 + R)
-            imp = per_repeat.mean(axis=0)
-            err_rep = per_repeat.std(axis=0, ddof=1) if repeats > 1 else np.full(imp.shape, np.nan)
-            err = _paired_bootstrap(nominal, first, all_groups, n_boot, boot_rng)
-            sigma = nominal_sigma[0] * (1.0 + imp[0])
-        entry.update(
-            importance=float(imp[0]), err=float(err_rep[0]), err_stat=float(err[0]),
-            repeats=[float(v) for v in per_repeat[:, 0]], sigma_rel=float(sigma),
-            regions={"importance": imp[1:].tolist(), "err": err_rep[1:].tolist(), "err_stat": err[1:].tolist()},
-        )  # fmt: skip
+            rngs = [np.random.default_rng([seed, k, rep]) for rep in range(repeats)]
+            stats = _permutation(sample, p, ratio_of, rngs, nominal, nominal_sigma, all_groups, n_boot, boot_rng)
+        entry.update(_entry_values(*stats))
         inputs.append(entry)
     bar.close()
     return {
@@ -480,34 +220,53 @@ def feature_importance(
     }
 
 
-# --- BDT --------------------------------------------------------------------------------------
+Stats = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]
+"""(importance (1 + R,), per-repeat importances (repeats, 1 + R), err over repeats (1 + R,),
+bootstrap err (1 + R,), perturbed inclusive σ_rel) of one input."""
 
 
-def bdt_gain_importance(bdt: Any) -> list[dict[str, Any]]:
-    """XGBoost total-gain importance of a :class:`calo_calib.models.bdt.BDTCalibration`, summed over its boosters.
+def _layer_ablation(
+    sample: Sample, p: Perturbation, ratio_of: Callable[..., np.ndarray], nominal: np.ndarray, regions: Regions,
+    min_count: int, n_boot: int, boot_rng: np.random.Generator,
+) -> tuple[Stats, dict[str, int]]:  # fmt: skip
+    """Deterministic ablation of layer ``p.index``: σ_rel on the surviving clusters against the nominal
+    on the same clusters; ``err`` is the paired bootstrap. Also the removed-cell and excluded-cluster counts."""
+    abl = ablate_layer(sample.batches, p.index)
+    full = np.full(sample.n_clusters, np.nan)
+    full[abl.keep] = ratio_of(abl.batches, abl.keep)
+    groups = region_groups(regions, abl.keep, min_count)
+    nom_s = group_sigmas(nominal, groups)  # nominal on the same surviving clusters
+    imp = group_sigmas(np.where(abl.keep, full, 0.0), groups) / nom_s - 1.0
+    err = paired_bootstrap(nominal, np.where(abl.keep, full, 0.0), groups, n_boot, boot_rng)
+    sigma = group_sigmas(np.where(abl.keep, full, 0.0), groups)[0]
+    extra = {"n_cells_removed": abl.n_cells_removed, "n_clusters_excluded": abl.n_clusters_excluded}
+    return (imp, imp[None, :], err, err, sigma), extra
 
-    Returns:
-        One dict per input, sorted by decreasing gain: ``name``, ``total_gain`` (sum over the
-        boosters' splits on it), ``fraction`` (of the summed gain of all inputs), ``n_boosters``
-        (boosters that split on it at least once). Gain is a training-time quantity (loss reduction
-        of the splits), not a test-set resolution change: not comparable with the network numbers.
 
-    Raises:
-        ValueError: if the BDT has no trained booster.
-    """
-    boosters = getattr(bdt, "boosters", None)
-    if not boosters:
-        raise ValueError("bdt_gain_importance: the BDT has no trained booster")
-    gain: dict[str, float] = {}
-    used: dict[str, int] = {}
-    for name, booster in boosters.items():
-        inputs = list(bdt.booster_inputs[name])
-        for key, value in booster.get_score(importance_type="total_gain").items():
-            # feature names are stored with the boosters; f<i> only if a booster was saved without them
-            feat = inputs[int(key[1:])] if key not in inputs and key.startswith("f") and key[1:].isdigit() else key
-            gain[feat] = gain.get(feat, 0.0) + float(value)
-            used[feat] = used.get(feat, 0) + 1
-    total = sum(gain.values())
-    rows = [{"name": f, "total_gain": g, "fraction": g / total if total > 0 else float("nan"), "n_boosters": used[f]}
-            for f, g in gain.items()]  # fmt: skip
-    return sorted(rows, key=lambda r: -r["total_gain"])
+def _permutation(
+    sample: Sample, p: Perturbation, ratio_of: Callable[..., np.ndarray], rngs: Sequence[np.random.Generator],
+    nominal: np.ndarray, nominal_sigma: np.ndarray, groups: list[np.ndarray | None], n_boot: int,
+    boot_rng: np.random.Generator,
+) -> Stats:  # fmt: skip
+    """One permutation of input ``p`` per generator of ``rngs``: mean importance, spread over the
+    repeats (NaN for one repeat) and the paired bootstrap of the first repeat."""
+    rows, first = [], None
+    for rng in rngs:
+        pert = ratio_of(_permuted(sample, p, rng))
+        rows.append(group_sigmas(pert, groups) / nominal_sigma - 1.0)
+        first = pert if first is None else first
+    per_repeat = np.stack(rows)  # (repeats, 1 + R)
+    imp = per_repeat.mean(axis=0)
+    err_rep = per_repeat.std(axis=0, ddof=1) if len(rngs) > 1 else np.full(imp.shape, np.nan)
+    err = paired_bootstrap(nominal, first, groups, n_boot, boot_rng)
+    sigma = nominal_sigma[0] * (1.0 + imp[0])
+    return imp, per_repeat, err_rep, err, sigma
+
+
+def _entry_values(imp: np.ndarray, per_repeat: np.ndarray, err_rep: np.ndarray, err: np.ndarray, sigma) -> dict:
+    """The JSON fields of one input: inclusive values (index 0) and the per-region lists."""
+    return dict(
+        importance=float(imp[0]), err=float(err_rep[0]), err_stat=float(err[0]),
+        repeats=[float(v) for v in per_repeat[:, 0]], sigma_rel=float(sigma),
+        regions={"importance": imp[1:].tolist(), "err": err_rep[1:].tolist(), "err_stat": err[1:].tolist()},
+    )  # fmt: skip

@@ -8,22 +8,19 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 
+from calo_calib.data.cell_segments import flatten_cells
 from calo_calib.data.shower_shapes import (
     ATLAS_SHAPE_NAMES,
-    BARREL_END,
     CLUSTER_COLUMNS,
     NOISE_SHAPE_NAMES,
     SHOWER_SHAPE_NAMES,
-    flatten_cells,
     shower_shape_cell_columns,
     shower_shape_names,
     shower_shapes,
     shower_shapes_from_table,
 )
 from calo_calib.io.parquet import read_clusters
-from calo_calib.paths import CONF_DIR
 
 D2 = 0.025  # middle-cell eta size (barrel, |eta| < 1.4)
 P2 = 2 * math.pi / 256  # middle-cell phi size
@@ -90,11 +87,6 @@ def test_names_and_columns():
     assert shower_shape_names(with_noise=False) == [n for n in SHOWER_SHAPE_NAMES if n not in NOISE_SHAPE_NAMES]
     assert shower_shape_cell_columns() == ["cell_e", "cell_eta", "cell_phi", "cell_layer", "cell_noise"]
     assert shower_shape_cell_columns(with_noise=False)[-1] == "cell_layer"
-
-
-def test_barrel_end_matches_the_detector_card_config():
-    det = yaml.safe_load((CONF_DIR / "detector" / "nominal.yaml").read_text())
-    assert det["accordion"]["barrel_end"] == BARREL_END
 
 
 # --- hand-made clusters ---------------------------------------------------------------------------

@@ -14,7 +14,9 @@ import torch
 from calo_calib.calibration import build_run_network, cell_and_cluster_features
 from calo_calib.run import compose_run_config
 from calo_calib.studies import importance as I
+from calo_calib.studies.importance_perturbations import PAIR_LAYER, ablate_layer, permute_cell_column
 from calo_calib.studies.importance_report import write_importance
+from calo_calib.studies.importance_sample import Sample, load_sample
 
 TINY_NET = ["model.net.embed_dim=16", "model.net.n_layers=1", "model.net.n_heads=2", "model.net.head_hidden=16"]
 FAST = {"n_boot": 10, "min_count": 5, "progress": False}
@@ -22,14 +24,14 @@ FAST = {"n_boot": 10, "min_count": 5, "progress": False}
 
 def _network_sample(
     tiny_data, model: str = "transformer", max_clusters: int | None = None
-) -> tuple[torch.nn.Module, I.Sample]:
+) -> tuple[torch.nn.Module, Sample]:
     """An untrained small network of the run config and the tiny test split read through the run's loader."""
     cfg = compose_run_config([f"model={model}", *tiny_data.run_overrides("electron"), *TINY_NET])
     torch.manual_seed(0)
     cells, clusters = cell_and_cluster_features(cfg)
     net = build_run_network(cfg, len(cells), len(clusters), None).eval()
     # small batches: gnn_edge holds (B, L, L, .) pair tensors
-    sample = I.load_sample(
+    sample = load_sample(
         SimpleNamespace(cfg=cfg, model=net), [tiny_data("electron", "test", n=400)], max_clusters, batch_size=64
     )
     return net, sample
@@ -90,17 +92,17 @@ def test_layer_ablation_removes_exactly_that_layers_cells(tiny_data):
     layers = [lst for f in files for lst in pq.read_table(f, columns=["cell_layer"]).column("cell_layer").to_pylist()]
     row_id = torch.cat([b["row_id"] for b in sample.batches]).numpy()
     for layer in (0, 1, 2, 3):
-        abl = I.ablate_layer(sample.batches, layer)
+        abl = ablate_layer(sample.batches, layer)
         expected_cells = sum(int(np.sum(np.asarray(layers[r]) == layer)) for r in row_id)
         expected_empty = np.array([bool(np.all(np.asarray(layers[r]) == layer)) for r in row_id])
         assert abl.n_cells_removed == expected_cells
         assert np.array_equal(~abl.keep, expected_empty)
         assert sum(int(b["valid"].sum()) for b in abl.batches) == sample.n_cells - expected_cells
         for b in abl.batches:
-            assert not bool((b["valid"] & (b["pair"][..., I.PAIR_LAYER] == layer)).any())
+            assert not bool((b["valid"] & (b["pair"][..., PAIR_LAYER] == layer)).any())
             assert bool(b["valid"].any(dim=1).all())  # no cluster without a cell reaches the network
             assert float(b["cells"][~b["valid"]].abs().sum()) == 0.0
-    assert I.ablate_layer(sample.batches, 2).n_cells_removed > 0
+    assert ablate_layer(sample.batches, 2).n_cells_removed > 0
     # the original batches are untouched
     assert sum(int(b["valid"].sum()) for b in sample.batches) == sample.n_cells
 
@@ -108,7 +110,7 @@ def test_layer_ablation_removes_exactly_that_layers_cells(tiny_data):
 def test_cell_permutation_shuffles_valid_cells_and_keeps_padding(tiny_data):
     _, sample = _network_sample(tiny_data)
     j = sample.cell_features.index("deta")
-    out = I.permute_cell_column(sample.batches, "cells", j, np.random.default_rng(0))
+    out = permute_cell_column(sample.batches, "cells", j, np.random.default_rng(0))
     before = torch.cat([b["cells"][..., j][b["valid"]] for b in sample.batches])
     after = torch.cat([b["cells"][..., j][b["valid"]] for b in out])
     assert torch.equal(torch.sort(before).values, torch.sort(after).values)  # the same values ...

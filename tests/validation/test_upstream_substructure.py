@@ -51,7 +51,9 @@ def _run(tmp_path, overrides=(), plot=False, monkeypatch=None):
     from calo_calib.validation.report import Validation
 
     if not plot:
-        monkeypatch.setattr(U, "_plot", lambda v, res: None)
+        from calo_calib.validation import upstream_substructure_plots
+
+        monkeypatch.setattr(upstream_substructure_plots, "plot", lambda v, res: None)
     cfg = compose_validate_config(["quick=true", "quick_sizes.n_upstream=300", *overrides])
     v = Validation(cfg, {}, {"x": compose_config(["particle=electron"])}, tmp_path)
     U.run(v)
