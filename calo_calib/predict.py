@@ -41,9 +41,9 @@ log = logging.getLogger(__name__)
 
 
 def _has_truth(paths) -> bool:
-    from calo_calib.io.parquet import _resolve_paths
+    from calo_calib.io.parquet import resolve_paths
 
-    files = _resolve_paths(paths)
+    files = resolve_paths(paths)
     return all("truth_e" in pq.ParquetFile(f).schema_arrow.names for f in files)
 
 

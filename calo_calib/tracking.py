@@ -117,7 +117,7 @@ def open_tracker(
         raise ValueError(f"logger.mode={mode!r} is unknown; choose one of {', '.join(MODES)}")
     if mode == "disabled" or not enabled:
         return Tracker(None)
-    if mode == "online" and not _has_api_key():
+    if mode == "online" and not has_api_key():
         raise RuntimeError(
             "logger.mode=online but no W&B API key is configured (set WANDB_API_KEY or run `wandb login`); "
             "use logger.mode=offline to log locally and `wandb sync` later."
@@ -141,7 +141,7 @@ def open_tracker(
     return Tracker(run)
 
 
-def _has_api_key() -> bool:
+def has_api_key() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))

@@ -195,12 +195,12 @@ def _timestamp(value: Any) -> float:
 
 def wandb_online() -> tuple[bool, str]:
     """Whether the W&B public API can be used: ``(ok, why not)``; needs WANDB_MODE online and an API key."""
-    from calo_calib.tracking import _has_api_key
+    from calo_calib.tracking import has_api_key
 
     mode = os.environ.get("WANDB_MODE", "online").lower()
     if mode in ("offline", "disabled", "dryrun"):
         return False, f"WANDB_MODE={mode}"
-    if not _has_api_key():
+    if not has_api_key():
         return False, "no W&B API key (set WANDB_API_KEY or run `wandb login`)"
     return True, ""
 

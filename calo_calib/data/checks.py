@@ -228,11 +228,11 @@ def check_particle(files: Sequence[Path], expected: str, *, what: str, override:
 def data_fingerprint(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
     """A cheap identity of a dataset: per file its name, size, row count and a hash of its calo_calib
     metadata (the shard provenance), plus one digest of it all (no data are read, only footers)."""
-    from calo_calib.io.parquet import _resolve_paths
+    from calo_calib.io.parquet import resolve_paths
 
     files: list[Path] = []
     for p in paths:
-        files += _resolve_paths(p)
+        files += resolve_paths(p)
     desc = []
     for f in sorted({Path(f).resolve() for f in files}):
         pf = open_parquet(f)

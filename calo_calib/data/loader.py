@@ -42,7 +42,7 @@ from calo_calib.data.checks import (
     open_parquet,
     out_of_range_rows,
 )
-from calo_calib.io.parquet import _resolve_paths
+from calo_calib.io.parquet import resolve_paths
 from calo_calib.physics.resolution import resolution_model
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class _RowGroup:
     rows: np.ndarray  # int64, selected rows within the group
 
 
-def _expand_paths(paths: PathArg) -> list[Path]:
+def expand_paths(paths: PathArg) -> list[Path]:
     """Dataset dirs and/or .parquet files -> unique files sorted by path (row ids follow this order)."""
     if isinstance(paths, (str, os.PathLike)):
         items: list[str | os.PathLike[str]] = [paths]
@@ -71,7 +71,7 @@ def _expand_paths(paths: PathArg) -> list[Path]:
         raise FileNotFoundError("ClusterDataset: empty list of paths")
     files: list[Path] = []
     for item in items:
-        shards = _resolve_paths(item)
+        shards = resolve_paths(item)
         if Path(item).is_dir():  # all shards of a generated set, one provenance, dataset.json
             check_dataset_complete(item, shards)
         files += shards
@@ -210,7 +210,7 @@ class ClusterDataset:
         self.min_cluster_et = float(min_cluster_et)
         self.max_target = None if max_target is None else float(max_target)
 
-        self.files = _expand_paths(paths)
+        self.files = expand_paths(paths)
         self._check_schemas()
         self._file_rows = [open_parquet(f).metadata.num_rows for f in self.files]
         self._file_offset = np.concatenate([[0], np.cumsum(self._file_rows)]).astype(np.int64)

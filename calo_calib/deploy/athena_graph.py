@@ -27,7 +27,7 @@ from torch import nn
 
 from calo_calib.data.features import EPS_E
 from calo_calib.deploy import athena_spec as spec
-from calo_calib.deploy.onnx_graphs import _outputs, needs_pair
+from calo_calib.deploy.onnx_graphs import graph_outputs, needs_pair
 
 
 class AthenaPerClusterGraph(nn.Module):
@@ -64,4 +64,4 @@ class AthenaPerClusterGraph(nn.Module):
             eta = deta + cl[0, i["cluster_eta"]]
             phi = dphi + cl[0, i["cluster_phi"]]
             pair = torch.stack([eta, phi, x, y, z, layer, frac * e_layer], dim=-1).unsqueeze(0)
-        return _outputs(self.model(cells, valid, cl, pair))
+        return graph_outputs(self.model(cells, valid, cl, pair))

@@ -17,7 +17,7 @@ import torch
 from calo_calib.deploy import athena_spec as spec
 from calo_calib.deploy.athena_player import TransformerCalibPlayer
 from calo_calib.deploy.atlas_units import atlas_clusters
-from calo_calib.deploy.parity import Batch, ParityError, _reference
+from calo_calib.deploy.parity import Batch, ParityError, reference_outputs
 
 
 def check_athena_parity(model: torch.nn.Module, folder: Path, file_name: str, particle: str, data: Sequence[Path],
@@ -45,7 +45,7 @@ def check_athena_parity(model: torch.nn.Module, folder: Path, file_name: str, pa
     with torch.no_grad():
         for (n, row, b, i), cluster in zip(pick, clusters):
             pair = b["pair"][i : i + 1, :n] if "pair" in b else None
-            ref = _reference(model, b["cells"][i : i + 1, :n], torch.ones(1, n, dtype=torch.bool), b["cluster"][i : i + 1], pair)
+            ref = reference_outputs(model, b["cells"][i : i + 1, :n], torch.ones(1, n, dtype=torch.bool), b["cluster"][i : i + 1], pair)
             got, _ = player.outputs(cluster)
             for key, value in ref.items():
                 out = f"{name}_{key}"

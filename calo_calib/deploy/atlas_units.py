@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calo_calib.data.loader import _expand_paths
+from calo_calib.data.loader import expand_paths
 from calo_calib.deploy import athena_spec as spec
 from calo_calib.deploy.athena_player import AtlasCluster
 
@@ -38,7 +38,7 @@ def atlas_clusters(src, row_ids: Sequence[int], converted: bool) -> Iterator[Atl
         row_ids: rows to convert, in the order wanted.
         converted: also read the conversion quantities (converted photons).
     """
-    files = _expand_paths(src)  # the loader's own file order, which defines row_id
+    files = expand_paths(src)  # the loader's own file order, which defines row_id
     table = _table(files, [*_SCALARS, *_CELLS, *(_CONV if converted else ())])
     cols = {c: table.column(c) for c in table.column_names}
     for r in row_ids:

@@ -36,7 +36,7 @@ def output_names(model: nn.Module) -> list[str]:
     return ["correction", "sigma"] if has_sigma(model) else ["correction"]
 
 
-def _outputs(out: torch.Tensor | NetworkOutput) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def graph_outputs(out: torch.Tensor | NetworkOutput) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The graph's output(s) from the network's return value: correction, or (correction, relative σ)."""
     o = as_output(out)
     if o.log_sigma is None:
@@ -63,7 +63,7 @@ class PerClusterGraph(nn.Module):
         cells_b = cells.unsqueeze(0)  # (1, n, F_cell)
         valid = torch.ones(cells_b.shape[:2], dtype=torch.bool, device=cells.device)  # every cell is real
         pair = cell_pair.unsqueeze(0) if cell_pair is not None else None
-        return _outputs(self.model(cells_b, valid, cluster, pair))
+        return graph_outputs(self.model(cells_b, valid, cluster, pair))
 
 
 class BatchedGraph(nn.Module):
@@ -75,4 +75,4 @@ class BatchedGraph(nn.Module):
         self.with_pair = needs_pair(model)
 
     def forward(self, cells: torch.Tensor, valid: torch.Tensor, cluster: torch.Tensor, pair: torch.Tensor | None = None):
-        return _outputs(self.model(cells, valid, cluster, pair))
+        return graph_outputs(self.model(cells, valid, cluster, pair))

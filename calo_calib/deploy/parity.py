@@ -54,7 +54,7 @@ def _single_clusters(batches: Sequence[Batch], n_pick: int = 24) -> list[dict[st
     return picked
 
 
-def _reference(model: torch.nn.Module, *args) -> dict[str, np.ndarray]:
+def reference_outputs(model: torch.nn.Module, *args) -> dict[str, np.ndarray]:
     """The PyTorch outputs the graphs must reproduce: correction (and the relative sigma)."""
     o = as_output(model(*args))
     out = {"correction": o.correction.numpy()}
@@ -84,7 +84,7 @@ def check_parity(model: torch.nn.Module, per_cluster_session, batched_session, b
             pair = s.get("pair")
             if pair is not None:
                 feeds["cell_pair"] = pair.numpy()
-            ref = _reference(model, s["cells"][None], torch.ones(1, s["n"], dtype=torch.bool), s["cluster"], None if pair is None else pair[None])
+            ref = reference_outputs(model, s["cells"][None], torch.ones(1, s["n"], dtype=torch.bool), s["cluster"], None if pair is None else pair[None])
             got = run_outputs(per_cluster_session, feeds)
             worst = max(worst, _diff_all(got, ref, f"per-cluster graph, {s['n']} cells"))
             n_checked += 1
@@ -99,7 +99,7 @@ def check_parity(model: torch.nn.Module, per_cluster_session, batched_session, b
             feeds = {"cells": sub["cells"].numpy(), "valid": sub["valid"].numpy(), "cluster": sub["cluster"].numpy()}
             if "pair" in sub:
                 feeds["pair"] = sub["pair"].numpy()
-            ref = _reference(model, sub["cells"], sub["valid"], sub["cluster"], sub.get("pair"))
+            ref = reference_outputs(model, sub["cells"], sub["valid"], sub["cluster"], sub.get("pair"))
             got = run_outputs(batched_session, feeds)
             worst = max(worst, _diff_all(got, ref, f"batched graph, batch {size} x {length} cells"))
             n_checked += size

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import calo_calib
-from calo_calib.io.parquet import COMPRESSION, METADATA_KEY, _fsync_dir, _resolve_paths
+from calo_calib.io.parquet import COMPRESSION, METADATA_KEY, fsync_dir, resolve_paths
 from calo_calib.io.schema import COLUMN_BY_NAME
 
 PathLike = str | os.PathLike[str]
@@ -42,7 +42,7 @@ def resolve_parquet_files(src: PathLike | Iterable[PathLike]) -> list[Path]:
     Raises:
         FileNotFoundError: a path that does not exist, a directory without shards, an empty list.
     """
-    files = _resolve_paths(src)
+    files = resolve_paths(src)
     for f in files:
         if not f.is_file():
             raise FileNotFoundError(f"Parquet file does not exist: {f}")
@@ -307,7 +307,7 @@ def _replace_dir(src: Path, dst: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(dst.parent)
+    fsync_dir(dst.parent)
 
 
 def tmp_file(path: Path) -> Path:
@@ -320,7 +320,7 @@ def replace_file(tmp: Path, path: Path) -> None:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def check_file_destination(path: Path, overwrite: bool) -> None:

@@ -59,10 +59,10 @@ def write_table_atomic(table: pa.Table, path: PathLike, metadata: dict[str, Any]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Best-effort fsync of a directory so a rename survives a crash (no-op where unsupported)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -108,7 +108,7 @@ def list_shards(directory: PathLike) -> list[Path]:
     return shards
 
 
-def _resolve_paths(paths_or_dir: PathLike | Iterable[PathLike]) -> list[Path]:
+def resolve_paths(paths_or_dir: PathLike | Iterable[PathLike]) -> list[Path]:
     """Turn a directory, a single file or an iterable of files into a list of file paths."""
     if isinstance(paths_or_dir, (str, os.PathLike)):
         p = Path(paths_or_dir)
@@ -135,7 +135,7 @@ def read_clusters(paths_or_dir: PathLike | Iterable[PathLike], columns: Sequence
         ValueError: if a file lacks requested columns (the message names the file and the columns),
             or if the files' schemas differ.
     """
-    paths = _resolve_paths(paths_or_dir)
+    paths = resolve_paths(paths_or_dir)
     tables: list[pa.Table] = []
     first_schema: pa.Schema | None = None
     for path in paths:
