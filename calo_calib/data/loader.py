@@ -95,6 +95,49 @@ def _flat_values(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return col.flatten().to_numpy(zero_copy_only=False)
 
 
+def _check_cell_structure(path: Path, t: pa.Table, start: int, cell_columns: list[str], n_cells: np.ndarray) -> None:
+    """Raise :class:`DataError` on a row group whose cell lists the batches cannot be built from.
+
+    Cell lists must all have n_cells entries (batches use one set of offsets for every column), and
+    e_frac_layer groups cells by layer index, so an index outside [0, N_LAYERS) is corrupt data.
+    """
+    for c in cell_columns:
+        lengths = pc.fill_null(pc.list_value_length(t[c]), -1)
+        bad = np.flatnonzero(_to_numpy(lengths) != n_cells)
+        if len(bad):
+            r = int(bad[0])
+            raise DataError(
+                f"{path}: row {start + r}: column {c!r} has {int(_to_numpy(lengths)[r])} entries but "
+                f"n_cells = {int(n_cells[r])}"
+            )
+    layer = t["cell_layer"]
+    flat_layer = pc.list_flatten(layer)
+    if len(flat_layer):
+        mm = pc.min_max(flat_layer)
+        if mm["min"].as_py() < 0 or mm["max"].as_py() >= F.N_LAYERS:
+            flat = _to_numpy(flat_layer)
+            parents = _to_numpy(pc.list_parent_indices(layer))
+            r = int(parents[np.flatnonzero((flat < 0) | (flat >= F.N_LAYERS))[0]])
+            raise DataError(f"{path}: row {start + r}: cell_layer value outside [0, {F.N_LAYERS})")
+
+
+def _nonfinite_cell_rows(col: pa.ChunkedArray, n: int) -> np.ndarray | None:
+    """(n,) mask of the rows of list column ``col`` with a non-finite (or null) cell value; None if there are none.
+
+    The cheap Arrow-level tests come first: most row groups are clean, and then no numpy mask is built.
+    """
+    values = pc.list_flatten(col)
+    if not pa.types.is_floating(values.type) and values.null_count == 0:
+        return None
+    ok = pc.fill_null(pc.is_finite(values), False) if pa.types.is_floating(values.type) else pc.is_valid(values)
+    if pc.all(ok).as_py() in (True, None):
+        return None
+    parents = _to_numpy(pc.list_parent_indices(col))
+    bad_rows = np.zeros(n, dtype=bool)
+    bad_rows[parents[~_to_numpy(ok).astype(bool)]] = True
+    return bad_rows
+
+
 class ClusterDataset:
     """Clusters from Parquet shards as padded, length-bucketed torch batches.
 
@@ -284,31 +327,27 @@ class ClusterDataset:
         return groups
 
     def _select(self, path: Path, t: pa.Table, start: int) -> np.ndarray:
-        """Selected row indices (within the row group) of table ``t``; updates counts, raises on bad data."""
-        n = t.num_rows
-        n_cells = _to_numpy(t["n_cells"]).astype(np.int64)
-        # Cell lists must all have n_cells entries: batches use one set of offsets for every column.
-        for c in self.cell_columns:
-            lengths = pc.fill_null(pc.list_value_length(t[c]), -1)
-            bad = np.flatnonzero(_to_numpy(lengths) != n_cells)
-            if len(bad):
-                r = int(bad[0])
-                raise DataError(
-                    f"{path}: row {start + r}: column {c!r} has {int(_to_numpy(lengths)[r])} entries but "
-                    f"n_cells = {int(n_cells[r])}"
-                )
-        # e_frac_layer groups cells by layer index: an index outside [0, N_LAYERS) is corrupt data.
-        layer = t["cell_layer"]
-        flat_layer = pc.list_flatten(layer)
-        if len(flat_layer):
-            mm = pc.min_max(flat_layer)
-            if mm["min"].as_py() < 0 or mm["max"].as_py() >= F.N_LAYERS:
-                flat = _to_numpy(flat_layer)
-                parents = _to_numpy(pc.list_parent_indices(layer))
-                r = int(parents[np.flatnonzero((flat < 0) | (flat >= F.N_LAYERS))[0]])
-                raise DataError(f"{path}: row {start + r}: cell_layer value outside [0, {F.N_LAYERS})")
+        """Selected row indices (within the row group) of table ``t``; updates counts, raises on bad data.
 
-        keep = np.ones(n, dtype=bool)
+        In order: structural checks (raise), the selection cuts, then the data checks (non-finite and
+        out-of-range values) among the clusters the cuts kept, so a value of a cut cluster never fails a run.
+        """
+        n_cells = _to_numpy(t["n_cells"]).astype(np.int64)
+        _check_cell_structure(path, t, start, self.cell_columns, n_cells)
+        keep = np.ones(t.num_rows, dtype=bool)
+        self._apply_cuts(t, n_cells, keep)
+        bad_by_col = self._nonfinite_rows(t, keep)
+        if bad_by_col:
+            self._drop_nonfinite(path, start, keep, bad_by_col)
+        if self.out_of_range != "allow":
+            self._drop_out_of_range(path, t, start, keep)
+        return np.flatnonzero(keep).astype(np.int64)
+
+    def _apply_cuts(self, t: pa.Table, n_cells: np.ndarray, keep: np.ndarray) -> None:
+        """The selection of the calibration: clear the cut clusters in ``keep`` and count each cut.
+
+        Each cut counts only the clusters still kept by the cuts before it (a cluster is counted once).
+        """
         if self.exclude_crack:
             crack = _to_numpy(pc.fill_null(t["is_crack"], False)).astype(bool)
             self.counts["n_crack_excluded"] += int(crack.sum())
@@ -336,7 +375,11 @@ class ClusterDataset:
             self.counts["n_target_above_max"] += int(high.sum())
             keep &= ~high
 
-        # Non-finite (or null) values in any used float column, among clusters otherwise kept.
+    def _nonfinite_rows(self, t: pa.Table, keep: np.ndarray) -> dict[str, np.ndarray]:
+        """Column -> (n,) mask of the kept rows with a non-finite (or null) value in that used column.
+
+        Only columns with at least one such row appear, scalar columns first (the error names them in this order).
+        """
         bad_by_col: dict[str, np.ndarray] = {}
         for c in self.scalar_columns:
             col = t[c]
@@ -350,36 +393,29 @@ class ClusterDataset:
                 if bad.any():
                     bad_by_col[c] = bad
         for c in self.cell_columns:
-            col = t[c]
-            values = pc.list_flatten(col)
-            if not pa.types.is_floating(values.type) and values.null_count == 0:
+            bad_rows = _nonfinite_cell_rows(t[c], t.num_rows)
+            if bad_rows is None:
                 continue
-            ok = pc.fill_null(pc.is_finite(values), False) if pa.types.is_floating(values.type) else pc.is_valid(values)
-            if pc.all(ok).as_py() in (True, None):
-                continue
-            parents = _to_numpy(pc.list_parent_indices(col))
-            bad_rows = np.zeros(n, dtype=bool)
-            bad_rows[parents[~_to_numpy(ok).astype(bool)]] = True
             bad = keep & bad_rows
             if bad.any():
                 bad_by_col[c] = bad
-        if bad_by_col:
-            any_bad = np.zeros(n, dtype=bool)
-            for b in bad_by_col.values():
-                any_bad |= b
-            if self.nonfinite == "error":
-                r = int(np.flatnonzero(any_bad)[0])
-                cols = [c for c, b in bad_by_col.items() if b[r]]
-                raise DataError(
-                    f"{path}: row {start + r}: non-finite (NaN/inf/null) value in column(s) {cols}; "
-                    f"{int(any_bad.sum())} such row(s) in row group starting at row {start} "
-                    f"(use {self.option_prefix}nonfinite='drop' to drop them)"
-                )
-            self.counts["n_nonfinite_dropped"] += int(any_bad.sum())
-            keep &= ~any_bad
-        if self.out_of_range != "allow":
-            self._drop_out_of_range(path, t, start, keep)
-        return np.flatnonzero(keep).astype(np.int64)
+        return bad_by_col
+
+    def _drop_nonfinite(self, path: Path, start: int, keep: np.ndarray, bad_by_col: dict[str, np.ndarray]) -> None:
+        """Rows with a non-finite value (``bad_by_col`` of :meth:`_nonfinite_rows`): raise, or drop them from ``keep``."""
+        any_bad = np.zeros(keep.shape[0], dtype=bool)
+        for b in bad_by_col.values():
+            any_bad |= b
+        if self.nonfinite == "error":
+            r = int(np.flatnonzero(any_bad)[0])
+            cols = [c for c, b in bad_by_col.items() if b[r]]
+            raise DataError(
+                f"{path}: row {start + r}: non-finite (NaN/inf/null) value in column(s) {cols}; "
+                f"{int(any_bad.sum())} such row(s) in row group starting at row {start} "
+                f"(use {self.option_prefix}nonfinite='drop' to drop them)"
+            )
+        self.counts["n_nonfinite_dropped"] += int(any_bad.sum())
+        keep &= ~any_bad
 
     def _drop_out_of_range(self, path: Path, t: pa.Table, start: int, keep: np.ndarray) -> None:
         """Finite values beyond the physical range of their column among the kept rows: raise or drop (in ``keep``)."""

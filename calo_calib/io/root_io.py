@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from calo_calib.io.dataset_stream import (
     DEFAULT_SHARD_ROWS,
+    ParquetChunk,
     ParquetDatasetWriter,
     cast_checked,
     check_dataset_destination,
@@ -442,6 +443,48 @@ def parquet_to_root(
     cmap = load_mapping(mapping)
     tree = tree or cmap.tree or DEFAULT_TREE
     schema = common_schema(files)
+    layout = _branch_layout(schema, cmap)
+    types = _tree_types(schema, cmap, layout)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_file(dst)
+    n_total = sum(_parquet_rows(f) for f in files)
+    bar = tqdm(total=n_total, unit="cluster", desc=f"-> {dst.name}", disable=not progress)
+    try:
+        with uproot.recreate(tmp) as out:
+            ttree = out.mktree(
+                tree, types, title="calo_calib clusters",
+                counter_name=lambda _: layout.counter, field_name=lambda _outer, inner: inner,
+            )  # fmt: skip
+            for chunk in iter_parquet_chunks(files, chunk_rows):
+                if not chunk.table.num_rows:
+                    continue
+                ttree.extend(_chunk_branches(chunk, cmap, layout))
+                bar.update(chunk.table.num_rows)
+        replace_file(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written file next to dst
+        raise
+    finally:
+        bar.close()
+    return dst
+
+
+@dataclass(frozen=True)
+class _BranchLayout:
+    """Which Parquet columns :func:`parquet_to_root` writes, and as which branches."""
+
+    scalars: list[str]  # columns written as flat branches (n_cells excluded when there are cells)
+    cells: list[str]  # list columns, written as jagged branches of one record (one shared counter)
+    counter: str  # the counter branch of the cells: the n_cells branch
+    branch_of: dict[str, str]  # column -> branch name
+
+
+def _branch_layout(schema: pa.Schema, cmap: ColumnMapping) -> _BranchLayout:
+    """The scalar and cell columns of ``schema`` that ``cmap`` writes, and their branches.
+
+    Raises:
+        ValueError: two columns mapped to one branch, or a column mapped to the counter's branch.
+    """
     columns = [c for c in schema.names if cmap.spec(c).branch is not None]
     cells = [
         c for c in columns if pa.types.is_list(schema.field(c).type) or pa.types.is_large_list(schema.field(c).type)
@@ -449,7 +492,7 @@ def parquet_to_root(
     scalars = [c for c in columns if c not in cells]
     counter = cmap.spec("n_cells").branch or "n_cells"
     if cells and "n_cells" in scalars:
-        scalars.remove("n_cells")  # written as the cells' counter branch (same values, checked below)
+        scalars.remove("n_cells")  # written as the cells' counter branch (same values, checked per chunk)
     branch_of = {c: cmap.spec(c).branch for c in scalars + cells}
     seen: dict[str, str] = {}
     for c, b in branch_of.items():
@@ -460,66 +503,64 @@ def parquet_to_root(
         raise ValueError(
             f"column mapping {cmap.source}: branch {counter!r} is the cells' counter (n_cells) and column {seen[counter]!r}"
         )
+    return _BranchLayout(scalars, cells, counter, branch_of)  # type: ignore[arg-type]  # None branches filtered above
 
-    def np_dtype(t: pa.DataType, scaled: bool) -> Any:
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            return "string"
-        if scaled:
-            return np.float64
-        return np.dtype(np.bool_) if pa.types.is_boolean(t) else np.dtype(t.to_pandas_dtype())
 
-    types: dict[str, Any] = {branch_of[c]: np_dtype(schema.field(c).type, cmap.spec(c).scale != 1.0) for c in scalars}
-    if cells:
+def _branch_dtype(t: pa.DataType, scaled: bool) -> Any:
+    """The uproot branch type of Arrow type ``t`` (a scaled column is float64: see :func:`_scaled`)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if scaled:
+        return np.float64
+    return np.dtype(np.bool_) if pa.types.is_boolean(t) else np.dtype(t.to_pandas_dtype())
+
+
+def _tree_types(schema: pa.Schema, cmap: ColumnMapping, layout: _BranchLayout) -> dict[str, Any]:
+    """Branch name -> type for ``mktree``; the cell branches are one record ``__cells__`` (one shared counter)."""
+    branch_of = layout.branch_of
+    types: dict[str, Any] = {
+        branch_of[c]: _branch_dtype(schema.field(c).type, cmap.spec(c).scale != 1.0) for c in layout.scalars
+    }
+    if layout.cells:
         empty = {
             branch_of[c]: ak.unflatten(
-                np.zeros(0, np_dtype(schema.field(c).type.value_type, cmap.spec(c).scale != 1.0)), np.zeros(0, np.int64)
+                np.zeros(0, _branch_dtype(schema.field(c).type.value_type, cmap.spec(c).scale != 1.0)),
+                np.zeros(0, np.int64),
             )
-            for c in cells
+            for c in layout.cells
         }
         types["__cells__"] = ak.zip(empty).type
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_file(dst)
-    n_total = sum(_parquet_rows(f) for f in files)
-    bar = tqdm(total=n_total, unit="cluster", desc=f"-> {dst.name}", disable=not progress)
-    try:
-        with uproot.recreate(tmp) as out:
-            ttree = out.mktree(
-                tree, types, title="calo_calib clusters",
-                counter_name=lambda _: counter, field_name=lambda _outer, inner: inner,
-            )  # fmt: skip
-            for chunk in iter_parquet_chunks(files, chunk_rows):
-                t = chunk.table
-                if not t.num_rows:
-                    continue
-                data: dict[str, Any] = {}
-                for c in scalars:
-                    col = t[c]
-                    if col.null_count:
-                        raise ValueError(f"{chunk.path}: null value in column {c!r} near row {chunk.file_row}")
-                    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                        data[branch_of[c]] = ak.from_arrow(col.combine_chunks(), highlevel=True)
-                    else:
-                        data[branch_of[c]] = _unscaled(col.to_numpy(), cmap.spec(c))
-                if cells:
-                    counts = _check_counts(t, cells, chunk.path, chunk.file_row)
-                    jag = {}
-                    for c in cells:
-                        flat = t[c].combine_chunks().flatten()
-                        if flat.null_count:
-                            raise ValueError(f"{chunk.path}: null cell value in column {c!r} near row {chunk.file_row}")
-                        jag[branch_of[c]] = ak.unflatten(
-                            _unscaled(flat.to_numpy(zero_copy_only=False), cmap.spec(c)), counts
-                        )
-                    data["__cells__"] = ak.zip(jag)
-                ttree.extend(data)
-                bar.update(t.num_rows)
-        replace_file(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        bar.close()
-    return dst
+    return types
+
+
+def _chunk_branches(chunk: ParquetChunk, cmap: ColumnMapping, layout: _BranchLayout) -> dict[str, Any]:
+    """The branch arrays of one Parquet chunk, for ``TTree.extend``.
+
+    Raises:
+        ValueError: a null value, or cell lists that disagree with each other or with n_cells.
+    """
+    t = chunk.table
+    data: dict[str, Any] = {}
+    for c in layout.scalars:
+        col = t[c]
+        if col.null_count:
+            raise ValueError(f"{chunk.path}: null value in column {c!r} near row {chunk.file_row}")
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            data[layout.branch_of[c]] = ak.from_arrow(col.combine_chunks(), highlevel=True)
+        else:
+            data[layout.branch_of[c]] = _unscaled(col.to_numpy(), cmap.spec(c))
+    if layout.cells:
+        counts = _check_counts(t, layout.cells, chunk.path, chunk.file_row)
+        jag = {}
+        for c in layout.cells:
+            flat = t[c].combine_chunks().flatten()
+            if flat.null_count:
+                raise ValueError(f"{chunk.path}: null cell value in column {c!r} near row {chunk.file_row}")
+            jag[layout.branch_of[c]] = ak.unflatten(
+                _unscaled(flat.to_numpy(zero_copy_only=False), cmap.spec(c)), counts
+            )
+        data["__cells__"] = ak.zip(jag)
+    return data
 
 
 def _parquet_rows(path: Path) -> int:

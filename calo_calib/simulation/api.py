@@ -45,7 +45,25 @@ def _number(cfg: DictConfig, key: str) -> float:
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Fail early, naming the field, on any configuration the simulation cannot honour."""
+    """Fail early, naming the field, on any configuration the simulation cannot honour.
+
+    The checks run in a fixed order (particle, sizes, pile-up, gun, detector) so that a config with
+    several mistakes always reports the same one first; each group is one helper below.
+    """
+    _validate_particle(cfg)
+    _validate_sizes(cfg)
+    _validate_pileup(cfg)
+    _validate_gun(cfg)
+    _validate_detector(cfg)
+
+
+def _is_count(value: object, minimum: int) -> bool:
+    """``value`` is an int >= ``minimum``; a bool is refused (``n_clusters=true`` is a typo, not 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _validate_particle(cfg: DictConfig) -> None:
+    """The particle preset: a known name, the species to generate and the conversion selection."""
     name = OmegaConf.select(cfg, "particle.name")
     if name not in KNOWN_PARTICLES:
         raise ConfigError(f"particle={name!r} is unknown; choose one of {', '.join(KNOWN_PARTICLES)}")
@@ -53,28 +71,40 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"particle.generate must be electron or photon, got {cfg.particle.generate!r}")
     if str(cfg.particle.select) not in ("all", "unconverted", "converted"):
         raise ConfigError(f"particle.select must be all, unconverted or converted, got {cfg.particle.select!r}")
+
+
+def _validate_sizes(cfg: DictConfig) -> None:
+    """How much to simulate and how: cluster count, shard size and worker count."""
     n = OmegaConf.select(cfg, "n_clusters")
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+    if not _is_count(n, 1):
         raise ConfigError(f"n_clusters must be a positive integer, got {n!r}")
     shard = OmegaConf.select(cfg, "shard_size")
-    if not isinstance(shard, int) or isinstance(shard, bool) or shard <= 0:
+    if not _is_count(shard, 1):
         raise ConfigError(f"shard_size must be a positive integer, got {shard!r}")
     workers = OmegaConf.select(cfg, "workers")
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+    if not _is_count(workers, 0):
         raise ConfigError(f"workers must be an integer >= 0 (0 = one per core), got {workers!r}")
+
+
+def _validate_pileup(cfg: DictConfig) -> None:
+    """The mean pile-up and its per-event spread; the messages quote the value as written in the config."""
     if _number(cfg, "mu") < 0:
         raise ConfigError(f"mu (mean pile-up) must be >= 0, got {cfg.mu}")
     if _number(cfg, "pileup.mu_rel_sigma") < 0:
         raise ConfigError(f"pileup.mu_rel_sigma must be >= 0, got {cfg.pileup.mu_rel_sigma}")
     if _number(cfg, "pileup.mu_reference") < 0:
         raise ConfigError(f"pileup.mu_reference must be >= 0, got {cfg.pileup.mu_reference}")
+
+
+def _validate_gun(cfg: DictConfig) -> None:
+    """The particle gun: energy spectrum and range, |eta| range inside the calorimeter, vertex spread."""
     g = cfg.gun
     if g.spectrum not in KNOWN_SPECTRA:
         raise ConfigError(f"gun.spectrum={g.spectrum!r} is unknown; choose one of {', '.join(KNOWN_SPECTRA)}")
     e_min, e_max = _number(cfg, "gun.e_min"), _number(cfg, "gun.e_max")
     if e_min <= 0:
         raise ConfigError(f"gun.e_min must be > 0 GeV, got {e_min}")
-    if g.spectrum != "fixed" and e_max < e_min:
+    if g.spectrum != "fixed" and e_max < e_min:  # a fixed spectrum uses e_min only
         raise ConfigError(f"gun.e_max ({e_max}) must be >= gun.e_min ({e_min})")
     lo, hi = _number(cfg, "gun.abs_eta_min"), _number(cfg, "gun.abs_eta_max")
     if lo < 0 or hi > CALORIMETER_ABS_ETA_MAX or lo > hi:
@@ -83,8 +113,13 @@ def validate_config(cfg: DictConfig) -> None:
         )
     if _number(cfg, "gun.vertex_sigma_z") < 0:
         raise ConfigError(f"gun.vertex_sigma_z must be >= 0 mm, got {g.vertex_sigma_z}")
+
+
+def _validate_detector(cfg: DictConfig) -> None:
+    """The detector: its knobs, the material and depth models (their own checks), noise, sampling, clustering."""
     det = cfg.detector
     validate_knobs(det)  # unknown detector keys and the data-like variant knobs
+    # Building the models runs their validation; the objects themselves are not needed here.
     UpstreamMaterial.from_config(det.material)
     AccordionDepth.from_config(det.accordion)
     InnerDetectorProfile.from_config(det.material)
@@ -95,10 +130,15 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("a_barrel_ref", "a_endcap"):
         if _number(cfg, f"detector.sampling.{key}") < 0:
             raise ConfigError(f"detector.sampling.{key} must be >= 0")
+    _validate_clustering(cfg)
+
+
+def _validate_clustering(cfg: DictConfig) -> None:
+    """Topo-clustering thresholds: each >= 0 and ordered (a seed must also pass the growth threshold)."""
     for key in ("seed_sigma", "grow_sigma", "boundary_sigma"):
         if _number(cfg, f"detector.clustering.{key}") < 0:
             raise ConfigError(f"detector.clustering.{key} must be >= 0")
-    c = det.clustering
+    c = cfg.detector.clustering
     if not float(c.seed_sigma) >= float(c.grow_sigma) >= float(c.boundary_sigma):
         raise ConfigError("detector.clustering thresholds must satisfy seed_sigma >= grow_sigma >= boundary_sigma")
 
@@ -211,20 +251,43 @@ def simulate_given(
     Raises:
         ConfigError: on inputs the simulation cannot honour (the argument and value are named).
     """
-    from tqdm import tqdm
-
-    from calo_calib.simulation.generator import GivenParticles, Simulator, draw_mu
+    from calo_calib.simulation.generator import draw_mu
 
     validate_config(cfg)
-    e = np.asarray(e, dtype=np.float64)
+    arrays = _given_arrays(e, eta, phi, charge, vertex_z, mu)
+    _check_given(cfg, arrays)
+    n = arrays["e"].shape[0]
+    # One generator for everything, in this order: vertex, then <mu>, then the detector response.
+    # Changing the order would change every simulated sample of a given seed.
+    rng = np.random.default_rng(seed)
+    if vertex_z is None:
+        arrays["vertex_z"] = rng.normal(0.0, float(cfg.gun.vertex_sigma_z), n)
+    if mu is None:
+        arrays["mu"] = draw_mu(cfg, n, rng)
+    batches, kept = _simulate_given_batches(cfg, arrays, rng, progress)
+    if not batches:
+        raise ConfigError(f"simulate_given: none of the {n} particles gave a selected cluster")
+    kept_index = np.concatenate(kept)
+    return _concat(batches, kept_index.shape[0]), kept_index
+
+
+def _given_arrays(
+    e: np.ndarray, eta: np.ndarray, phi: np.ndarray, charge: np.ndarray | None,
+    vertex_z: np.ndarray | None, mu: np.ndarray | None,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The given per-particle inputs as float64 arrays, keyed by argument name; the None ones are left out."""
+    given = {"e": e, "eta": eta, "phi": phi, "charge": charge, "vertex_z": vertex_z, "mu": mu}  # signature order
+    return {name: np.asarray(arr, dtype=np.float64) for name, arr in given.items() if arr is not None}
+
+
+def _check_given(cfg: DictConfig, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse inputs of :func:`simulate_given` the simulation cannot honour, naming the argument and value.
+
+    Shapes and finiteness come first (over the arguments in signature order), so that the range
+    checks after them can assume clean (n,) arrays.
+    """
+    e = arrays["e"]
     n = e.shape[0]
-    arrays = {"e": e, "eta": np.asarray(eta, dtype=np.float64), "phi": np.asarray(phi, dtype=np.float64)}
-    if charge is not None:
-        arrays["charge"] = np.asarray(charge, dtype=np.float64)
-    if vertex_z is not None:
-        arrays["vertex_z"] = np.asarray(vertex_z, dtype=np.float64)
-    if mu is not None:
-        arrays["mu"] = np.asarray(mu, dtype=np.float64)
     for name, arr in arrays.items():
         if arr.shape != (n,):
             raise ConfigError(f"simulate_given: {name} has shape {arr.shape}, expected ({n},) like e")
@@ -236,26 +299,36 @@ def simulate_given(
         raise ConfigError(f"simulate_given: e must be > 0 GeV, got {e[e <= 0][0]}")
     if np.any(np.abs(arrays["eta"]) > CALORIMETER_ABS_ETA_MAX):
         raise ConfigError(f"simulate_given: |eta| must be <= {CALORIMETER_ABS_ETA_MAX}, got {np.abs(arrays['eta']).max()}")
-    if charge is not None:
+    if "charge" in arrays:
         if str(cfg.particle.generate) != "electron":
             raise ConfigError(f"simulate_given: charge given but particle.generate={cfg.particle.generate} (photons have none)")
         if not np.all(np.isin(arrays["charge"], (-1.0, 1.0))):
             raise ConfigError("simulate_given: charge must be -1 or +1")
-    if mu is not None and np.any(arrays["mu"] < 0):
+    if "mu" in arrays and np.any(arrays["mu"] < 0):
         raise ConfigError("simulate_given: mu must be >= 0")
 
-    rng = np.random.default_rng(seed)
-    if vertex_z is None:
-        arrays["vertex_z"] = rng.normal(0.0, float(cfg.gun.vertex_sigma_z), n)
-    if mu is None:
-        arrays["mu"] = draw_mu(cfg, n, rng)
+
+def _simulate_given_batches(
+    cfg: DictConfig, arrays: dict[str, np.ndarray], rng: np.random.Generator, progress: bool
+) -> tuple[list[dict], list[np.ndarray]]:
+    """Run the detector on the given particles in batches of :data:`BATCH_SIZE`, in input order.
+
+    Returns the batches' columns and, per batch, the input position of each kept cluster (a batch
+    where nothing passes the selection contributes nothing). ``arrays`` must hold vertex_z and mu.
+    """
+    from tqdm import tqdm
+
+    from calo_calib.simulation.generator import GivenParticles, Simulator
+
+    n = arrays["e"].shape[0]
+    charge = arrays.get("charge")
     sim = Simulator(cfg)
     batches, kept = [], []
     for start in tqdm(range(0, n, BATCH_SIZE), desc="simulate given", unit="batch", disable=not progress):
         sl = slice(start, min(start + BATCH_SIZE, n))
         given = GivenParticles(
             arrays["e"][sl], arrays["eta"][sl], arrays["phi"][sl], arrays["vertex_z"][sl], arrays["mu"][sl],
-            arrays["charge"][sl] if charge is not None else None,
+            charge[sl] if charge is not None else None,
         )  # fmt: skip
         out = sim.batch(sl.stop - sl.start, rng, given=given)
         if out is None:
@@ -263,7 +336,4 @@ def simulate_given(
         out.pop("n_rejected")
         kept.append(out.pop("input_index").astype(np.int64) + start)
         batches.append(out)
-    if not batches:
-        raise ConfigError(f"simulate_given: none of the {n} particles gave a selected cluster")
-    kept_index = np.concatenate(kept)
-    return _concat(batches, kept_index.shape[0]), kept_index
+    return batches, kept

@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,7 +233,84 @@ def fit(
             discriminator is saved in the checkpoints (``"adversary"``); ``model``'s own state_dict
             stays that of the plain network, so the calibration loads as any other.
     """
-    ckpt_dir = Path(run_dir) / "checkpoints"
+    trained, net = _wrap_for_training(model, adversary, cfg, env)
+    opt = _optimizer(model, adversary, cfg, env)
+    if cfg.max_steps_per_epoch > 0:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    total = max(1, steps_per_epoch * cfg.epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, int(cfg.warmup_fraction * total), cfg.min_lr_ratio))
+    run = _Run(model, trained, net, opt, sched, cfg, env, loss_fn, adversary, steps_per_epoch, total, Path(run_dir), extra_state)
+    if resume and run.last.exists():
+        _resume(run)
+    for epoch in range(run.state.epoch + 1, cfg.epochs):
+        if run.state.bad_epochs >= cfg.patience:
+            break
+        net.train()
+        t0 = time.perf_counter()
+        loss_sum, seen = _train_epoch(run, epoch, train_batches, t0)
+        train_time = time.perf_counter() - t0
+        if env.distributed:  # the epoch's loss and throughput over all ranks, not rank 0's share
+            loss_sum, seen = _sum_over_ranks(loss_sum, seen, env)
+        # With an adversary, `net` is the joint module: validation runs the plain network.
+        val, val_sigma = evaluate(net if adversary is None else model, val_batches(), loss_fn, env, cfg.precision)
+        run.state.clusters_seen += seen
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(seen, 1),
+            "val_loss": val,
+            "val_sigma_rel": val_sigma,
+            "clusters_seen": run.state.clusters_seen,
+            "lr": sched.get_last_lr()[0],
+            "train_clusters_per_s": seen / train_time if train_time > 0 else 0.0,
+            "epoch_seconds": time.perf_counter() - t0,
+        }
+        if adversary is not None:
+            record.update(adversary.epoch_record(env.distributed, env.device))
+        _finish_epoch(run, epoch, record, on_epoch)
+    return run.state
+
+
+@dataclass
+class _Run:
+    """What one :func:`fit` call trains with, shared by its helpers (they would otherwise take ten arguments)."""
+
+    model: torch.nn.Module  # the plain network: its state_dict is the calibration that is saved
+    trained: torch.nn.Module  # what the optimiser updates: model, or model + domain discriminator
+    net: torch.nn.Module  # what runs the training forward: trained, wrapped in DDP and/or torch.compile
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    cfg: TrainerConfig
+    env: DistEnv
+    loss_fn: LossFn
+    adversary: DomainAdversary | None
+    steps_per_epoch: int  # already capped by cfg.max_steps_per_epoch
+    total: int  # optimiser steps of the whole run (the schedule's and the reversal ramp's length)
+    run_dir: Path
+    extra_state: dict[str, Any] | None
+    state: TrainState = field(default_factory=TrainState)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def last(self) -> Path:
+        return self.ckpt_dir / ckpt.LAST
+
+    @property
+    def select_last(self) -> bool:
+        """Keep the final weights as ``best.pt`` instead of the lowest validation loss.
+
+        Model selection on the labelled validation loss alone cannot see the domain term (it would
+        favour the early epochs, before the reversal ramps up): checkpoint=last keeps the final weights.
+        """
+        return self.adversary is not None and self.adversary.cfg.checkpoint == "last"
+
+
+def _wrap_for_training(
+    model: torch.nn.Module, adversary: DomainAdversary | None, cfg: TrainerConfig, env: DistEnv
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(trained, net): the module the optimiser updates, on the device, and the one that runs forward."""
     # With an adversary the network and its discriminator train as one module (one DDP wrapper).
     trained: torch.nn.Module = model if adversary is None else AdversarialNetwork(model, adversary.discriminator)
     trained.to(env.device)
@@ -245,140 +322,148 @@ def fit(
         # unstably in the platform measurements. Checkpoints keep saving the plain module.
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, cfg.compile_cache_limit)
         net = torch.compile(net, dynamic=False)
+    return trained, net
+
+
+def _optimizer(model: torch.nn.Module, adversary: DomainAdversary | None, cfg: TrainerConfig, env: DistEnv) -> torch.optim.AdamW:
+    """AdamW over the network (and the discriminator, with its own learning rate)."""
     # The fused (single-kernel) AdamW on CUDA: same update, fewer launches.
     groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
     if adversary is not None:  # the discriminator may learn faster than the network it plays against
         groups.append({"params": list(adversary.discriminator.parameters()), "lr": cfg.lr * adversary.cfg.lr_mult})
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=env.device.type == "cuda")
-    if cfg.max_steps_per_epoch > 0:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    total = max(1, steps_per_epoch * cfg.epochs)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, int(cfg.warmup_fraction * total), cfg.min_lr_ratio))
-    state = TrainState()
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=env.device.type == "cuda")
 
-    last = ckpt_dir / ckpt.LAST
-    if resume and last.exists():
-        payload = ckpt.load(last, env.device)
-        model.load_state_dict(payload["model"])
-        if adversary is not None:
-            if "adversary" not in payload:
-                raise ValueError(f"{last} holds no domain discriminator: it was trained without the adversary")
-            adversary.discriminator.load_state_dict(payload["adversary"])
-        opt.load_state_dict(payload["optimizer"])
-        sched.load_state_dict(payload["scheduler"])
-        state = TrainState(**payload["state"])
-        ckpt.set_rng_state(payload["rng"])
-        log.info("resumed from %s after epoch %d (best val %.6g at epoch %d)", last, state.epoch, state.best_val, state.best_epoch)
 
-    def checkpoint(path: Path) -> None:
-        if env.is_main:
-            payload = {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "state": asdict(state),
-                "rng": ckpt.rng_state(),
-                "extra": extra_state or {},
-            }
-            if adversary is not None:
-                payload["adversary"] = adversary.discriminator.state_dict()
-            ckpt.save(path, payload)
+def _resume(run: _Run) -> None:
+    """Restore weights, optimiser, schedule, train state and every RNG from ``checkpoints/last.pt``."""
+    last, adversary = run.last, run.adversary
+    payload = ckpt.load(last, run.env.device)
+    run.model.load_state_dict(payload["model"])
+    if adversary is not None:
+        if "adversary" not in payload:
+            raise ValueError(f"{last} holds no domain discriminator: it was trained without the adversary")
+        adversary.discriminator.load_state_dict(payload["adversary"])
+    run.opt.load_state_dict(payload["optimizer"])
+    run.sched.load_state_dict(payload["scheduler"])
+    run.state = TrainState(**payload["state"])
+    ckpt.set_rng_state(payload["rng"])  # last, so that nothing above draws from the restored streams
+    state = run.state
+    log.info("resumed from %s after epoch %d (best val %.6g at epoch %d)", last, state.epoch, state.best_val, state.best_epoch)
 
-    # Model selection on the labelled validation loss alone cannot see the domain term (it would
-    # favour the early epochs, before the reversal ramps up): checkpoint=last keeps the final weights.
-    select_last = adversary is not None and adversary.cfg.checkpoint == "last"
 
-    for epoch in range(state.epoch + 1, cfg.epochs):
-        if state.bad_epochs >= cfg.patience:
+def _checkpoint(run: _Run, path: Path) -> None:
+    """Save everything :func:`_resume` restores to ``path`` (rank 0 only: the ranks hold the same weights)."""
+    if not run.env.is_main:
+        return
+    payload = {
+        "model": run.model.state_dict(),
+        "optimizer": run.opt.state_dict(),
+        "scheduler": run.sched.state_dict(),
+        "state": asdict(run.state),
+        "rng": ckpt.rng_state(),
+        "extra": run.extra_state or {},
+    }
+    if run.adversary is not None:
+        payload["adversary"] = run.adversary.discriminator.state_dict()
+    ckpt.save(path, payload)
+
+
+def _train_epoch(run: _Run, epoch: int, train_batches: Callable[[int], Iterable[Batch]], t0: float) -> tuple[float, int]:
+    """One epoch of optimiser steps (at most ``cfg.max_steps_per_epoch``).
+
+    Returns (sum over clusters of the loss, clusters) of this rank. ``t0`` is the epoch's start, for
+    the throughput and time-left estimates of the progress bar.
+    """
+    cfg, env = run.cfg, run.env
+    seen, loss_sum = 0, 0.0
+    bar = tqdm(
+        total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+        disable=not env.is_main or not _show_progress(),
+    )  # fmt: skip
+    batches = prefetch(train_batches(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
+    unlabelled = None
+    if run.adversary is not None:
+        unlabelled = prefetch(run.adversary.stream(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
+    for i, batch in enumerate(batches):
+        if cfg.max_steps_per_epoch and i >= cfg.max_steps_per_epoch:
             break
-        net.train()
-        t0 = time.perf_counter()
-        seen, loss_sum = 0, 0.0
-        bar = tqdm(
-            total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-            disable=not env.is_main or not _show_progress(),
+        loss, n = _train_step(run, epoch, batch, unlabelled)
+        seen += n
+        loss_sum += loss * n
+        bar.update(1)
+        elapsed = time.perf_counter() - t0
+        # Remaining time of the whole run if every later epoch runs to the end (early stopping may cut it).
+        steps_left = (run.steps_per_epoch - i - 1) + run.steps_per_epoch * (cfg.epochs - epoch - 1)
+        bar.set_postfix(
+            loss=f"{loss_sum / seen:.5f}", cl_per_s=f"{seen / elapsed:.0f}",
+            run_left=_duration(steps_left * elapsed / (i + 1)),
         )  # fmt: skip
-        batches = prefetch(train_batches(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
-        unlabelled = None
-        if adversary is not None:
-            unlabelled = prefetch(adversary.stream(epoch), depth=cfg.prefetch, pin_memory=env.device.type == "cuda")
-        for i, batch in enumerate(batches):
-            if cfg.max_steps_per_epoch and i >= cfg.max_steps_per_epoch:
-                break
-            batch = _to_device(batch, env.device)
-            with _autocast(env, cfg.precision):
-                if unlabelled is None:
-                    loss = loss_fn(_forward(net, batch), batch["target"], batch)
-                    total_loss = loss
-                else:
-                    assert adversary is not None
-                    lam = adversary.lam(state.step, total)
-                    loss, disc, _ = adversary.losses(net, batch, _to_device(next(unlabelled), env.device), loss_fn, lam)
-                    total_loss = loss + adversary.cfg.weight * disc
-            if not torch.isfinite(total_loss):
-                raise NonFiniteLossError(
-                    f"training loss is {total_loss.item()} at epoch {epoch}, step {state.step}; stopping. "
-                    f"The last good checkpoint is {last if last.exists() else 'not written yet'}. "
-                    "Try a lower trainer.lr, loss=huber, or check the inputs for extreme values."
-                )
-            opt.zero_grad(set_to_none=True)
-            total_loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            state.step += 1
-            n = batch["target"].shape[0]
-            seen += n
-            loss_sum += loss.item() * n
-            bar.update(1)
-            elapsed = time.perf_counter() - t0
-            # Remaining time of the whole run if every later epoch runs to the end (early stopping may cut it).
-            steps_left = (steps_per_epoch - i - 1) + steps_per_epoch * (cfg.epochs - epoch - 1)
-            bar.set_postfix(
-                loss=f"{loss_sum / seen:.5f}", cl_per_s=f"{seen / elapsed:.0f}",
-                run_left=_duration(steps_left * elapsed / (i + 1)),
-            )  # fmt: skip
-        bar.close()
-        if unlabelled is not None:
-            unlabelled.close()  # stops its background thread (the stream itself is endless)
-        train_time = time.perf_counter() - t0
-        if env.distributed:  # the epoch's loss and throughput over all ranks, not rank 0's share
-            totals = torch.tensor([loss_sum, float(seen)], dtype=torch.float64, device=env.device)
-            torch.distributed.all_reduce(totals)
-            loss_sum, seen = float(totals[0]), int(totals[1])
-        # With an adversary, `net` is the joint module: validation runs the plain network.
-        val, val_sigma = evaluate(net if adversary is None else model, val_batches(), loss_fn, env, cfg.precision)
-        state.clusters_seen += seen
-        record = {
-            "epoch": epoch,
-            "train_loss": loss_sum / max(seen, 1),
-            "val_loss": val,
-            "val_sigma_rel": val_sigma,
-            "clusters_seen": state.clusters_seen,
-            "lr": sched.get_last_lr()[0],
-            "train_clusters_per_s": seen / train_time if train_time > 0 else 0.0,
-            "epoch_seconds": time.perf_counter() - t0,
-        }
-        if adversary is not None:
-            record.update(adversary.epoch_record(env.distributed, env.device))
-        state.history.append(record)
-        state.epoch = epoch
-        if select_last or val < state.best_val - cfg.min_delta:
-            state.best_val, state.best_epoch, state.bad_epochs = val, epoch, 0
-            checkpoint(ckpt_dir / ckpt.BEST)
+    bar.close()
+    if unlabelled is not None:
+        unlabelled.close()  # stops its background thread (the stream itself is endless)
+    return loss_sum, seen
+
+
+def _train_step(run: _Run, epoch: int, batch: Batch, unlabelled: Iterator[Batch] | None) -> tuple[float, int]:
+    """One optimiser step on ``batch``: (regression loss, clusters in the batch).
+
+    With an adversary the step also trains the discriminator on the next unlabelled batch; the
+    returned loss is the regression term alone (what ``train_loss`` reports in either case).
+    """
+    cfg, env, adversary = run.cfg, run.env, run.adversary
+    batch = _to_device(batch, env.device)
+    with _autocast(env, cfg.precision):
+        if unlabelled is None:
+            loss = run.loss_fn(_forward(run.net, batch), batch["target"], batch)
+            total_loss = loss
         else:
-            state.bad_epochs += 1
-        checkpoint(last)
-        if env.is_main:
-            log.info(
-                "epoch %d: train %.6g val %.6g (best %.6g @ %d), %.0f clusters/s",
-                epoch, record["train_loss"], val, state.best_val, state.best_epoch, record["train_clusters_per_s"],
-            )  # fmt: skip
-            if on_epoch is not None:
-                on_epoch(record)
-            write_json_atomic(Path(run_dir) / "history.json", state.history)
-    return state
+            assert adversary is not None
+            lam = adversary.lam(run.state.step, run.total)
+            loss, disc, _ = adversary.losses(run.net, batch, _to_device(next(unlabelled), env.device), run.loss_fn, lam)
+            total_loss = loss + adversary.cfg.weight * disc
+    if not torch.isfinite(total_loss):
+        last = run.last
+        raise NonFiniteLossError(
+            f"training loss is {total_loss.item()} at epoch {epoch}, step {run.state.step}; stopping. "
+            f"The last good checkpoint is {last if last.exists() else 'not written yet'}. "
+            "Try a lower trainer.lr, loss=huber, or check the inputs for extreme values."
+        )
+    run.opt.zero_grad(set_to_none=True)
+    total_loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.trained.parameters(), cfg.grad_clip)
+    run.opt.step()
+    run.sched.step()
+    run.state.step += 1
+    return loss.item(), batch["target"].shape[0]
+
+
+def _sum_over_ranks(loss_sum: float, seen: int, env: DistEnv) -> tuple[float, int]:
+    """(loss_sum, seen) summed over all DDP ranks (float64, so the cluster count stays exact)."""
+    totals = torch.tensor([loss_sum, float(seen)], dtype=torch.float64, device=env.device)
+    torch.distributed.all_reduce(totals)
+    return float(totals[0]), int(totals[1])
+
+
+def _finish_epoch(run: _Run, epoch: int, record: dict[str, float], on_epoch: Callable[[dict[str, float]], None] | None) -> None:
+    """Book the epoch: history, early-stopping counters, best and last checkpoints, log, ``history.json``."""
+    state, val = run.state, record["val_loss"]
+    state.history.append(record)
+    state.epoch = epoch
+    if run.select_last or val < state.best_val - run.cfg.min_delta:
+        state.best_val, state.best_epoch, state.bad_epochs = val, epoch, 0
+        _checkpoint(run, run.ckpt_dir / ckpt.BEST)
+    else:
+        state.bad_epochs += 1
+    _checkpoint(run, run.last)  # after best.pt: a crash between the two loses this epoch, never best.pt
+    if run.env.is_main:
+        log.info(
+            "epoch %d: train %.6g val %.6g (best %.6g @ %d), %.0f clusters/s",
+            epoch, record["train_loss"], val, state.best_val, state.best_epoch, record["train_clusters_per_s"],
+        )  # fmt: skip
+        if on_epoch is not None:
+            on_epoch(record)
+        write_json_atomic(run.run_dir / "history.json", state.history)
 
 
 def _duration(seconds: float) -> str:
