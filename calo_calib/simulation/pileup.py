@@ -492,10 +492,10 @@ class ParticlePileup:
             energy = p.energy[pe]
             e_layer = np.zeros((pe.size, 4))
             vis = energy[:, None] * frac[:, 1:]
-            a2 = np.broadcast_to((sampling_a[showers.cl] ** 2)[:, None], vis.shape)
             pos = vis > 0
             out = np.zeros_like(vis)
-            a2_pos = a2[pos]
+            # Each shower's a^2 once per drawn layer, in the order of the boolean selection.
+            a2_pos = np.repeat(sampling_a[showers.cl] ** 2, pos.sum(axis=1))
             out[pos] = rng.gamma(vis[pos] / a2_pos, a2_pos)
             e_layer[:, 1:] = out
             # Presampler: Poisson count of crossing charged particles, Landau-like energy each.

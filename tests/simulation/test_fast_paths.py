@@ -235,3 +235,23 @@ def test_track_cells_keep_the_tracks_inside(ne, nph):
         t, rt = slice(bounds[k], bounds[k + 1]), slice(tracks.bounds[k], tracks.bounds[k + 1])
         ok = ra[rt] >= 0
         assert _same(a[t], ra[rt][ok]) and _same(b[t], rb[rt][ok]) and _same(e[t], re[rt][ok])
+
+
+def _sampling_fluctuation_reference(e_dep, a, rng):
+    theta = (a**2).reshape((-1,) + (1,) * (e_dep.ndim - 1)) * np.ones_like(e_dep)
+    shape = e_dep / theta
+    out = np.zeros_like(e_dep)
+    pos = shape > 0
+    out[pos] = rng.gamma(shape[pos], theta[pos])
+    return out
+
+
+@pytest.mark.parametrize("shape", [(200, 59, 3), (200, 9, 13), (50,), (0, 5, 13)])
+def test_sampling_fluctuation_same_draws(shape):
+    from calo_calib.simulation.readout import sampling_fluctuation
+
+    rng = np.random.default_rng(len(shape))
+    e_dep = rng.exponential(0.5, shape) * (rng.random(shape) < 0.7)  # zeros are not drawn
+    a = rng.uniform(0.08, 0.2, shape[0])
+    got, state = sampling_fluctuation(e_dep, a, np.random.default_rng(7)), np.random.default_rng(7)
+    assert _same(got, _sampling_fluctuation_reference(e_dep, a, state))
