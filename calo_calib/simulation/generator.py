@@ -333,8 +333,8 @@ class Simulator:
                     1 - p_core[:, k, None, None]
                 ) * rectangle_fractions(x_edges, y_edges, r_tail[:, k])
                 acc_layer = acc_layer + (showers.e * slice_frac[:, k])[:, None, None] * frac
-            dep[layer] = np.add.reduceat(acc_layer, starts, axis=0) * w.valid
-            vis[layer] = np.add.reduceat(acc_layer * mod[:, None, None], starts, axis=0) * w.valid
+            dep[layer] = segment_sum(acc_layer, starts) * w.valid
+            vis[layer] = segment_sum(acc_layer * mod[:, None, None], starts) * w.valid
 
         # Presampler: Poisson count of charged particles crossing it (card §3.4 [E]).
         w0 = windows[0]
@@ -361,7 +361,7 @@ class Simulator:
         frac_ps = p_ps[:, 0, None, None] * rectangle_fractions(x_edges, y_edges, rc_ps[:, 0]) + (
             1 - p_ps[:, 0, None, None]
         ) * rectangle_fractions(x_edges, y_edges, rt_ps[:, 0])
-        expected = np.add.reduceat(lam[:, None, None] * frac_ps, starts, axis=0) * w0.valid * ps_on[:, None, None]
+        expected = segment_sum(lam[:, None, None] * frac_ps, starts) * w0.valid * ps_on[:, None, None]
         counts = rng.poisson(expected)
         # Each crossing particle deposits a Landau-like amount in the thin LAr gap: a Gamma with
         # shape k per particle (relative width 1/sqrt(k)) stands in for the sum of Landaus.
@@ -515,6 +515,32 @@ class Simulator:
             hot_e = np.where(w2.valid[good], e_win, -np.inf)
             out["l2_window_hot"] = hot_e.reshape(hot_e.shape[0], -1).argmax(axis=1)
         return out
+
+
+# numpy's pairwise summation adds fewer than this many terms one after the other (else 8 partial sums).
+_PAIRWISE_SEQUENTIAL = 8
+
+
+def segment_sum(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``np.add.reduceat(a, starts, axis=0)`` bit for bit, for float ``a`` and increasing ``starts``.
+
+    reduceat calls numpy's inner loop once per segment and per element of the other axes (slow for
+    (s, ne, nph) arrays with a few rows per segment). Its order of additions is: the first row, plus
+    the pairwise sum of the others, which for fewer than 8 terms is ((-0.0 + a1) + a2) + ... That
+    order is reproduced here one row index at a time over all segments; the rare segments of more
+    than 8 rows (9 or more showers in a cluster) keep reduceat itself.
+    """
+    length = np.diff(np.append(starts, a.shape[0]))
+    out = a[starts]
+    rest = np.full_like(out, -0.0)
+    short = length - 1 < _PAIRWISE_SEQUENTIAL
+    for j in range(1, min(int(length.max(initial=1)), _PAIRWISE_SEQUENTIAL)):
+        m = np.flatnonzero((length > j) & short)
+        rest[m] += a[starts[m] + j]
+    out += rest
+    for i in np.flatnonzero(~short):
+        out[i] = np.add.reduceat(a[starts[i] : starts[i] + length[i]], [0], axis=0)[0]
+    return out
 
 
 def _subset(ev: _Event, info: dict, showers: Showers, keep: np.ndarray):

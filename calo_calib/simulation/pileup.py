@@ -80,14 +80,14 @@ class _Prepared:
     lib: MinBiasLibrary
     kind: np.ndarray  # (n,) int8
     energy: np.ndarray  # (n,) GeV
-    eta_imp: np.ndarray  # (4, n) impact eta per layer (signed as the particle)
-    phi_imp: np.ndarray  # (4, n) impact phi per layer
+    impacts: np.ndarray  # (n, 8) float32: impact eta (signed as the particle) per layer, then phi per layer
+    eta_imp: np.ndarray  # (4, n) impact eta per layer: a view of ``impacts``
+    phi_imp: np.ndarray  # (4, n) impact phi per layer: a view of ``impacts``
     pool_eta: np.ndarray  # (2n,) sorted signed L2 impact eta, both reflections
     pool_particle: np.ndarray  # (2n,) particle index
     pool_flip: np.ndarray  # (2n,) +1 / -1
     density: np.ndarray  # (4, n_eta_bins) mean EM-scale energy per interaction per unit eta x phi
-    em_ie: np.ndarray  # (n,) energy bin of the mini-shower tables
-    em_ia: np.ndarray  # (n,) |eta| bin of the tables
+    em_row: np.ndarray  # (n,) int32 flat row of the mini-shower tables (energy, |eta| bins) at start quantile 0
     mip_e: np.ndarray  # (n, 4) mean EM-scale energy per layer as a MIP (GeV)
     nb_start: np.ndarray  # (n + 1,) CSR: same-event particles within 2 x the window of each particle
     nb_index: np.ndarray
@@ -304,15 +304,17 @@ class ParticlePileup:
         key = lib.event[idx].astype(np.float64) * 100.0 + eta_imp[geo.LAYER_L2][idx]  # |eta| < 50: events never mix
         order = np.argsort(key)
         idx = idx[order]
-        eta_imp = eta_imp[:, idx].astype(np.float32)
-        phi_imp = phi_imp[:, idx].astype(np.float32)
+        # One row (32 bytes) per particle: a deposit's 8 impacts come in one cache line, not from 8
+        # arrays of ~6 MB each (the gathers by random particle index are the cost).
+        impacts = np.concatenate([eta_imp[:, idx], phi_imp[:, idx]]).T.astype(np.float32, order="C")
+        eta_imp, phi_imp = impacts[:, :4].T, impacts[:, 4:].T
         e2 = eta_imp[geo.LAYER_L2]
         n = idx.size
         pool_eta = np.concatenate([e2, -e2])
         o = np.argsort(pool_eta)
         nb_start, nb_index = _neighbours(key[order], phi_imp[geo.LAYER_L2], 2 * self.w_eta, 2 * self.w_phi)
         out = {
-            "kind": lib.kind[idx], "energy": energy[idx], "eta_imp": eta_imp, "phi_imp": phi_imp,
+            "kind": lib.kind[idx], "energy": energy[idx], "impacts": impacts, "eta_imp": eta_imp, "phi_imp": phi_imp,
             "pool_eta": pool_eta[o], "pool_particle": np.concatenate([np.arange(n), np.arange(n)])[o],
             "pool_flip": np.where(o < n, 1, -1).astype(np.int8), "nb_start": nb_start, "nb_index": nb_index,
         }  # fmt: skip
@@ -334,8 +336,9 @@ class ParticlePileup:
         mean_e[em, 0] = energy[em] * frac[:, 0] * mip_e[em, 0]
         density = self._density(lib.n_events, eta_imp, mean_e)
         return _Prepared(
-            lib, kind, energy, eta_imp, g["phi_imp"], g["pool_eta"], g["pool_particle"], g["pool_flip"],
-            density, em_ie.astype(np.int16), em_ia.astype(np.int16), mip_e, g["nb_start"], g["nb_index"],
+            lib, kind, energy, g["impacts"], eta_imp, g["phi_imp"], g["pool_eta"], g["pool_particle"], g["pool_flip"],
+            density, ((em_ie * self.em_frac.shape[1] + em_ia) * _N_START).astype(np.int32), mip_e,
+            g["nb_start"], g["nb_index"],
         )  # fmt: skip
 
     def _density(self, n_events: int, eta_imp: np.ndarray, mean_e: np.ndarray) -> np.ndarray:
@@ -388,12 +391,13 @@ class ParticlePileup:
         start = p.nb_start[anchor]
         n_nb = p.nb_start[anchor + 1] - start
         a_of = np.repeat(np.arange(cl.size), n_nb)
-        partner = p.nb_index[start[a_of] + (np.arange(a_of.size) - np.repeat(np.cumsum(n_nb) - n_nb, n_nb))]
-        e_in = flip[a_of] * p.eta_imp[geo.LAYER_L2][partner] - eta_c[cl[a_of]]
+        # Per-anchor values are spread over its pairs by np.repeat (sequential), not gathered by a_of.
+        partner = p.nb_index[np.repeat(start - (np.cumsum(n_nb) - n_nb), n_nb) + np.arange(a_of.size)]
+        e_in = np.repeat(flip, n_nb) * p.eta_imp[geo.LAYER_L2][partner] - np.repeat(eta_c[cl], n_nb)
         # The phi test only for the pairs that pass the eta test (same result, far fewer wraps).
         inside = np.flatnonzero(np.abs(e_in) < self.w_eta)
         a_in = a_of[inside]
-        f_in = geo.wrap_phi(p.phi_imp[geo.LAYER_L2][partner[inside]] + rotation[a_in] - phi_c[cl[a_in]])
+        f_in = geo.wrap_phi(p.phi_imp[geo.LAYER_L2][partner[inside]] + rotation[a_in] - phi_c[cl][a_in])
         inside = inside[np.abs(f_in) < self.w_phi]  # (pairs inside the window,) index into a_of / partner
         a_in = a_of[inside]
         k = 1 + np.bincount(a_in, minlength=cl.size)
@@ -441,6 +445,8 @@ class ParticlePileup:
         em = p.kind[part] != KIND_CHARGED
         # Showers and tracks are handled apart from here on, each in deposit order (so in cluster order).
         showers, tracks = (_Deposits.subset(np.flatnonzero(sel), cl, part, d, order, c) for sel in (em, ~em))
+        for deposits in (showers, tracks):
+            deposits.gather_impacts(p)
         self._layer_energies(showers, tracks, sampling_a, rng)
 
         out_cells = []
@@ -454,13 +460,13 @@ class ParticlePileup:
             y_edges = ((w.phi_lo[:, :1] - phi_c[:, None] + np.arange(nph + 1)[None, :] * w.dphi) * rho[:, None]).astype(
                 np.float32
             )
-            sh = showers.in_layer(p, layer, rho, phi_c)
-            tr = tracks.in_layer(p, layer, rho, phi_c)
-            tr_a, tr_b, tr_e = _track_cells(x_edges, y_edges, tracks, tr)
+            sh = showers.in_layer(layer, rho, phi_c)
+            tr = tracks.in_layer(layer, rho, phi_c)
+            tr_a, tr_b, tr_e, tr_bounds = _track_cells(x_edges, y_edges, tracks, tr)
             for k in range(showers.width.size):
                 c0, c1 = k * _CHUNK, min((k + 1) * _CHUNK, c)
                 if showers.bounds[k + 1] > showers.bounds[k] or tracks.bounds[k + 1] > tracks.bounds[k]:
-                    cells[c0:c1] = _deposit(x_edges, y_edges, showers, sh, tr_a, tr_b, tr_e, tracks.bounds, k, c0, c1)
+                    cells[c0:c1] = _deposit(x_edges, y_edges, showers, sh, tr_a, tr_b, tr_e, tr_bounds, k, c0, c1)
             # Per-BCID mean: <mu> sum_j filled r(j) x mean energy per interaction in the cell.
             mean = self.mean_cell(layer, np.abs(w.eta_centre), w.deta[:, None], w.dphi)  # (c, ne)
             sub = (np.maximum(mu, 0.0) * self.rate_scale * d["sum_response"])[:, None] * mean
@@ -480,22 +486,23 @@ class ParticlePileup:
             pe = showers.part
             q = rng.integers(0, _N_START, pe.size)
             # Flat table row of each shower: np.take on rows is much faster than 3-index fancy indexing.
-            row = (p.em_ie[pe].astype(np.intp) * self.em_frac.shape[1] + p.em_ia[pe]) * _N_START + q
+            row = p.em_row[pe] + q
             frac = np.take(self.em_frac.reshape(-1, 4), row, axis=0)  # (m, 4)
             showers.radii = np.take(self.em_radii.reshape(-1, 4, 3), row, axis=0).astype(np.float32)
             energy = p.energy[pe]
             e_layer = np.zeros((pe.size, 4))
             vis = energy[:, None] * frac[:, 1:]
-            a2 = np.broadcast_to((sampling_a[showers.cl] ** 2)[:, None], vis.shape)
             pos = vis > 0
             out = np.zeros_like(vis)
-            out[pos] = rng.gamma(vis[pos] / a2[pos], a2[pos])
+            # Each shower's a^2 once per drawn layer, in the order of the boolean selection.
+            a2_pos = np.repeat(sampling_a[showers.cl] ** 2, pos.sum(axis=1))
+            out[pos] = rng.gamma(vis[pos] / a2_pos, a2_pos)
             e_layer[:, 1:] = out
             # Presampler: Poisson count of crossing charged particles, Landau-like energy each.
             cnt = rng.poisson(energy * frac[:, 0])
             ps = np.zeros(cnt.shape)
             hit = cnt > 0
-            ps[hit] = rng.gamma(k_mip * cnt[hit], p.mip_e[pe[hit], 0] / k_mip)
+            ps[hit] = rng.gamma(k_mip * cnt[hit], p.mip_e[:, 0][pe[hit]] / k_mip)
             e_layer[:, 0] = ps
             e_layer *= showers.weight[:, None]
             showers.e_layer = e_layer
@@ -518,8 +525,8 @@ class _Deposits:
     padded deposit matrices (local cluster x width + rank of the deposit among all its cluster's
     deposits: showers and tracks share the matrices); ``bounds`` (n_chunks + 1,) the deposits of
     each chunk of _CHUNK clusters; ``width`` (n_chunks,) the most deposits (of both kinds) of a
-    cluster in each chunk. Filled later: ``e_layer`` (m, 4) GeV and, for showers, ``radii``
-    (m, 4, 3) float32 mm.
+    cluster in each chunk. Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
+    ``e_layer`` (m, 4) GeV and, for showers, ``radii`` (m, 4, 3) float32 mm.
     """
 
     cl: np.ndarray
@@ -530,6 +537,7 @@ class _Deposits:
     slot: np.ndarray
     bounds: np.ndarray
     width: np.ndarray
+    impacts: np.ndarray | None = None
     e_layer: np.ndarray | None = None
     radii: np.ndarray | None = None
 
@@ -554,12 +562,20 @@ class _Deposits:
             np.searchsorted(sub, np.minimum(np.arange(n_chunks + 1) * _CHUNK, c)), width,
         )  # fmt: skip
 
-    def in_layer(self, p: _Prepared, layer: int, rho: np.ndarray, phi_c: np.ndarray) -> dict:
+    def gather_impacts(self, p: _Prepared) -> None:
+        """``self.impacts`` (8, m): the impact eta (rows 0-3) and phi (4-7) per layer of each deposit.
+
+        One row gather of the particles' 32-byte impact records (instead of a gather per layer and
+        coordinate), transposed so that each layer's values are contiguous.
+        """
+        self.impacts = np.ascontiguousarray(np.take(p.impacts, self.part, axis=0).T)
+
+    def in_layer(self, layer: int, rho: np.ndarray, phi_c: np.ndarray) -> dict:
         """Impact (mm, float32, frames of the cell edges), energy and radii of the deposits in ``layer``."""
         r = rho[self.cl]
         out = {
-            "x": (self.flip * p.eta_imp[layer][self.part] * r).astype(np.float32),
-            "y": (geo.wrap_phi(p.phi_imp[layer][self.part] + self.rot - phi_c[self.cl]) * r).astype(np.float32),
+            "x": (self.flip * self.impacts[layer] * r).astype(np.float32),
+            "y": (geo.wrap_phi(self.impacts[4 + layer] + self.rot - phi_c[self.cl]) * r).astype(np.float32),
             "e": self.e_layer[:, layer].astype(np.float32) if self.n else np.zeros(0, np.float32),
         }
         if self.radii is not None:
@@ -568,20 +584,22 @@ class _Deposits:
         return out
 
 
-def _track_cells(x_edges, y_edges, tracks: _Deposits, tr: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _track_cells(x_edges, y_edges, tracks: _Deposits, tr: dict) -> tuple[np.ndarray, ...]:
     """Flat entries of the tracks (MIPs: the one cell each crosses) in the padded deposit matrices.
 
-    Returns (m,) flat index into the eta matrix (slot x ne + eta cell) and into the phi matrix
-    (slot x nph + phi cell), and the energy; tracks outside the window get index -1.
+    Returns, for the tracks inside the window only (in deposit order), the flat index into the eta
+    matrix (slot x ne + eta cell) and into the phi matrix (slot x nph + phi cell), the energy, and
+    (n_chunks + 1,) the range of each chunk's tracks in these arrays.
     """
     ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
-    if not tracks.n:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), tr["e"]
     ct = tracks.cl
-    ix = np.floor((tr["x"] - x_edges[ct, 0]) / (x_edges[ct, 1] - x_edges[ct, 0])).astype(np.int64)
-    iy = np.floor((tr["y"] - y_edges[ct, 0]) / (y_edges[ct, 1] - y_edges[ct, 0])).astype(np.int64)
-    ok = (ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph)
-    return np.where(ok, tracks.slot * ne + ix, -1), np.where(ok, tracks.slot * nph + iy, -1), tr["e"]
+    # Cell size per cluster first, then gathered: the same float32 subtraction on the same values.
+    x0, y0 = x_edges[:, 0], y_edges[:, 0]
+    ix = np.floor((tr["x"] - x0[ct]) / (x_edges[:, 1] - x0)[ct]).astype(np.int64)
+    iy = np.floor((tr["y"] - y0[ct]) / (y_edges[:, 1] - y0)[ct]).astype(np.int64)
+    keep = np.flatnonzero((ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph))
+    slot = tracks.slot[keep]
+    return slot * ne + ix[keep], slot * nph + iy[keep], tr["e"][keep], np.searchsorted(keep, tracks.bounds)
 
 
 # Showers per pass of the marginal-fraction arithmetic: its float32 temporaries (block x up to 60
@@ -600,8 +618,8 @@ def _deposit(x_edges, y_edges, showers: _Deposits, sh: dict, tr_a, tr_b, tr_e, t
     (zero-padded). Showers spread over the window; tracks (MIPs) fill the one cell they cross.
 
     Args: x_edges (c, ne+1), y_edges (c, nph+1) cell edges in mm; ``showers`` and ``sh`` (its
-    :meth:`_Deposits.in_layer`); tr_a, tr_b, tr_e: the tracks from :func:`_track_cells`, ``tr_bounds``
-    their chunk ranges.
+    :meth:`_Deposits.in_layer`); tr_a, tr_b, tr_e, tr_bounds: the tracks inside the window, from
+    :func:`_track_cells`.
     """
     nc = c1 - c0
     ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
@@ -615,9 +633,8 @@ def _deposit(x_edges, y_edges, showers: _Deposits, sh: dict, tr_a, tr_b, tr_e, t
         _fill_showers(a_mat, slot, x_edges, x_t, ce, sh["x"][i], r, r_t, sh["e"][i])
         _fill_showers(b_mat, slot, y_edges, y_t, ce, sh["y"][i], r, r_t, None)
     t = slice(int(tr_bounds[k]), int(tr_bounds[k + 1]))
-    ia, ok = tr_a[t], tr_a[t] >= 0
-    a_mat.reshape(-1)[ia[ok]] = tr_e[t][ok]
-    b_mat.reshape(-1)[tr_b[t][ok]] = 1.0
+    a_mat.reshape(-1)[tr_a[t]] = tr_e[t]
+    b_mat.reshape(-1)[tr_b[t]] = 1.0
     a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
     return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
 

@@ -33,11 +33,14 @@ def sampling_fluctuation(e_dep: np.ndarray, a: np.ndarray, rng: np.random.Genera
         e_dep: (c, ...) deposited EM-scale energy per cell, GeV (>= 0).
         a: (c,) stochastic term per cluster, sqrt(GeV).
     """
-    theta = (a**2).reshape((-1,) + (1,) * (e_dep.ndim - 1)) * np.ones_like(e_dep)
-    shape = e_dep / theta
+    a2 = a**2
+    shape = e_dep / a2.reshape((-1,) + (1,) * (e_dep.ndim - 1))
     out = np.zeros_like(e_dep)
     pos = shape > 0
-    out[pos] = rng.gamma(shape[pos], theta[pos])
+    # The scale of the cells drawn, in the (row-major) order of the boolean selection: each
+    # cluster's a^2 once per selected cell of it (no full-size theta array to mask).
+    theta = np.repeat(a2, pos.sum(axis=tuple(range(1, pos.ndim))))
+    out[pos] = rng.gamma(shape[pos], theta)
     return out
 
 

@@ -156,3 +156,102 @@ def test_dilate_matches_reference(shape):
     for p in (0.02, 0.3):
         mask = rng.random(shape) < p
         assert _same(clustering._dilate(mask), _dilate_reference(mask))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("max_len", [1, 2, 7, 8, 9, 10, 30])
+def test_segment_sum_matches_reduceat(dtype, max_len):
+    from calo_calib.simulation.generator import segment_sum
+
+    rng = np.random.default_rng(max_len)
+    lengths = rng.integers(1, max_len + 1, 400)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    scale = 10.0 ** rng.integers(-8, 8, (lengths.sum(), 1, 1))  # mixed magnitudes: the order matters
+    a = (rng.normal(size=(lengths.sum(), 5, 3)) * scale).astype(dtype)
+    a[rng.random(a.shape) < 0.05] = -0.0
+    a[rng.random(a.shape) < 0.05] = 0.0
+    assert _same(segment_sum(a, starts), np.add.reduceat(a, starts, axis=0))
+    one = np.array([0])  # a single segment: the whole array
+    assert _same(segment_sum(a[:max_len], one), np.add.reduceat(a[:max_len], one, axis=0))
+
+
+def _deposits(rng, c, m, n_part):
+    cl = np.sort(rng.integers(0, c, m))
+    part = rng.integers(0, n_part, m)
+    flip = np.where(rng.random(m) < 0.5, -1.0, 1.0)
+    rot = rng.uniform(-np.pi, np.pi, m)
+    d = {"flip": flip, "rotation": rot, "weight": rng.random(m)}
+    dep = pileup._Deposits.subset(np.arange(m), cl, part, d, np.arange(m), c)
+    dep.e_layer = rng.exponential(0.1, (m, 4))
+    return dep
+
+
+def test_deposit_impacts_match_per_layer_gathers():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(3)
+    c, m, n_part = 300, 5000, 20_000
+    eta_imp = rng.normal(0.0, 2.0, (4, n_part)).astype(np.float32)
+    phi_imp = rng.uniform(-np.pi, np.pi, (4, n_part)).astype(np.float32)
+    impacts = np.concatenate([eta_imp, phi_imp]).T.astype(np.float32, order="C")
+    dep = _deposits(rng, c, m, n_part)
+    dep.gather_impacts(SimpleNamespace(impacts=impacts))
+    rho = rng.uniform(1400.0, 4000.0, c)
+    phi_c = rng.uniform(-np.pi, np.pi, c)
+    for layer in range(4):
+        got = dep.in_layer(layer, rho, phi_c)
+        r = rho[dep.cl]  # the earlier implementation: one gather per layer and coordinate
+        assert _same(got["x"], (dep.flip * eta_imp[layer][dep.part] * r).astype(np.float32))
+        y = (geo.wrap_phi(phi_imp[layer][dep.part] + dep.rot - phi_c[dep.cl]) * r).astype(np.float32)
+        assert _same(got["y"], y)
+
+
+def _track_cells_reference(x_edges, y_edges, tracks, tr):
+    ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
+    ct = tracks.cl
+    ix = np.floor((tr["x"] - x_edges[ct, 0]) / (x_edges[ct, 1] - x_edges[ct, 0])).astype(np.int64)
+    iy = np.floor((tr["y"] - y_edges[ct, 0]) / (y_edges[ct, 1] - y_edges[ct, 0])).astype(np.int64)
+    ok = (ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph)
+    return np.where(ok, tracks.slot * ne + ix, -1), np.where(ok, tracks.slot * nph + iy, -1), tr["e"]
+
+
+@pytest.mark.parametrize("ne, nph", [(9, 3), (59, 3), (9, 13), (5, 13)])
+def test_track_cells_keep_the_tracks_inside(ne, nph):
+    rng = np.random.default_rng(ne * nph)
+    c, m = 400, 6000
+    tracks = _deposits(rng, c, m, 1000)
+    x_edges = (rng.uniform(-300, 0, (c, 1)) + np.arange(ne + 1) * rng.uniform(3, 40, (c, 1))).astype(np.float32)
+    y_edges = (rng.uniform(-100, 0, (c, 1)) + np.arange(nph + 1) * rng.uniform(20, 40, (c, 1))).astype(np.float32)
+    tr = {
+        "x": rng.uniform(-400, 400, m).astype(np.float32),
+        "y": rng.uniform(-200, 200, m).astype(np.float32),
+        "e": rng.exponential(0.1, m).astype(np.float32),
+    }
+    tr["x"][:50] = x_edges[tracks.cl[:50], 3]  # exactly on a cell edge
+    a, b, e, bounds = pileup._track_cells(x_edges, y_edges, tracks, tr)
+    ra, rb, re = _track_cells_reference(x_edges, y_edges, tracks, tr)
+    assert bounds.size == tracks.bounds.size
+    for k in range(bounds.size - 1):  # per chunk: the in-window tracks the earlier _deposit scattered
+        t, rt = slice(bounds[k], bounds[k + 1]), slice(tracks.bounds[k], tracks.bounds[k + 1])
+        ok = ra[rt] >= 0
+        assert _same(a[t], ra[rt][ok]) and _same(b[t], rb[rt][ok]) and _same(e[t], re[rt][ok])
+
+
+def _sampling_fluctuation_reference(e_dep, a, rng):
+    theta = (a**2).reshape((-1,) + (1,) * (e_dep.ndim - 1)) * np.ones_like(e_dep)
+    shape = e_dep / theta
+    out = np.zeros_like(e_dep)
+    pos = shape > 0
+    out[pos] = rng.gamma(shape[pos], theta[pos])
+    return out
+
+
+@pytest.mark.parametrize("shape", [(200, 59, 3), (200, 9, 13), (50,), (0, 5, 13)])
+def test_sampling_fluctuation_same_draws(shape):
+    from calo_calib.simulation.readout import sampling_fluctuation
+
+    rng = np.random.default_rng(len(shape))
+    e_dep = rng.exponential(0.5, shape) * (rng.random(shape) < 0.7)  # zeros are not drawn
+    a = rng.uniform(0.08, 0.2, shape[0])
+    got, state = sampling_fluctuation(e_dep, a, np.random.default_rng(7)), np.random.default_rng(7)
+    assert _same(got, _sampling_fluctuation_reference(e_dep, a, state))
