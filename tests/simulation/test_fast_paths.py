@@ -161,7 +161,7 @@ def test_dilate_matches_reference(shape):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("max_len", [1, 2, 7, 8, 9, 10, 30])
 def test_segment_sum_matches_reduceat(dtype, max_len):
-    from calo_calib.simulation.generator import segment_sum
+    from calo_calib.simulation.deposits import segment_sum
 
     rng = np.random.default_rng(max_len)
     lengths = rng.integers(1, max_len + 1, 400)
