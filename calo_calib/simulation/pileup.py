@@ -36,13 +36,12 @@ as the signal); the lateral profile is the product of the 1-D marginals of the r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import torch
 
 from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.minbias import KIND_CHARGED, MinBiasLibrary, load_or_generate
+from calo_calib.simulation.pileup_library import Prepared, helix_impacts, neighbours, search_f32
+from calo_calib.simulation.pileup_overlay import CHUNK, Deposits, deposit_chunk, track_cells
 from calo_calib.simulation.pulse import BunchTrain, CrossingResponse, crossing_response
 from calo_calib.simulation.shower import (
     Medium,
@@ -68,117 +67,6 @@ class _ZeroNormal:
     @staticmethod
     def standard_normal(shape):
         return np.zeros(shape)
-
-
-@dataclass
-class _Prepared:
-    """The library particles that reach the calorimeter with a signal, with their impacts.
-
-    Particle arrays (n,) are ordered by (event, middle-layer impact eta).
-    """
-
-    lib: MinBiasLibrary
-    kind: np.ndarray  # (n,) int8
-    energy: np.ndarray  # (n,) GeV
-    impacts: np.ndarray  # (n, 8) float32: impact eta (signed as the particle) per layer, then phi per layer
-    eta_imp: np.ndarray  # (4, n) impact eta per layer: a view of ``impacts``
-    phi_imp: np.ndarray  # (4, n) impact phi per layer: a view of ``impacts``
-    pool_eta: np.ndarray  # (2n,) sorted signed L2 impact eta, both reflections
-    pool_particle: np.ndarray  # (2n,) particle index
-    pool_flip: np.ndarray  # (2n,) +1 / -1
-    density: np.ndarray  # (4, n_eta_bins) mean EM-scale energy per interaction per unit eta x phi
-    em_row: np.ndarray  # (n,) int32 flat row of the mini-shower tables (energy, |eta| bins) at start quantile 0
-    mip_e: np.ndarray  # (n, 4) mean EM-scale energy per layer as a MIP (GeV)
-    nb_start: np.ndarray  # (n + 1,) CSR: same-event particles within 2 x the window of each particle
-    nb_index: np.ndarray
-
-
-def _helix_impacts(lib: MinBiasLibrary, det) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Impact (eta, phi) of every particle on each layer's surface; (4, n), (4, n), (n,) arrives.
-
-    Photons go straight (impact = direction). Charged particles follow a helix of radius
-    pT / (0.3 B) inside the solenoid (r < R_sol, |z| < L_sol), then a straight line; a helix that
-    leaves the field through neither the barrel nor the ends curls up and never arrives. A particle
-    with |eta| < barrel_end hits the barrel surfaces (radius of the layer at its |eta|), otherwise
-    the end-cap planes.
-    """
-    f = det.field
-    b, r_sol, z_sol = float(f.b_tesla), float(f.solenoid_radius_mm), float(f.solenoid_half_length_mm)
-    n = lib.eta.size
-    eta_imp = np.repeat(lib.eta[None, :].astype(np.float64), geo.N_LAYERS, axis=0)
-    phi_imp = np.repeat(lib.phi[None, :].astype(np.float64), geo.N_LAYERS, axis=0)
-    arrives = np.ones(n, bool)
-    ch = np.flatnonzero(lib.charge != 0)
-    eta = lib.eta[ch].astype(np.float64)
-    phi0 = lib.phi[ch].astype(np.float64)
-    q = lib.charge[ch].astype(np.float64)
-    a_eta = np.abs(eta)
-    sinh = np.sinh(a_eta)
-    rho = lib.pt[ch].astype(np.float64) / (0.3 * b) * 1000.0  # mm
-    # Transverse arc length to leave the field: through the barrel (chord 2 rho sin(s/2rho) = R_sol) or the end.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s_r = np.where(2 * rho > r_sol, 2 * rho * np.arcsin(np.minimum(r_sol / (2 * rho), 1.0)), np.inf)
-        s_z = np.where(sinh > 0, z_sol / sinh, np.inf)
-    s_exit = np.minimum(s_r, s_z)
-    arrives[ch] = np.isfinite(s_exit)
-    s_exit = np.where(np.isfinite(s_exit), s_exit, 0.0)
-    turn = s_exit / rho  # angle turned in the field
-    r_e = 2 * rho * np.sin(0.5 * turn)
-    phi_e = phi0 - q * 0.5 * turn
-    psi_e = phi0 - q * turn
-    z_e = s_exit * sinh
-    x_e, y_e = r_e * np.cos(phi_e), r_e * np.sin(phi_e)
-    dx, dy = np.cos(psi_e), np.sin(psi_e)
-    pd = x_e * dx + y_e * dy
-    barrel = a_eta < float(det.accordion.barrel_end)
-    sign = np.sign(eta)
-    for layer in range(geo.N_LAYERS):
-        big_r = geo.barrel_radius(layer, a_eta)
-        u_b = -pd + np.sqrt(np.maximum(pd * pd - (r_e * r_e - big_r * big_r), 0.0))
-        u_e = np.maximum(geo.ENDCAP_Z[layer] - z_e, 0.0) / np.maximum(sinh, 1e-9)
-        u = np.where(barrel, u_b, u_e)
-        x, y, z = x_e + u * dx, y_e + u * dy, z_e + u * sinh
-        rt = np.maximum(np.hypot(x, y), 1e-6)
-        eta_imp[layer, ch] = np.arcsinh(z / rt) * sign
-        phi_imp[layer, ch] = np.arctan2(y, x)
-    return eta_imp, phi_imp, arrives
-
-
-def _search_f32(sorted32: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``np.searchsorted(sorted32, v)`` (side left) for a sorted float32 array and float64 values.
-
-    numpy would cast the whole float32 array (~3 M anchors) to float64 on every call. For float32
-    a, a >= v holds exactly when a >= the smallest float32 not below v, so searching that value in
-    float32 gives the same indices.
-    """
-    v32 = v.astype(np.float32)
-    low = v32 < v  # rounded down: step to the next float32 up
-    v32[low] = np.nextafter(v32[low], np.float32(np.inf))
-    return np.searchsorted(sorted32, v32)
-
-
-def _neighbours(key: np.ndarray, phi: np.ndarray, d_eta: float, d_phi: float) -> tuple[np.ndarray, np.ndarray]:
-    """CSR (start (n+1,), index) of the other particles of the same event within d_eta and d_phi.
-
-    ``key`` (n,) sorted event x 100 + eta: the candidates of a particle are a contiguous range.
-    Built in chunks of particles, so the candidate pairs in memory stay bounded (~20 MB).
-    """
-    n = key.size
-    lo_all = np.searchsorted(key, key - d_eta)
-    hi_all = np.searchsorted(key, key + d_eta)
-    counts = np.zeros(n, np.int64)
-    parts = []
-    for c0 in range(0, n, 200_000):
-        c1 = min(c0 + 200_000, n)
-        lo, count = lo_all[c0:c1], hi_all[c0:c1] - lo_all[c0:c1]
-        src = np.repeat(np.arange(c0, c1), count)
-        dst = np.repeat(lo, count) + (np.arange(src.size) - np.repeat(np.cumsum(count) - count, count))
-        keep = (dst != src) & (np.abs(geo.wrap_phi(phi[dst] - phi[src])) < d_phi)
-        counts[c0:c1] = np.bincount(src[keep] - c0, minlength=c1 - c0)
-        parts.append(dst[keep].astype(np.int32))  # src is sorted: dst is grouped by particle
-    start = np.zeros(n + 1, np.int64)
-    np.cumsum(counts, out=start[1:])
-    return start, np.concatenate(parts)
 
 
 class ParticlePileup:
@@ -297,7 +185,7 @@ class ParticlePileup:
         )  # fmt: skip
         if key_parts in _GEOMETRY:
             return _GEOMETRY[key_parts]
-        eta_imp, phi_imp, arrives = _helix_impacts(lib, self.det)
+        eta_imp, phi_imp, arrives = helix_impacts(lib, self.det)
         energy = lib.energy.astype(np.float64)
         usable = arrives & ((lib.kind == KIND_CHARGED) | (energy >= self.photon_min_e))
         idx = np.flatnonzero(usable)
@@ -312,7 +200,7 @@ class ParticlePileup:
         n = idx.size
         pool_eta = np.concatenate([e2, -e2])
         o = np.argsort(pool_eta)
-        nb_start, nb_index = _neighbours(key[order], phi_imp[geo.LAYER_L2], 2 * self.w_eta, 2 * self.w_phi)
+        nb_start, nb_index = neighbours(key[order], phi_imp[geo.LAYER_L2], 2 * self.w_eta, 2 * self.w_phi)
         out = {
             "kind": lib.kind[idx], "energy": energy[idx], "impacts": impacts, "eta_imp": eta_imp, "phi_imp": phi_imp,
             "pool_eta": pool_eta[o], "pool_particle": np.concatenate([np.arange(n), np.arange(n)])[o],
@@ -321,7 +209,7 @@ class ParticlePileup:
         _GEOMETRY[key_parts] = out
         return out
 
-    def _prepare(self, lib: MinBiasLibrary) -> _Prepared:
+    def _prepare(self, lib: MinBiasLibrary) -> Prepared:
         """Keep the particles that reach the calorimeter with a signal, ordered by (event, L2 eta)."""
         g = self._geometry(lib)
         kind, energy, eta_imp = g["kind"], g["energy"], g["eta_imp"]
@@ -335,7 +223,7 @@ class ParticlePileup:
         mean_e[em, 1:] = energy[em, None] * frac[:, 1:]
         mean_e[em, 0] = energy[em] * frac[:, 0] * mip_e[em, 0]
         density = self._density(lib.n_events, eta_imp, mean_e)
-        return _Prepared(
+        return Prepared(
             lib, kind, energy, g["impacts"], eta_imp, g["phi_imp"], g["pool_eta"], g["pool_particle"], g["pool_flip"],
             density, ((em_ie * self.em_frac.shape[1] + em_ia) * _N_START).astype(np.int32), mip_e,
             g["nb_start"], g["nb_index"],
@@ -370,8 +258,8 @@ class ParticlePileup:
         position = self.train.draw_position(c, rng)
         filled = self.train.is_filled(position, resp.offsets)  # (c, J)
         n_filled = filled.sum(axis=1)
-        lo = _search_f32(p.pool_eta, eta_c - self.w_eta)
-        hi = _search_f32(p.pool_eta, eta_c + self.w_eta)
+        lo = search_f32(p.pool_eta, eta_c - self.w_eta)
+        hi = search_f32(p.pool_eta, eta_c + self.w_eta)
         per_interaction = (hi - lo) / (2.0 * p.lib.n_events) * (2 * self.w_phi) / (2 * np.pi)
         lam = np.maximum(mu, 0.0) * self.rate_scale * per_interaction * n_filled
         n_anchor = rng.poisson(lam)
@@ -444,7 +332,7 @@ class ParticlePileup:
         part = d["particle"][order]
         em = p.kind[part] != KIND_CHARGED
         # Showers and tracks are handled apart from here on, each in deposit order (so in cluster order).
-        showers, tracks = (_Deposits.subset(np.flatnonzero(sel), cl, part, d, order, c) for sel in (em, ~em))
+        showers, tracks = (Deposits.subset(np.flatnonzero(sel), cl, part, d, order, c) for sel in (em, ~em))
         for deposits in (showers, tracks):
             deposits.gather_impacts(p)
         self._layer_energies(showers, tracks, sampling_a, rng)
@@ -462,18 +350,18 @@ class ParticlePileup:
             )
             sh = showers.in_layer(layer, rho, phi_c)
             tr = tracks.in_layer(layer, rho, phi_c)
-            tr_a, tr_b, tr_e, tr_bounds = _track_cells(x_edges, y_edges, tracks, tr)
+            tr_a, tr_b, tr_e, tr_bounds = track_cells(x_edges, y_edges, tracks, tr)
             for k in range(showers.width.size):
-                c0, c1 = k * _CHUNK, min((k + 1) * _CHUNK, c)
+                c0, c1 = k * CHUNK, min((k + 1) * CHUNK, c)
                 if showers.bounds[k + 1] > showers.bounds[k] or tracks.bounds[k + 1] > tracks.bounds[k]:
-                    cells[c0:c1] = _deposit(x_edges, y_edges, showers, sh, tr_a, tr_b, tr_e, tr_bounds, k, c0, c1)
+                    cells[c0:c1] = deposit_chunk(x_edges, y_edges, showers, sh, tr_a, tr_b, tr_e, tr_bounds, k, c0, c1)
             # Per-BCID mean: <mu> sum_j filled r(j) x mean energy per interaction in the cell.
             mean = self.mean_cell(layer, np.abs(w.eta_centre), w.deta[:, None], w.dphi)  # (c, ne)
             sub = (np.maximum(mu, 0.0) * self.rate_scale * d["sum_response"])[:, None] * mean
             out_cells.append((cells - sub[:, :, None]) * w.valid)
         return out_cells
 
-    def _layer_energies(self, showers: _Deposits, tracks: _Deposits, sampling_a: np.ndarray, rng) -> None:
+    def _layer_energies(self, showers: Deposits, tracks: Deposits, sampling_a: np.ndarray, rng) -> None:
         """Draw the layer energies (m, 4) of showers and tracks (GeV, times the crossing response)
         and the showers' lateral radii (m, 4, 3); stored on the two deposit sets.
 
@@ -511,196 +399,6 @@ class ParticlePileup:
             e_layer = mip * rng.gamma(k_mip, 1.0 / k_mip, (tracks.n, 4))
             e_layer *= tracks.weight[:, None]
             tracks.e_layer = e_layer
-
-
-_CHUNK = 128  # clusters per batched matrix product (bounds the padded deposit matrices)
-
-
-@dataclass
-class _Deposits:
-    """One kind of deposit (showers or tracks) of a batch, in deposit order (sorted by cluster).
-
-    Arrays (m,): cluster ``cl``, library particle ``part``, eta reflection ``flip`` (+-1), phi
-    rotation ``rot`` (rad), crossing response ``weight``; ``slot`` the deposit's row in its chunk's
-    padded deposit matrices (local cluster x width + rank of the deposit among all its cluster's
-    deposits: showers and tracks share the matrices); ``bounds`` (n_chunks + 1,) the deposits of
-    each chunk of _CHUNK clusters; ``width`` (n_chunks,) the most deposits (of both kinds) of a
-    cluster in each chunk. Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
-    ``e_layer`` (m, 4) GeV and, for showers, ``radii`` (m, 4, 3) float32 mm.
-    """
-
-    cl: np.ndarray
-    part: np.ndarray
-    flip: np.ndarray
-    rot: np.ndarray
-    weight: np.ndarray
-    slot: np.ndarray
-    bounds: np.ndarray
-    width: np.ndarray
-    impacts: np.ndarray | None = None
-    e_layer: np.ndarray | None = None
-    radii: np.ndarray | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.cl.size)
-
-    @staticmethod
-    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> _Deposits:
-        """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted."""
-        counts = np.bincount(cl, minlength=c)
-        rank = np.arange(cl.size) - (np.cumsum(counts) - counts)[cl]
-        n_chunks = -(-c // _CHUNK)
-        width = np.zeros(n_chunks * _CHUNK, np.int64)
-        width[:c] = counts
-        width = width.reshape(n_chunks, _CHUNK).max(axis=1)
-        sub = cl[idx]
-        o = order[idx]
-        return _Deposits(
-            sub, part[idx], d["flip"][o], d["rotation"][o], d["weight"][o],
-            (sub % _CHUNK) * width[sub // _CHUNK] + rank[idx],
-            np.searchsorted(sub, np.minimum(np.arange(n_chunks + 1) * _CHUNK, c)), width,
-        )  # fmt: skip
-
-    def gather_impacts(self, p: _Prepared) -> None:
-        """``self.impacts`` (8, m): the impact eta (rows 0-3) and phi (4-7) per layer of each deposit.
-
-        One row gather of the particles' 32-byte impact records (instead of a gather per layer and
-        coordinate), transposed so that each layer's values are contiguous.
-        """
-        self.impacts = np.ascontiguousarray(np.take(p.impacts, self.part, axis=0).T)
-
-    def in_layer(self, layer: int, rho: np.ndarray, phi_c: np.ndarray) -> dict:
-        """Impact (mm, float32, frames of the cell edges), energy and radii of the deposits in ``layer``."""
-        r = rho[self.cl]
-        out = {
-            "x": (self.flip * self.impacts[layer] * r).astype(np.float32),
-            "y": (geo.wrap_phi(self.impacts[4 + layer] + self.rot - phi_c[self.cl]) * r).astype(np.float32),
-            "e": self.e_layer[:, layer].astype(np.float32) if self.n else np.zeros(0, np.float32),
-        }
-        if self.radii is not None:
-            out["radii"] = np.ascontiguousarray(self.radii[:, layer])  # (m, 3)
-            out["radii_t"] = np.ascontiguousarray(out["radii"].T)  # (3, m)
-        return out
-
-
-def _track_cells(x_edges, y_edges, tracks: _Deposits, tr: dict) -> tuple[np.ndarray, ...]:
-    """Flat entries of the tracks (MIPs: the one cell each crosses) in the padded deposit matrices.
-
-    Returns, for the tracks inside the window only (in deposit order), the flat index into the eta
-    matrix (slot x ne + eta cell) and into the phi matrix (slot x nph + phi cell), the energy, and
-    (n_chunks + 1,) the range of each chunk's tracks in these arrays.
-    """
-    ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
-    ct = tracks.cl
-    # Cell size per cluster first, then gathered: the same float32 subtraction on the same values.
-    x0, y0 = x_edges[:, 0], y_edges[:, 0]
-    ix = np.floor((tr["x"] - x0[ct]) / (x_edges[:, 1] - x0)[ct]).astype(np.int64)
-    iy = np.floor((tr["y"] - y0[ct]) / (y_edges[:, 1] - y0)[ct]).astype(np.int64)
-    keep = np.flatnonzero((ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph))
-    slot = tracks.slot[keep]
-    return slot * ne + ix[keep], slot * nph + iy[keep], tr["e"][keep], np.searchsorted(keep, tracks.bounds)
-
-
-# Showers per pass of the marginal-fraction arithmetic: its float32 temporaries (block x up to 60
-# edges, ~0.5 MB each) then stay in the CPU cache, which is ~2x faster than whole-chunk passes.
-_BLOCK = 2048
-# Above this many cell edges (the strips' 60 in eta) the marginals are computed one shower per row;
-# for the narrow windows (4 to 14 edges) one edge per row, so numpy's loops run along the showers.
-_WIDE = 32
-
-
-def _deposit(x_edges, y_edges, showers: _Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int):
-    """Cells (c1 - c0, ne, nph) of the clusters c0..c1-1 of chunk ``k`` from their deposits.
-
-    Each deposit's cell fractions are the product of its eta and phi marginals; the sum over the
-    deposits of a cluster is one batched matrix product (ne x P) @ (P x nph), P the chunk's width
-    (zero-padded). Showers spread over the window; tracks (MIPs) fill the one cell they cross.
-
-    Args: x_edges (c, ne+1), y_edges (c, nph+1) cell edges in mm; ``showers`` and ``sh`` (its
-    :meth:`_Deposits.in_layer`); tr_a, tr_b, tr_e, tr_bounds: the tracks inside the window, from
-    :func:`_track_cells`.
-    """
-    nc = c1 - c0
-    ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
-    width = int(showers.width[k])
-    a_mat = np.zeros((nc * width, ne), np.float32)
-    b_mat = np.zeros((nc * width, nph), np.float32)
-    x_t, y_t = np.ascontiguousarray(x_edges.T), np.ascontiguousarray(y_edges.T)
-    for s in range(int(showers.bounds[k]), int(showers.bounds[k + 1]), _BLOCK):
-        i = slice(s, min(s + _BLOCK, int(showers.bounds[k + 1])))
-        ce, slot, r, r_t = showers.cl[i], showers.slot[i], sh["radii"][i], sh["radii_t"][:, i]
-        _fill_showers(a_mat, slot, x_edges, x_t, ce, sh["x"][i], r, r_t, sh["e"][i])
-        _fill_showers(b_mat, slot, y_edges, y_t, ce, sh["y"][i], r, r_t, None)
-    t = slice(int(tr_bounds[k]), int(tr_bounds[k + 1]))
-    a_mat.reshape(-1)[tr_a[t]] = tr_e[t]
-    b_mat.reshape(-1)[tr_b[t]] = 1.0
-    a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
-    return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
-
-
-def _fill_showers(mat, slot, edges, edges_t, ce, impact, radii, radii_t, energy) -> None:
-    """``mat[slot] = energy x`` the marginal fractions of showers in the cells of their clusters.
-
-    Args: mat (rows, k) float32 padded deposit matrix; slot (b,) its rows; edges (c, k+1) and its
-    transpose edges_t cell edges (mm) per cluster; ce (b,) cluster; impact (b,) mm, same frame;
-    radii (b, 3) and radii_t (3, b); energy (b,) float32, or None for fractions only.
-    Both layouts give the same numbers (the same element-wise float32 operations).
-    """
-    if edges.shape[1] > _WIDE:
-        # Row gathers by np.take: several times faster than fancy indexing for narrow rows.
-        x = np.take(edges, ce, axis=0)
-        x -= impact[:, None]
-        frac = _marginal_fractions(x, radii)
-        if energy is not None:
-            frac *= energy[:, None]
-        mat[slot] = frac
-    else:
-        x = np.take(edges_t, ce, axis=1)
-        x -= impact
-        frac = _marginal_fractions_t(x, radii_t)
-        if energy is not None:
-            frac *= energy
-        mat[slot] = frac.T
-
-
-def _marginal_fractions_t(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """:func:`_marginal_fractions` in the transposed layout: edges (k+1, n), radii (3, n) -> (k, n)."""
-    x2 = edges * edges
-    core = x2 + radii[0] ** 2
-    np.sqrt(core, out=core)
-    np.divide(edges, core, out=core)
-    tail = np.add(x2, radii[1] ** 2, out=x2)
-    np.sqrt(tail, out=tail)
-    np.divide(edges, tail, out=tail)
-    core -= tail
-    core *= radii[2]
-    core += tail
-    out = np.subtract(core[1:], core[:-1])
-    out *= 0.5
-    return out
-
-
-def _marginal_fractions(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """Fractions of a core + tail GFlash radial profile between consecutive ``edges`` along one axis.
-
-    The 1-D marginal of the 2-D density R^2 / (pi (x^2 + y^2 + R^2)^2) has the CDF
-    1/2 + x / (2 sqrt(x^2 + R^2)). Args: edges (n, k+1) float32, mm relative to the impact;
-    radii (n, 3) float32: core radius, tail radius (mm), core probability. Returns (n, k).
-    """
-    x2 = edges * edges
-    core = x2 + radii[:, 0:1] ** 2
-    np.sqrt(core, out=core)
-    np.divide(edges, core, out=core)
-    tail = np.add(x2, radii[:, 1:2] ** 2, out=x2)  # x^2 is not needed any more: reuse its memory
-    np.sqrt(tail, out=tail)
-    np.divide(edges, tail, out=tail)
-    core -= tail
-    core *= radii[:, 2:3]
-    core += tail  # p x_core + (1 - p) x_tail
-    out = np.subtract(core[:, 1:], core[:, :-1])
-    out *= 0.5
-    return out
 
 
 _MODELS: dict[str, ParticlePileup] = {}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from calo_calib.simulation import clustering, pileup
+from calo_calib.simulation import clustering, pileup_library, pileup_overlay
 from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.shower import _corner_difference, rectangle_fractions
 
@@ -58,7 +58,7 @@ def test_float32_search_matches_float64_search():
             [-10.0, 10.0, a[0], a[-1]],
         ]
     )
-    assert np.array_equal(pileup._search_f32(a, v), np.searchsorted(a.astype(np.float64), v))
+    assert np.array_equal(pileup_library.search_f32(a, v), np.searchsorted(a.astype(np.float64), v))
 
 
 def _marginal_inputs(rng, n, k):
@@ -85,8 +85,8 @@ def _marginal_reference(edges, radii):
 def test_marginal_fractions_both_layouts(k):
     edges, radii = _marginal_inputs(np.random.default_rng(k), 3000, k)
     ref = _marginal_reference(edges, radii)
-    assert _same(pileup._marginal_fractions(edges.copy(), radii), ref)
-    t = pileup._marginal_fractions_t(np.ascontiguousarray(edges.T), np.ascontiguousarray(radii.T))
+    assert _same(pileup_overlay.marginal_fractions(edges.copy(), radii), ref)
+    t = pileup_overlay.marginal_fractions_t(np.ascontiguousarray(edges.T), np.ascontiguousarray(radii.T))
     assert _same(np.ascontiguousarray(t.T), ref)
 
 
@@ -102,7 +102,7 @@ def test_fill_showers_scatters_energy_times_fractions(k):
     slot = np.sort(rng.choice(4 * b, b, replace=False))
     for e in (energy, None):
         mat = np.zeros((4 * b, k), np.float32)
-        pileup._fill_showers(mat, slot, edges, np.ascontiguousarray(edges.T), ce, impact, radii,
+        pileup_overlay.fill_showers(mat, slot, edges, np.ascontiguousarray(edges.T), ce, impact, radii,
                              np.ascontiguousarray(radii.T), e)  # fmt: skip
         ref = np.zeros_like(mat)
         frac = _marginal_reference(edges[ce] - impact[:, None], radii)
@@ -181,7 +181,7 @@ def _deposits(rng, c, m, n_part):
     flip = np.where(rng.random(m) < 0.5, -1.0, 1.0)
     rot = rng.uniform(-np.pi, np.pi, m)
     d = {"flip": flip, "rotation": rot, "weight": rng.random(m)}
-    dep = pileup._Deposits.subset(np.arange(m), cl, part, d, np.arange(m), c)
+    dep = pileup_overlay.Deposits.subset(np.arange(m), cl, part, d, np.arange(m), c)
     dep.e_layer = rng.exponential(0.1, (m, 4))
     return dep
 
@@ -228,7 +228,7 @@ def test_track_cells_keep_the_tracks_inside(ne, nph):
         "e": rng.exponential(0.1, m).astype(np.float32),
     }
     tr["x"][:50] = x_edges[tracks.cl[:50], 3]  # exactly on a cell edge
-    a, b, e, bounds = pileup._track_cells(x_edges, y_edges, tracks, tr)
+    a, b, e, bounds = pileup_overlay.track_cells(x_edges, y_edges, tracks, tr)
     ra, rb, re = _track_cells_reference(x_edges, y_edges, tracks, tr)
     assert bounds.size == tracks.bounds.size
     for k in range(bounds.size - 1):  # per chunk: the in-window tracks the earlier _deposit scattered

@@ -1,0 +1,207 @@
+"""The pile-up deposits of a batch of clusters in their cells (the overlay's inner loop).
+
+:class:`Deposits` holds the drawn pile-up particles (mini-showers or MIP tracks) of the batch, sorted
+by cluster; :func:`deposit_chunk` adds them to the cells of one layer for a chunk of clusters as one
+batched matrix product of their lateral marginals (:func:`marginal_fractions`, :func:`fill_showers`)
+and the tracks' single cells (:func:`track_cells`). Called by
+:meth:`calo_calib.simulation.pileup.ParticlePileup.cells`. Energies in GeV, lengths in mm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from calo_calib.simulation import geometry as geo
+from calo_calib.simulation.pileup_library import Prepared
+
+CHUNK = 128  # clusters per batched matrix product (bounds the padded deposit matrices)
+
+
+@dataclass
+class Deposits:
+    """One kind of deposit (showers or tracks) of a batch, in deposit order (sorted by cluster).
+
+    Arrays (m,): cluster ``cl``, library particle ``part``, eta reflection ``flip`` (+-1), phi
+    rotation ``rot`` (rad), crossing response ``weight``; ``slot`` the deposit's row in its chunk's
+    padded deposit matrices (local cluster x width + rank of the deposit among all its cluster's
+    deposits: showers and tracks share the matrices); ``bounds`` (n_chunks + 1,) the deposits of
+    each chunk of CHUNK clusters; ``width`` (n_chunks,) the most deposits (of both kinds) of a
+    cluster in each chunk. Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
+    ``e_layer`` (m, 4) GeV and, for showers, ``radii`` (m, 4, 3) float32 mm.
+    """
+
+    cl: np.ndarray
+    part: np.ndarray
+    flip: np.ndarray
+    rot: np.ndarray
+    weight: np.ndarray
+    slot: np.ndarray
+    bounds: np.ndarray
+    width: np.ndarray
+    impacts: np.ndarray | None = None
+    e_layer: np.ndarray | None = None
+    radii: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.cl.size)
+
+    @staticmethod
+    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> Deposits:
+        """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted."""
+        counts = np.bincount(cl, minlength=c)
+        rank = np.arange(cl.size) - (np.cumsum(counts) - counts)[cl]
+        n_chunks = -(-c // CHUNK)
+        width = np.zeros(n_chunks * CHUNK, np.int64)
+        width[:c] = counts
+        width = width.reshape(n_chunks, CHUNK).max(axis=1)
+        sub = cl[idx]
+        o = order[idx]
+        return Deposits(
+            sub, part[idx], d["flip"][o], d["rotation"][o], d["weight"][o],
+            (sub % CHUNK) * width[sub // CHUNK] + rank[idx],
+            np.searchsorted(sub, np.minimum(np.arange(n_chunks + 1) * CHUNK, c)), width,
+        )  # fmt: skip
+
+    def gather_impacts(self, p: Prepared) -> None:
+        """``self.impacts`` (8, m): the impact eta (rows 0-3) and phi (4-7) per layer of each deposit.
+
+        One row gather of the particles' 32-byte impact records (instead of a gather per layer and
+        coordinate), transposed so that each layer's values are contiguous.
+        """
+        self.impacts = np.ascontiguousarray(np.take(p.impacts, self.part, axis=0).T)
+
+    def in_layer(self, layer: int, rho: np.ndarray, phi_c: np.ndarray) -> dict:
+        """Impact (mm, float32, frames of the cell edges), energy and radii of the deposits in ``layer``."""
+        r = rho[self.cl]
+        out = {
+            "x": (self.flip * self.impacts[layer] * r).astype(np.float32),
+            "y": (geo.wrap_phi(self.impacts[4 + layer] + self.rot - phi_c[self.cl]) * r).astype(np.float32),
+            "e": self.e_layer[:, layer].astype(np.float32) if self.n else np.zeros(0, np.float32),
+        }
+        if self.radii is not None:
+            out["radii"] = np.ascontiguousarray(self.radii[:, layer])  # (m, 3)
+            out["radii_t"] = np.ascontiguousarray(out["radii"].T)  # (3, m)
+        return out
+
+
+def track_cells(x_edges, y_edges, tracks: Deposits, tr: dict) -> tuple[np.ndarray, ...]:
+    """Flat entries of the tracks (MIPs: the one cell each crosses) in the padded deposit matrices.
+
+    Returns, for the tracks inside the window only (in deposit order), the flat index into the eta
+    matrix (slot x ne + eta cell) and into the phi matrix (slot x nph + phi cell), the energy, and
+    (n_chunks + 1,) the range of each chunk's tracks in these arrays.
+    """
+    ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
+    ct = tracks.cl
+    # Cell size per cluster first, then gathered: the same float32 subtraction on the same values.
+    x0, y0 = x_edges[:, 0], y_edges[:, 0]
+    ix = np.floor((tr["x"] - x0[ct]) / (x_edges[:, 1] - x0)[ct]).astype(np.int64)
+    iy = np.floor((tr["y"] - y0[ct]) / (y_edges[:, 1] - y0)[ct]).astype(np.int64)
+    keep = np.flatnonzero((ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph))
+    slot = tracks.slot[keep]
+    return slot * ne + ix[keep], slot * nph + iy[keep], tr["e"][keep], np.searchsorted(keep, tracks.bounds)
+
+
+# Showers per pass of the marginal-fraction arithmetic: its float32 temporaries (block x up to 60
+# edges, ~0.5 MB each) then stay in the CPU cache, which is ~2x faster than whole-chunk passes.
+_BLOCK = 2048
+# Above this many cell edges (the strips' 60 in eta) the marginals are computed one shower per row;
+# for the narrow windows (4 to 14 edges) one edge per row, so numpy's loops run along the showers.
+_WIDE = 32
+
+
+def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int):
+    """Cells (c1 - c0, ne, nph) of the clusters c0..c1-1 of chunk ``k`` from their deposits.
+
+    Each deposit's cell fractions are the product of its eta and phi marginals; the sum over the
+    deposits of a cluster is one batched matrix product (ne x P) @ (P x nph), P the chunk's width
+    (zero-padded). Showers spread over the window; tracks (MIPs) fill the one cell they cross.
+
+    Args: x_edges (c, ne+1), y_edges (c, nph+1) cell edges in mm; ``showers`` and ``sh`` (its
+    :meth:`Deposits.in_layer`); tr_a, tr_b, tr_e, tr_bounds: the tracks inside the window, from
+    :func:`track_cells`.
+    """
+    nc = c1 - c0
+    ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
+    width = int(showers.width[k])
+    a_mat = np.zeros((nc * width, ne), np.float32)
+    b_mat = np.zeros((nc * width, nph), np.float32)
+    x_t, y_t = np.ascontiguousarray(x_edges.T), np.ascontiguousarray(y_edges.T)
+    for s in range(int(showers.bounds[k]), int(showers.bounds[k + 1]), _BLOCK):
+        i = slice(s, min(s + _BLOCK, int(showers.bounds[k + 1])))
+        ce, slot, r, r_t = showers.cl[i], showers.slot[i], sh["radii"][i], sh["radii_t"][:, i]
+        fill_showers(a_mat, slot, x_edges, x_t, ce, sh["x"][i], r, r_t, sh["e"][i])
+        fill_showers(b_mat, slot, y_edges, y_t, ce, sh["y"][i], r, r_t, None)
+    t = slice(int(tr_bounds[k]), int(tr_bounds[k + 1]))
+    a_mat.reshape(-1)[tr_a[t]] = tr_e[t]
+    b_mat.reshape(-1)[tr_b[t]] = 1.0
+    a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
+    return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
+
+
+def fill_showers(mat, slot, edges, edges_t, ce, impact, radii, radii_t, energy) -> None:
+    """``mat[slot] = energy x`` the marginal fractions of showers in the cells of their clusters.
+
+    Args: mat (rows, k) float32 padded deposit matrix; slot (b,) its rows; edges (c, k+1) and its
+    transpose edges_t cell edges (mm) per cluster; ce (b,) cluster; impact (b,) mm, same frame;
+    radii (b, 3) and radii_t (3, b); energy (b,) float32, or None for fractions only.
+    Both layouts give the same numbers (the same element-wise float32 operations).
+    """
+    if edges.shape[1] > _WIDE:
+        # Row gathers by np.take: several times faster than fancy indexing for narrow rows.
+        x = np.take(edges, ce, axis=0)
+        x -= impact[:, None]
+        frac = marginal_fractions(x, radii)
+        if energy is not None:
+            frac *= energy[:, None]
+        mat[slot] = frac
+    else:
+        x = np.take(edges_t, ce, axis=1)
+        x -= impact
+        frac = marginal_fractions_t(x, radii_t)
+        if energy is not None:
+            frac *= energy
+        mat[slot] = frac.T
+
+
+def marginal_fractions_t(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """:func:`marginal_fractions` in the transposed layout: edges (k+1, n), radii (3, n) -> (k, n)."""
+    x2 = edges * edges
+    core = x2 + radii[0] ** 2
+    np.sqrt(core, out=core)
+    np.divide(edges, core, out=core)
+    tail = np.add(x2, radii[1] ** 2, out=x2)
+    np.sqrt(tail, out=tail)
+    np.divide(edges, tail, out=tail)
+    core -= tail
+    core *= radii[2]
+    core += tail
+    out = np.subtract(core[1:], core[:-1])
+    out *= 0.5
+    return out
+
+
+def marginal_fractions(edges: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Fractions of a core + tail GFlash radial profile between consecutive ``edges`` along one axis.
+
+    The 1-D marginal of the 2-D density R^2 / (pi (x^2 + y^2 + R^2)^2) has the CDF
+    1/2 + x / (2 sqrt(x^2 + R^2)). Args: edges (n, k+1) float32, mm relative to the impact;
+    radii (n, 3) float32: core radius, tail radius (mm), core probability. Returns (n, k).
+    """
+    x2 = edges * edges
+    core = x2 + radii[:, 0:1] ** 2
+    np.sqrt(core, out=core)
+    np.divide(edges, core, out=core)
+    tail = np.add(x2, radii[:, 1:2] ** 2, out=x2)  # x^2 is not needed any more: reuse its memory
+    np.sqrt(tail, out=tail)
+    np.divide(edges, tail, out=tail)
+    core -= tail
+    core *= radii[:, 2:3]
+    core += tail  # p x_core + (1 - p) x_tail
+    out = np.subtract(core[:, 1:], core[:, :-1])
+    out *= 0.5
+    return out
