@@ -148,7 +148,7 @@ def check_config(cfg: DictConfig) -> None:
     adversary = adversary_name(cfg)
     if adversary not in ADVERSARIES:
         raise RunError(f"adversary.name={adversary!r}: expected one of {', '.join(ADVERSARIES)}")
-    error = kind.config_error(cfg, adversary)  # what this kind of model cannot be trained with (the BDT: pull and σ losses, an adversary)
+    error = kind.config_error(cfg, adversary)  # the BDT: no pull or σ loss, no adversary
     if error:
         raise RunError(error)
     if adversary != "none":
