@@ -151,7 +151,7 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
                    allow_particle_mismatch: bool = False, flavour: str = "calo_calib") -> dict[str, Any]:  # fmt: skip
     import torch
 
-    from calo_calib.calibration import NetworkCalibration, cell_and_cluster_features, make_dataset
+    from calo_calib.calibration import NetworkRunCalibration, cell_and_cluster_features, make_dataset
     from calo_calib.deploy.onnx_export import export_batched, export_per_cluster, metadata_json
     from calo_calib.deploy.onnx_graphs import N_PAIR_INPUTS, has_sigma, needs_pair, output_names
     from calo_calib.deploy.parity import check_parity
@@ -165,7 +165,7 @@ def export_network(run_dir: Path, cfg, out: Path, tolerance: float, data: str | 
         if why:
             raise ExportError(why)  # before anything is written
     torch.manual_seed(0)
-    calib = NetworkCalibration(run_dir, cfg, checkpoint=checkpoint, device="cpu")
+    calib = NetworkRunCalibration(run_dir, cfg, checkpoint=checkpoint, device="cpu")
     model = calib.model.eval()
     parity_paths = _parity_data(cfg, data)
     _check_parity_particle(parity_paths, cfg, allow_particle_mismatch)
@@ -253,10 +253,10 @@ def _write_mvautils(src: Path, dst: Path) -> dict[str, Any]:
     import numpy as np
 
     from calo_calib.deploy import mvautils, mvautils_root
-    from calo_calib.models.bdt import BDTCalibration
+    from calo_calib.models.bdt import BDTModel
 
     with_root = mvautils_root.available()
-    bdt = BDTCalibration.load(src, nthread=1)
+    bdt = BDTModel.load(src, nthread=1)
     dst.mkdir(parents=True)
     boosters = {}
     rng = np.random.default_rng(0)
@@ -310,7 +310,7 @@ def export_bdt(run_dir: Path, cfg, out: Path) -> dict[str, Any]:
         shutil.copytree(src, staging)
         columns = sorted(set(high_level_columns(prov["particle"], features)) | set(shape_cell_columns(features)))
         info = {**prov, "kind": "bdt", "features": features, "input_columns": columns, "selection": _selection(cfg),
-                "format": "XGBoost JSON boosters per (|eta|, E_T) bin; calo_calib.models.bdt.BDTCalibration.load"}  # fmt: skip
+                "format": "XGBoost JSON boosters per (|eta|, E_T) bin; calo_calib.models.bdt.BDTModel.load"}  # fmt: skip
         (staging / "calibration.json").write_text(json.dumps(info, indent=2))
         info["mvautils"] = _write_mvautils(src, staging / "mvautils")
         (staging / "calibration.json").write_text(json.dumps(info, indent=2))
@@ -330,7 +330,7 @@ def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
     The parity data (``data`` or the run's test split) must hold the model's particle type, unless
     ``allow_particle_mismatch``; an unfinished run (its ``status.json`` not ``completed``) is refused.
     """
-    from calo_calib.calibration import load_run_config
+    from calo_calib.calibration import load_run_config, run_calibration_class
     from calo_calib.io.atomic import write_json_atomic
 
     path = Path(path)
@@ -345,10 +345,10 @@ def export_run(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
     checkpoint = path.name if path.is_file() else "best.pt"
     cfg = load_run_config(run_dir)
     out_dir = Path(out) if out else run_dir / "export"
-    if cfg.model.kind == "bdt":
-        manifest = export_bdt(run_dir, cfg, out_dir)
-    else:
+    if run_calibration_class(cfg).is_network:  # ONNX graphs
         manifest = export_network(run_dir, cfg, out_dir, tolerance, data, checkpoint, allow_particle_mismatch, flavour)
+    else:  # XGBoost JSON (+ MVAUtils trees)
+        manifest = export_bdt(run_dir, cfg, out_dir)
     write_json_atomic(out_dir / "export.json", manifest)
     log.info("exported %s to %s: %s", run_dir, out_dir, ", ".join(manifest["files"].values()))
     return manifest

@@ -51,7 +51,7 @@ def simulate_test_set(particle: str, mu: float, n_clusters: int, seed: int, mu_r
 
 def study(cfg: DictConfig) -> list[dict[str, Any]]:
     """Run the study; returns the records ``{mu, method, run, sigma_rel, sigma_rel_err, median, n}``."""
-    from calo_calib.calibration import load_calibration
+    from calo_calib.calibration import load_run
     from calo_calib.evaluation import predictions as P
     from calo_calib.evaluation.metrics import bootstrap, median_response, sigma_rel
     from calo_calib.evaluation.plots import plot_pileup_scan
@@ -59,7 +59,7 @@ def study(cfg: DictConfig) -> list[dict[str, Any]]:
     runs = [Path(str(r)) for r in cfg.runs]
     if not runs:
         raise ValueError("runs: give at least one run directory")
-    calibrations = [load_calibration(r, device=str(cfg.device)) for r in runs]
+    calibrations = [load_run(r, device=str(cfg.device)) for r in runs]
     particles = {c.particle for c in calibrations}
     if len(particles) != 1:
         raise ValueError(f"runs: all runs must calibrate the same particle, got {sorted(particles)}")
@@ -74,7 +74,7 @@ def study(cfg: DictConfig) -> list[dict[str, Any]]:
             Path(str(cfg.data_root)), int(cfg.workers), bool(cfg.progress),
         )  # fmt: skip
         for label, calib in zip(labels, calibrations):
-            pred, dataset = calib.predict(data)
+            pred, dataset = calib.apply(data)
             table = P.build_predictions(dataset.scalar_table(list(P.TRUTH_COLUMNS)), pred.row_id, pred.correction, "model")
             truth = table.column("truth_e").to_numpy()
             methods = {"model": label}

@@ -36,11 +36,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.calibration import (
-    BDTRunCalibration,
-    NetworkCalibration,
+    Calibration,
     build_run_network,
     cell_and_cluster_features,
     make_dataset,
+    run_calibration_class,
 )
 from calo_calib.evaluation import predictions as P
 from calo_calib.evaluation import uncertainty as U
@@ -134,28 +134,24 @@ def check_config(cfg: DictConfig) -> None:
             f"particle={particle}: calibrations are trained per reconstructed type; "
             f"choose one of {', '.join(TRAINABLE_PARTICLES)}"
         )
-    if cfg.model.kind not in ("network", "bdt"):
-        raise RunError(f"model.kind={cfg.model.kind!r}: expected network or bdt")
+    try:
+        kind = run_calibration_class(cfg)
+    except ValueError as err:
+        raise RunError(str(err)) from None
     from calo_calib.training.domain_adaptation import ADVERSARIES
-    from calo_calib.training.losses import LOSSES, PULL_LOSSES, SIGMA_LOSSES
+    from calo_calib.training.losses import LOSSES
 
     if cfg.loss.name not in LOSSES:
         raise RunError(f"loss.name={cfg.loss.name!r}: expected one of {', '.join(LOSSES)}")
-    if cfg.loss.name in PULL_LOSSES and cfg.model.kind != "network":
-        raise RunError(
-            f"loss={cfg.loss.name} scales network residuals by the expected resolution; the BDT is trained per "
-            f"(|eta|, E_T) bin already: use loss=mse or huber with model={cfg.model.name}"
-        )
     if cfg.loss.name in ("huber", "pull_huber") and not (cfg.loss.delta and float(cfg.loss.delta) > 0):
         raise RunError(f"loss.delta must be > 0 for the Huber loss, got {cfg.loss.delta}")
-    if cfg.loss.name in SIGMA_LOSSES and cfg.model.kind != "network":
-        raise RunError(f"loss={cfg.loss.name} predicts a per-cluster σ with a network head: use model=transformer or gnn_edge, not model={cfg.model.name}")
     adversary = adversary_name(cfg)
     if adversary not in ADVERSARIES:
         raise RunError(f"adversary.name={adversary!r}: expected one of {', '.join(ADVERSARIES)}")
+    error = kind.config_error(cfg, adversary)  # the BDT: no pull or σ loss, no adversary
+    if error:
+        raise RunError(error)
     if adversary != "none":
-        if cfg.model.kind != "network":
-            raise RunError(f"adversary={adversary} trains a discriminator on a network's representation: not available for model={cfg.model.name}")
         if not cfg.data.get("unlabelled"):
             raise RunError(f"adversary={adversary} needs unlabelled data-like clusters: set data.unlabelled=<dataset dir>")
     for key in ("unlabelled", "unlabelled_test"):
@@ -166,7 +162,7 @@ def check_config(cfg: DictConfig) -> None:
     if int(cfg.data.batch_size) <= 0:
         raise RunError(f"data.batch_size must be > 0, got {cfg.data.batch_size}")
     cell_and_cluster_features(cfg)  # unknown feature names raise here
-    if cfg.model.kind == "network":
+    if kind.is_network:
         trainer_config(cfg)
     for key, choices in (("nonfinite", ("error", "drop")), ("out_of_range", ("error", "drop", "allow"))):
         value = cfg.data.get(key, "error")
@@ -411,7 +407,7 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     ``model.features`` (``atlas`` by default, ``atlas+shapes`` for ``model=bdt_shapes``) chooses the
     inputs; the saved manifest records it.
     """
-    from calo_calib.models.bdt import BDTCalibration
+    from calo_calib.models.bdt import BDTModel
 
     particle = str(cfg.particle.name)
     bdt_dir = run_dir / "bdt"
@@ -421,7 +417,7 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     m = cfg.model
     features = str(m.get("features", "atlas"))
     try:
-        bdt = BDTCalibration(
+        bdt = BDTModel(
             particle,
             binned=bool(m.binned),
             params={**OmegaConf.to_container(m.params, resolve=True), "seed": int(cfg.seed)},
@@ -482,13 +478,13 @@ def find_reference_run(cfg: DictConfig, run_dir: Path, fingerprint: str) -> Path
     return None
 
 
-def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], run_dir: Path, tracker: Tracker, training: dict[str, Any]) -> dict[str, Any]:
+def evaluate_run(cfg: DictConfig, calibration: Calibration, splits: dict[str, list[Path]], run_dir: Path, tracker: Tracker, training: dict[str, Any]) -> dict[str, Any]:
     """Predict the test split, write predictions, metrics, summary and plots; returns the metrics."""
     from calo_calib.evaluation.plots import write_all_plots
     from calo_calib.evaluation.report import compare, evaluate, summary_markdown, write_metrics
 
     t0 = time.perf_counter()
-    prediction, test = calibration.predict(splits["test"])
+    prediction, test = calibration.apply(splits["test"])
     predict_seconds = time.perf_counter() - t0
     truth = test.scalar_table(list(P.TRUTH_COLUMNS))
     name = str(cfg.model.name)
@@ -556,7 +552,7 @@ def evaluate_run(cfg: DictConfig, calibration, splits: dict[str, list[Path]], ru
     return metrics
 
 
-def evaluate_data_like(cfg: DictConfig, calibration, paths: list[Path], out_dir: Path, mc_metrics: dict[str, Any],
+def evaluate_data_like(cfg: DictConfig, calibration: Calibration, paths: list[Path], out_dir: Path, mc_metrics: dict[str, Any],
                        stem: str = "predictions_data_like") -> dict[str, Any]:  # fmt: skip
     """Apply the calibration to a LABELLED data-like test set (a detector variant) and compare with MC.
 
@@ -569,7 +565,7 @@ def evaluate_data_like(cfg: DictConfig, calibration, paths: list[Path], out_dir:
     from calo_calib.evaluation.report import evaluate
 
     name = str(cfg.model.name)
-    prediction, dataset = calibration.predict(paths)
+    prediction, dataset = calibration.apply(paths)
     table = P.build_predictions(dataset.scalar_table(list(P.TRUTH_COLUMNS)), prediction.row_id, prediction.correction, name)
     if prediction.sigma is not None:
         table = U.add_sigma_column(table, prediction.row_id, prediction.sigma)
@@ -691,7 +687,7 @@ def _checked_splits(cfg: DictConfig, run_dir: Path, env: DistEnv) -> dict[str, l
     assert splits is not None
     check_data(cfg, splits)
     last = run_dir / "checkpoints" / ckpt.LAST
-    if cfg.resume and cfg.model.kind == "network" and last.exists():
+    if cfg.resume and run_calibration_class(cfg).is_network and last.exists():
         try:
             current = data_fingerprint([*splits["train"], *splits["val"]])
         except DataError as err:
@@ -714,12 +710,12 @@ def _train_and_evaluate(cfg: DictConfig, run_dir: Path, env: DistEnv, splits: di
         enabled=env.is_main,
     )
     try:
-        if cfg.model.kind == "bdt":
-            training = train_bdt(cfg, splits, run_dir) if env.is_main else {}
-            calibration = BDTRunCalibration(run_dir, cfg) if env.is_main else None
-        else:
+        kind = run_calibration_class(cfg)
+        if kind.is_network:  # every rank trains (DDP)
             training = train_network(cfg, splits, run_dir, env, tracker)
-            calibration = NetworkCalibration(run_dir, cfg, device=str(env.device)) if env.is_main else None
+        else:
+            training = train_bdt(cfg, splits, run_dir) if env.is_main else {}
+        calibration = kind(run_dir, cfg, device=str(env.device)) if env.is_main else None
         metrics = evaluate_run(cfg, calibration, splits, run_dir, tracker, training) if env.is_main else {}
     finally:
         tracker.finish()

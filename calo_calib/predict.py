@@ -128,15 +128,15 @@ def predict(model: str, input: str, output: str, batch_size: int = 1024, device:
     ``overwrite``: replace an existing ``output``. The output path is checked (:func:`check_output`)
     before anything is loaded; on any failure no temporary file is left behind.
     """
-    from calo_calib.deploy.predictors import load_predictor
+    from calo_calib.calibration import load_exported
     from calo_calib.io.dataset_stream import tmp_file
 
     nonfinite = _check_nonfinite(nonfinite)
     out = check_output(model, input, output, overwrite)
-    predictor = load_predictor(model, device=device, threads=threads)
-    _check_particle(input, predictor.particle, model, allow_particle_mismatch)
+    calibration = load_exported(model, device=device, threads=threads)
+    _check_particle(input, calibration.particle, model, allow_particle_mismatch)
     with_truth = _has_truth(input) if str(truth) == "auto" else str(truth).lower() in ("true", "1", "yes")
-    dataset = predictor.dataset(input, batch_size=batch_size, with_truth=with_truth, nonfinite=nonfinite,
+    dataset = calibration.dataset(input, batch_size=batch_size, with_truth=with_truth, nonfinite=nonfinite,
                                 out_of_range=_check_choice("out_of_range", out_of_range, OUT_OF_RANGE_CHOICES))  # fmt: skip
     fields = [
         ("row_id", pa.int64()),
@@ -144,7 +144,7 @@ def predict(model: str, input: str, output: str, batch_size: int = 1024, device:
         ("correction", pa.float32()),
         ("e_calib", pa.float32()),
     ]
-    with_sigma = bool(getattr(predictor, "has_sigma", False))
+    with_sigma = calibration.has_sigma
     if with_sigma:  # a network trained with loss=gaussian_nll: its per-cluster resolution
         fields.append(("sigma", pa.float32()))
     if with_truth:
@@ -159,19 +159,19 @@ def predict(model: str, input: str, output: str, batch_size: int = 1024, device:
     bar = tqdm(total=len(dataset), unit="cluster", unit_scale=True, desc="calibrating", disable=not progress)
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in predictor.iter_predictions(dataset):
-                corr = np.asarray(chunk["correction"], dtype=np.float32)
-                e = np.asarray(chunk["cluster_e"], dtype=np.float32)
+            for chunk in calibration.iter_predictions(dataset):
+                corr = np.asarray(chunk.correction, dtype=np.float32)
+                e = np.asarray(chunk.cluster_e, dtype=np.float32)
                 cols = {
-                    "row_id": chunk["row_id"].astype(np.int64),
+                    "row_id": chunk.row_id.astype(np.int64),
                     "cluster_e": e,
                     "correction": corr,
                     "e_calib": corr * e,
                 }
                 if with_sigma:
-                    cols["sigma"] = np.asarray(chunk["sigma"], dtype=np.float32)
+                    cols["sigma"] = np.asarray(chunk.sigma, dtype=np.float32)
                 if with_truth:
-                    cols["truth_e"] = (np.asarray(chunk["target"], dtype=np.float64) * e).astype(np.float32)
+                    cols["truth_e"] = (np.asarray(chunk.target, dtype=np.float64) * e).astype(np.float32)
                 writer.write_table(pa.table(cols, schema=schema))
                 n += len(corr)
                 bar.update(len(corr))
@@ -217,7 +217,7 @@ def _one_line(err: BaseException) -> str:
 @hydra.main(config_path=str(CONF_DIR / "apps" / "predict"), config_name="predict", version_base=None)
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (see module docstring)."""
-    from calo_calib.deploy.predictors import PredictorError
+    from calo_calib.calibration import ModelFileError
 
     # SIGTERM (a batch system's kill, a plain `kill`) unwinds like an error, so the temporary output is removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -232,7 +232,7 @@ def main(cfg: DictConfig) -> None:
         predict(str(cfg.model), str(cfg.input), str(cfg.output), int(cfg.batch_size), str(cfg.device), int(cfg.threads), cfg.truth,
                 bool(cfg.progress), cfg.get("nonfinite"), overwrite, cfg.get("out_of_range"),
                 flags["allow_particle_mismatch"])  # fmt: skip
-    except (PredictorError, ValueError, OSError, RuntimeError) as err:
+    except (ModelFileError, ValueError, OSError, RuntimeError) as err:
         raise SystemExit(f"calo_calib.predict: error: {_one_line(err)}") from None
 
 

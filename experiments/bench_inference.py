@@ -97,10 +97,10 @@ def bench_network(particle: str, data: Path, n_latency: int, n_throughput: int, 
 
 
 def bench_bdt(particle: str, data: Path, bdt_run: Path, n_latency: int, n_throughput: int) -> list[dict]:
-    from calo_calib.calibration import load_calibration, make_dataset
-    from calo_calib.models.bdt import BDTCalibration
+    from calo_calib.calibration import load_run, make_dataset
+    from calo_calib.models.bdt import BDTModel
 
-    calib = load_calibration(bdt_run)
+    calib = load_run(bdt_run)
     if calib.particle != particle:
         raise SystemExit(f"bench_inference: --bdt-run {bdt_run} is a {calib.particle} BDT, not {particle}")
     ds = make_dataset(calib.cfg, [data], max_clusters=n_throughput)
@@ -108,12 +108,12 @@ def bench_bdt(particle: str, data: Path, bdt_run: Path, n_latency: int, n_throug
     # the shower shapes from the cells), computed here once, outside the timed predictions.
     feats = calib.bdt.dataset_inputs(ds)
     records = []
-    one = BDTCalibration.load(bdt_run / "bdt", nthread=1)
+    one = BDTModel.load(bdt_run / "bdt", nthread=1)
     rows = [{k: v[i : i + 1] for k, v in feats.items()} for i in range(min(n_latency, len(feats["cluster_e"])))]
     lat = _latency(one.predict_correction, rows)
     common = {"model": f"{calib.name} (trained: {bdt_run})"}  # bdt, or bdt_shapes (model.features: atlas+shapes)
     records.append({**common, "device": "cpu", "threads": 1, **lat})
-    allc = BDTCalibration.load(bdt_run / "bdt", nthread=0)
+    allc = BDTModel.load(bdt_run / "bdt", nthread=0)
     allc.predict_correction({k: v[:1000] for k, v in feats.items()})
     t0 = time.perf_counter()
     n = len(allc.predict_correction(feats))

@@ -43,7 +43,7 @@ def test_run_writes_sigma_pulls_and_coverage(nll_run):
 
 def test_calibration_predict_exposes_sigma_and_onnx_exports_it(nll_run, tmp_path):
     calib = load_calibration(nll_run)
-    prediction, dataset = calib.predict([str(calib.cfg.data.test)])
+    prediction, dataset = calib.apply([str(calib.cfg.data.test)])
     assert prediction.sigma is not None and prediction.sigma.shape == prediction.correction.shape == (len(dataset),)
     table = pq.read_table(nll_run / "predictions.parquet")
     order = np.argsort(prediction.row_id)

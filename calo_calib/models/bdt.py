@@ -1,7 +1,7 @@
 """XGBoost baseline reproducing the ATLAS egammaMVACalib BDT (detector card §5.1).
 
 * **Target** (as ATLAS): ``E_true / E_acc`` with E_acc = E1 + E2 + E3, the accordion energy.
-* **Output** (as the networks): :meth:`BDTCalibration.predict_correction` returns the multiplicative
+* **Output** (as the networks): :meth:`BDTModel.predict_correction` returns the multiplicative
   correction to ``cluster_e``, E_reco = correction × cluster_e. Since ``cluster_e`` also contains
   the presampler energy, correction = prediction × E_acc / cluster_e (not the prediction itself).
 * **Binning** (``binned=True``): one booster per (|η|, raw E_T) bin, E_T = E_acc / cosh η; the card's
@@ -29,7 +29,7 @@
   Early stopping monitors the same loss (``rmse`` / ``mphe``) on the validation clusters of the bin,
   and the saved booster keeps only the trees up to the best iteration.
 
-Saved layout (:meth:`BDTCalibration.save`): ``<dir>/<booster>.json`` (XGBoost JSON models) and the
+Saved layout (:meth:`BDTModel.save`): ``<dir>/<booster>.json`` (XGBoost JSON models) and the
 manifest ``<dir>/bdt.json`` (bins, routes, params, inputs, version), each written atomically; the
 manifest is written last, so its presence marks a complete model.
 """
@@ -97,7 +97,7 @@ def _require(features: Mapping[str, np.ndarray], names: Sequence[str], what: str
             raise ValueError(f"BDT {what}: missing feature/column {name!r} (have {sorted(features)})")
 
 
-class BDTCalibration:
+class BDTModel:
     """Per-(|η|, E_T)-bin XGBoost regression of E_true/E_acc (see the module docstring).
 
     Args:
@@ -385,8 +385,8 @@ class BDTCalibration:
         """This model's inputs of every selected cluster of a :class:`~calo_calib.data.loader.ClusterDataset`.
 
         The one way the BDT inputs are prepared (training in :func:`calo_calib.pipeline.train_bdt`,
-        :meth:`calo_calib.calibration.BDTRunCalibration.predict`, the exported
-        :class:`calo_calib.deploy.predictors.BDTPredictor`, ``experiments/bench_inference.py``):
+        :func:`calo_calib.calibration.bdt.bdt_predictions` of the BDT run and of the exported BDT,
+        ``experiments/bench_inference.py``):
         :func:`~calo_calib.data.high_level.dataset_bdt_inputs` with the model's own ``particle`` and
         ``features`` (``atlas`` | ``atlas+shapes``), so a model is always applied to the inputs it was
         trained on. Returns ``{name: (N,)}`` in the dataset's order, with ``cluster_e`` [GeV] and
@@ -398,7 +398,7 @@ class BDTCalibration:
     def predict_ratio(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
         """Predicted E_true/E_acc of every cluster, (N,) float64."""
         if not self.routes:
-            raise RuntimeError("BDTCalibration: not trained (call fit or load)")
+            raise RuntimeError("BDTModel: not trained (call fit or load)")
         _require(features, ["abs_eta", "e_t_raw"], "predict")
         route = np.asarray(self.routes)[self.bin_index(features["abs_eta"], features["e_t_raw"])]
         out = np.full(route.shape, np.nan)
@@ -457,7 +457,7 @@ class BDTCalibration:
     def save(self, directory: Path | str) -> None:
         """Write ``<directory>/<booster>.json`` then the manifest ``bdt.json`` (each atomically)."""
         if not self.routes:
-            raise RuntimeError("BDTCalibration: nothing to save (call fit first)")
+            raise RuntimeError("BDTModel: nothing to save (call fit first)")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         for name, booster in self.boosters.items():
@@ -474,7 +474,7 @@ class BDTCalibration:
         self._write_atomic(d / MANIFEST, json.dumps(manifest, indent=1, default=float).encode())
 
     @classmethod
-    def load(cls, directory: Path | str, nthread: int | None = None) -> BDTCalibration:
+    def load(cls, directory: Path | str, nthread: int | None = None) -> BDTModel:
         """Load a model written by :meth:`save` (``nthread`` overrides the saved thread count).
 
         A manifest without ``features`` (written before the option existed) loads as ``atlas``.

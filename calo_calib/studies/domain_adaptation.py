@@ -207,7 +207,7 @@ def study(cfg: DictConfig, all_overrides: Sequence[str] = ()) -> dict[str, Any]:
     model trained. Returns the payload written to ``domain_adaptation.json``.
     """
     # ~70 lines: one linear recipe (compose, make samples, train 2 + len(variants) runs, report), kept in one piece.
-    from calo_calib.calibration import load_calibration
+    from calo_calib.calibration import load_run
     from calo_calib.evaluation.report import write_metrics
     from calo_calib.io.atomic import write_text_atomic
     from calo_calib.pipeline import evaluate_data_like, train_and_evaluate
@@ -239,13 +239,13 @@ def study(cfg: DictConfig, all_overrides: Sequence[str] = ()) -> dict[str, Any]:
         # Trained first: the networks' runs below find it as their BDT reference (same test split).
         print(f"training the BDT baseline on MC -> {out / 'bdt'}", flush=True)
         bdt_mc = train_and_evaluate(bdt_cfg, out / "bdt")
-        bdt = load_calibration(out / "bdt")
+        bdt = load_run(out / "bdt")
         bdt_eval = {v: evaluate_data_like(bdt.cfg, bdt, [s["test"]], out / "bdt", bdt_mc, stem=f"predictions_{v}")
                     for v, s in samples.items()}  # fmt: skip
 
     print(f"training {model} on MC only -> {out / 'none'}", flush=True)
     mc_metrics = train_and_evaluate(compose_run_config([*overrides, "adversary=none"]), out / "none")
-    baseline = load_calibration(out / "none")
+    baseline = load_run(out / "none")
     base_eval = {v: evaluate_data_like(baseline.cfg, baseline, [s["test"]], out / "none", mc_metrics, stem=f"predictions_{v}")
                  for v, s in samples.items()}  # fmt: skip
 

@@ -63,7 +63,7 @@ def resolve_test_paths(cfg: DictConfig, test: str | None) -> list[str]:
 
 def bdt_rows(run_dir: Path, bdt: str | None) -> tuple[list[dict[str, Any]] | None, str | None]:
     """The XGBoost gain rows of the BDT run ``bdt`` (``auto``: the run's reference BDT) and its directory."""
-    from calo_calib.models.bdt import BDTCalibration
+    from calo_calib.models.bdt import BDTModel
     from calo_calib.studies.importance_bdt import bdt_gain_importance
 
     if not bdt or bdt in ("none", "null"):
@@ -78,7 +78,7 @@ def bdt_rows(run_dir: Path, bdt: str | None) -> tuple[list[dict[str, Any]] | Non
     path = Path(bdt) / "bdt"
     if not path.is_dir():
         raise SystemExit(f"feature_importance: error: {bdt} is not a BDT run directory ({path} is missing)")
-    return bdt_gain_importance(BDTCalibration.load(path)), str(bdt)
+    return bdt_gain_importance(BDTModel.load(path)), str(bdt)
 
 
 def study(args: DictConfig) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def study(args: DictConfig) -> dict[str, Any]:
         raise SystemExit("feature_importance: error: run=<trained run directory> is required")
     import torch
 
-    from calo_calib.calibration import load_calibration, load_run_config
+    from calo_calib.calibration import load_run, load_run_config, run_calibration_class
     from calo_calib.studies.importance import feature_importance
     from calo_calib.studies.importance_report import write_importance
     from calo_calib.studies.importance_sample import load_sample
@@ -102,7 +102,7 @@ def study(args: DictConfig) -> dict[str, Any]:
     progress = str(args.progress).lower() not in ("false", "0", "no")
     cfg = load_run_config(run_dir)
     title = f"{cfg.particle.name}, {cfg.model.name}"
-    if cfg.model.kind == "bdt":  # no network to perturb: the gain table only
+    if not run_calibration_class(cfg).is_network:  # no network to perturb: the gain table only
         gain, _ = bdt_rows(run_dir, str(run_dir))
         result = {"run_dir": str(run_dir), "model": "bdt", "bdt_gain": gain}
         from calo_calib.evaluation.report import write_metrics
@@ -116,7 +116,7 @@ def study(args: DictConfig) -> dict[str, Any]:
     device = str(args.device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    calib = load_calibration(run_dir, device=device)
+    calib = load_run(run_dir, cfg, device=device)
     paths = resolve_test_paths(cfg, str(args.test) if args.test else None)
     sample = load_sample(
         calib, paths, max_clusters=_int(args, "max_clusters", 20000, 1), batch_size=_int(args, "batch_size", None, 1)

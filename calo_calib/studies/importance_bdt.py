@@ -10,7 +10,7 @@ from typing import Any
 
 
 def bdt_gain_importance(bdt: Any) -> list[dict[str, Any]]:
-    """XGBoost total-gain importance of a :class:`calo_calib.models.bdt.BDTCalibration`, summed over its boosters.
+    """XGBoost total-gain importance of a :class:`calo_calib.models.bdt.BDTModel`, summed over its boosters.
 
     Returns:
         One dict per input, sorted by decreasing gain: ``name``, ``total_gain`` (sum over the

@@ -58,7 +58,7 @@ def load_sample(
     """Read the first ``max_clusters`` selected clusters of ``paths`` with the run's features and selection.
 
     Args:
-        calibration: a :class:`calo_calib.calibration.NetworkCalibration` (``.cfg``, ``.model``).
+        calibration: a :class:`calo_calib.calibration.NetworkRunCalibration` (``.cfg``, ``.model``).
         paths: dataset directories / Parquet files (the run's test split usually).
         max_clusters: None = all selected clusters.
         batch_size: clusters per batch (None: the run's ``data.eval_batch_size``). ``gnn_edge`` holds

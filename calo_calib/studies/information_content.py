@@ -12,7 +12,7 @@ on the test sample, per bin of E_true (``bins=e``, edges ``edges``) or of the tr
 
 * **σ_rel** = IQR / (1.349 mean) of E_reco/E_true (:func:`calo_calib.evaluation.metrics.sigma_rel`, paired
   bootstrap errors) of: ``raw`` (E_cluster); ``bdt``, the project's XGBoost BDT
-  (:class:`calo_calib.models.bdt.BDTCalibration`, target E_true/E_acc) on the ATLAS inputs
+  (:class:`calo_calib.models.bdt.BDTModel`, target E_true/E_acc) on the ATLAS inputs
   (``features=atlas``, the inputs of ``model=bdt``); ``bdt_shapes``, the same on the ATLAS inputs plus the
   shower shapes of :mod:`calo_calib.data.shower_shapes` (``features=atlas+shapes``, the inputs of
   ``model=bdt_shapes``); and the ``oracle``
@@ -149,11 +149,11 @@ def _take(d: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray
 def energy_predictions(train, val, test, particle: str, args: Mapping) -> dict[str, np.ndarray]:
     """E_reco of the test clusters for every method of :data:`METHODS`."""
     from calo_calib.evaluation.predictions import oracle_energy
-    from calo_calib.models.bdt import BDTCalibration
+    from calo_calib.models.bdt import BDTModel
 
     out = {"raw": np.asarray(test["cluster_e"], dtype=np.float64)}
     for method, fs in FEATURE_SETS.items():
-        bdt = BDTCalibration(
+        bdt = BDTModel(
             particle,
             binned=bool(args["binned"]),
             features=fs,

@@ -42,13 +42,14 @@ def study(own: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
 
     Returns the report: per size ``n_train``, ``epochs``, ``steps`` and the test σ_rel (fraction).
     """
+    from calo_calib.calibration import run_calibration_class
     from calo_calib.formatting import jsonable
     from calo_calib.pipeline import resolve_splits, train_and_evaluate
     from calo_calib.run import compose_run_config
 
     overrides = list(overrides)
     base = compose_run_config(["compare_to=auto", *overrides])
-    if base.model.kind != "network":
+    if not run_calibration_class(base).is_network:
         raise SystemExit(f"learning_curve: model={base.model.name} is not a network")
     splits = resolve_splits(base)
     probe = _n_train(base, splits)

@@ -31,11 +31,11 @@ from calo_calib.studies.cli import parse_command_line, study_errors
 
 def study(run_dir: Path, data: str | None, out: Path) -> dict[str, Any]:
     """Apply the run's calibration to ``data`` (default: its test split) and write the pull/coverage report."""
-    from calo_calib.calibration import load_calibration
+    from calo_calib.calibration import load_run
     from calo_calib.evaluation import predictions as P
     from calo_calib.evaluation import uncertainty as U
 
-    calib = load_calibration(run_dir)
+    calib = load_run(run_dir)
     cfg = calib.cfg
     test = cfg.data.get("test")
     if data:
@@ -44,7 +44,7 @@ def study(run_dir: Path, data: str | None, out: Path) -> dict[str, Any]:
         paths = [str(test)] if isinstance(test, str) else [str(p) for p in test]
     else:  # the default dataset's test split
         paths = [str(Path(str(cfg.data.root)) / calib.particle / "test")]
-    prediction, dataset = calib.predict(paths)
+    prediction, dataset = calib.apply(paths)
     if prediction.sigma is None:
         raise SystemExit(f"uncertainty_study: error: {run_dir} was trained with loss={cfg.loss.name}: no per-cluster sigma "
                          "(train with loss=gaussian_nll)")  # fmt: skip

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.formatting import jsonable
 from calo_calib.io.atomic import write_json_atomic, write_text_atomic
-from calo_calib.zee.energies import Calibrator, ClusterEnergies
+from calo_calib.zee.energies import ClusterEnergies, EnergyMethod
 from calo_calib.zee.fit import FitConfig, PeakFit, auto_window, fit_peak
 from calo_calib.zee.generator import ZeeConfig
 from calo_calib.zee.sample import ZeeSample, compose_sim_config, load_sample, simulate_sample
@@ -173,7 +173,7 @@ def _scale_record(
 
 
 def analyse_method(
-    calib: Calibrator, mc: ZeeSample, data: ZeeSample, cfg: DictConfig, fit_cfg: FitConfig, out: Path
+    calib: EnergyMethod, mc: ZeeSample, data: ZeeSample, cfg: DictConfig, fit_cfg: FitConfig, out: Path
 ) -> dict[str, Any]:
     """Everything the candle measures for one method; writes its mass plots into ``out/plots``."""
     from calo_calib.zee.plots import plot_mass
@@ -261,7 +261,7 @@ def run_candle(cfg: DictConfig) -> dict[str, Any]:
     gen = ZeeConfig.from_mapping(OmegaConf.to_container(cfg.generator, resolve=True))
     fit_cfg = fit_config(cfg)
     sources = ([cfg.calibration] if cfg.calibration else []) + list(cfg.extra_calibrations or [])
-    calibrators = [Calibrator(None)] + [Calibrator(str(s), device=str(cfg.device)) for s in sources]
+    energy_methods = [EnergyMethod(None)] + [EnergyMethod(str(s), device=str(cfg.device)) for s in sources]
 
     sim_over = [str(o) for o in cfg.sim_overrides]
     specs = {
@@ -276,7 +276,7 @@ def run_candle(cfg: DictConfig) -> dict[str, Any]:
         samples[name] = load_sample(path)
 
     methods = {}
-    for calib in calibrators:
+    for calib in energy_methods:
         name = calib.method if calib.method not in methods else f"{calib.method}_{len(methods)}"
         calib.method = name
         methods[name] = analyse_method(calib, samples["mc"], samples["data"], cfg, fit_cfg, out)

@@ -31,32 +31,23 @@ class ClusterEnergies:
     sigma: np.ndarray | None
 
 
-class Calibrator:
-    """Applies one calibration to samples. ``source`` None (or "raw") = the raw cluster energy;
-    a run directory (holding ``config.yaml``) = :func:`calo_calib.calibration.load_calibration`;
-    an ``.onnx`` file or exported BDT directory = :func:`calo_calib.deploy.predictors.load_predictor`."""
+class EnergyMethod:
+    """One method of the candle: the raw cluster energy (``source`` None or "raw") or a calibration
+    (a run directory or an exported ``.onnx`` file / BDT directory:
+    :func:`calo_calib.calibration.load_calibration`), applied to samples."""
 
     def __init__(self, source: PathLike | None, device: str = "cpu") -> None:
         self.source = None if source in (None, "", "raw") else Path(source)
-        self._calibration = self._predictor = None
+        self.calibration = None
         if self.source is None:
             self.method = "raw"
             return
         if not self.source.exists():
             raise FileNotFoundError(f"calibration={self.source} does not exist")
-        if (self.source / "config.yaml").exists():
-            from calo_calib.calibration import load_calibration
+        from calo_calib.calibration import load_calibration
 
-            self._calibration = load_calibration(self.source, device=device)
-            self.method, particle = self._calibration.name, self._calibration.particle
-        else:
-            from calo_calib.deploy.predictors import load_predictor
-
-            self._predictor = load_predictor(self.source, device=device)
-            self.method, particle = (
-                str(self._predictor.metadata.get("model", self.source.stem)),
-                self._predictor.particle,
-            )
+        self.calibration = load_calibration(self.source, device=device)
+        self.method, particle = self.calibration.name, self.calibration.particle
         if particle != "electron":
             raise ValueError(
                 f"calibration={self.source} was trained for {particle}; the Z candle needs an electron calibration"
@@ -65,20 +56,11 @@ class Calibrator:
     def energies(self, sample: ZeeSample) -> ClusterEnergies:
         """Calibrated energies of every cluster of ``sample``."""
         cluster_e = sample.clusters["cluster_e"].astype(np.float64)
-        if self.source is None:
+        if self.calibration is None:
             return ClusterEnergies("raw", cluster_e, None)
         n = cluster_e.shape[0]
-        if self._calibration is not None:
-            pred, _ = self._calibration.predict(sample.clusters_dir)
-            row_id, corr, sigma = pred.row_id, pred.correction, getattr(pred, "sigma", None)
-        else:
-            parts = list(
-                self._predictor.iter_predictions(self._predictor.dataset(sample.clusters_dir, with_truth=False))
-            )
-            row_id = np.concatenate([p["row_id"] for p in parts])
-            corr = np.concatenate([p["correction"] for p in parts])
-            sigma = np.concatenate([p["sigma"] for p in parts]) if parts and all("sigma" in p for p in parts) else None
-        row_id = np.asarray(row_id, np.int64)
+        pred, _ = self.calibration.apply(sample.clusters_dir, with_truth=False)  # truth: for diagnostics only
+        row_id, corr, sigma = np.asarray(pred.row_id, np.int64), pred.correction, pred.sigma
         if row_id.size and (row_id.min() < 0 or row_id.max() >= n):
             raise ValueError(f"{self.source}: predicted row_id outside the {n} clusters of {sample.clusters_dir}")
         energy = np.full(n, np.nan)

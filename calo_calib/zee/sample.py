@@ -3,7 +3,7 @@
 Layout of a sample directory::
 
     <dir>/clusters/shard_00000.parquet ...   clusters in the schema of calo_calib.io.schema: any
-                                             trained calibration reads them (load_calibration(run).predict)
+                                             trained calibration reads them (load_calibration(path).apply)
     <dir>/events.parquet                     one row per reconstructed event (both electrons have a cluster)
     <dir>/lost_electrons.parquet             the electrons without a cluster (which electron of which event)
     <dir>/sample.json                        counts, configuration, seeds (the provenance)

@@ -201,13 +201,13 @@ def test_mvautils_trees_reproduce_xgboost_on_real_clusters(bdt_export):
     from calo_calib.data.high_level import dataset_bdt_inputs
     from calo_calib.deploy import mvautils_root
     from calo_calib.deploy.mvautils import MVAUtilsForest, read_tree_file
-    from calo_calib.models.bdt import BDTCalibration
+    from calo_calib.models.bdt import BDTModel
 
     particle, run_dir, manifest, out = bdt_export
     directory = out / manifest["files"]["bdt"] / "mvautils"
     binning = json.loads((directory / "binning.json").read_text())
     calib = load_calibration(run_dir)
-    bdt = BDTCalibration.load(run_dir / "bdt", nthread=1)
+    bdt = BDTModel.load(run_dir / "bdt", nthread=1)
     feats = dataset_bdt_inputs(make_dataset(calib.cfg, [calib.cfg.data.test]), particle, bdt.features)
     route = np.asarray(binning["routes"])[bdt.bin_index(feats["abs_eta"], feats["e_t_raw"])]
     # With ROOT (installed by `make install`) the trees hold std::vector branches and are also read in

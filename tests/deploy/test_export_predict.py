@@ -14,10 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from calo_calib.calibration import cell_and_cluster_features, load_calibration
+from calo_calib.calibration import ModelFileError, cell_and_cluster_features, load_calibration, load_exported
 from calo_calib.deploy.onnx_export import read_metadata
 from calo_calib.deploy.parity import ParityError, check_parity
-from calo_calib.deploy.predictors import PredictorError, load_predictor
 from calo_calib.deploy.runtime import make_session
 from calo_calib.export import ExportError, export_run
 from calo_calib.pipeline import train_and_evaluate
@@ -105,7 +104,7 @@ def test_predict_equals_the_pytorch_or_xgboost_evaluation(runs, exports, tmp_pat
     model_path = out_dir / (manifest["files"]["batched"] if model != "bdt" else manifest["files"]["bdt"])
     stats = predict(str(model_path), data, str(tmp_path / "pred.parquet"), batch_size=64, progress=False)
     out = pq.read_table(tmp_path / "pred.parquet")
-    ref, dataset = calib.predict([data])
+    ref, dataset = calib.apply([data])
     assert stats["n_clusters"] == out.num_rows == len(ref.row_id) == len(dataset)
     order = np.argsort(out.column("row_id").to_numpy())
     ref_order = np.argsort(ref.row_id)
@@ -164,7 +163,7 @@ def test_predict_rejects_bad_inputs_with_clear_errors(runs, exports, tmp_path):
             p.value = json.dumps(json.loads(p.value)[:-1])
     onnx.save(m, str(tmp_path / "bad.onnx"))
     n_cluster = len(json.loads(next(p.value for p in m.metadata_props if p.key == "cluster_features"))) + 1
-    with pytest.raises(PredictorError, match=f"input 'cluster' takes {n_cluster} features but the metadata lists {n_cluster - 1}"):
-        load_predictor(tmp_path / "bad.onnx")
-    with pytest.raises(PredictorError, match="expected an .onnx file"):
-        load_predictor(src / "dataset.json")
+    with pytest.raises(ModelFileError, match=f"input 'cluster' takes {n_cluster} features but the metadata lists {n_cluster - 1}"):
+        load_exported(tmp_path / "bad.onnx")
+    with pytest.raises(ModelFileError, match="expected an .onnx file"):
+        load_exported(src / "dataset.json")

@@ -16,7 +16,7 @@ from calo_calib.data.high_level import (
     phi_mod_calo,
 )
 from calo_calib.io.parquet import read_clusters
-from calo_calib.models.bdt import BDTCalibration
+from calo_calib.models.bdt import BDTModel
 
 CONV = ["conv_r", "conv_pt_ratio", "conv_et_over_pt"]
 FAST = dict(num_boost_round=100, early_stopping_rounds=10, nthread=2, params={"seed": 3})
@@ -162,7 +162,7 @@ def test_input_names():
 
 
 def test_binning_grid_and_edges(tiny_data):
-    m = BDTCalibration("electron")
+    m = BDTModel("electron")
     assert len(m.bins) == 13 * 9 + 6  # 13 regular |eta| rows x 9 E_T bins + the crack row (6 E_T bins)
     idx = m.bin_index(np.array([0.65, 0.6499, 1.40, 1.52, 2.5, 0.1]), np.array([10.0, 10.0, 30.0, 25.0, 6e4, -3.0]))
     got = [(m.bins[i]["eta_lo"], m.bins[i]["et_lo"]) for i in idx]
@@ -177,7 +177,7 @@ def test_binning_grid_and_edges(tiny_data):
 
 
 def test_row_inputs_follow_atlas():
-    m = BDTCalibration("electron")
+    m = BDTModel("electron")
     row = {m.eta_edges[r]: m.row_inputs(r) for r in range(m.n_rows)}
     assert "f0" in row[1.74] and "f0" not in row[1.82] and "f0" not in row[2.47]
     assert "cell_index_calo" not in row[0.0] and "cell_index_calo" not in row[2.47]
@@ -198,7 +198,7 @@ def electron_data(tiny_data):
 @pytest.fixture(scope="module")
 def binned(electron_data):
     train, val, _ = electron_data
-    model = BDTCalibration("electron", min_bin_clusters=100, **FAST)
+    model = BDTModel("electron", min_bin_clusters=100, **FAST)
     summary = model.fit(train, val, progress=False)
     return model, summary
 
@@ -245,12 +245,12 @@ def test_save_load_identical(binned, electron_data, tmp_path):
     model.save(tmp_path / "bdt")
     files = sorted(p.name for p in (tmp_path / "bdt").iterdir())
     assert "bdt.json" in files and not any(".tmp" in f for f in files)
-    loaded = BDTCalibration.load(tmp_path / "bdt")
+    loaded = BDTModel.load(tmp_path / "bdt")
     np.testing.assert_array_equal(loaded.predict_correction(test), model.predict_correction(test))
     manifest = json.loads((tmp_path / "bdt" / "bdt.json").read_text())
     assert manifest["input_names"] == bdt_input_names("electron")
     with pytest.raises(FileNotFoundError, match="bdt.json"):
-        BDTCalibration.load(tmp_path / "nothing")
+        BDTModel.load(tmp_path / "nothing")
 
 
 def test_predict_needs_cluster_e(binned, electron_data):
@@ -263,7 +263,7 @@ def test_predict_needs_cluster_e(binned, electron_data):
 
 def test_unbinned_huber(electron_data):
     train, val, test = electron_data
-    model = BDTCalibration("electron", binned=False, loss="huber", huber_delta=0.05, **FAST)
+    model = BDTModel("electron", binned=False, loss="huber", huber_delta=0.05, **FAST)
     summary = model.fit(train, val, progress=False)
     assert summary["n_boosters"] == 1 and set(model.routes) == {"global"}
     booster = model.boosters["global"]
@@ -277,7 +277,7 @@ def test_unbinned_huber(electron_data):
 def test_photon_conv_uses_conversion_inputs(tiny_data):
     train = _load(tiny_data("photon_conv", "train"), "photon_conv", with_crack=False)
     val = _load(tiny_data("photon_conv", "val"), "photon_conv", with_crack=False)
-    model = BDTCalibration("photon_conv", min_bin_clusters=100, **FAST)
+    model = BDTModel("photon_conv", min_bin_clusters=100, **FAST)
     model.fit(train, val, progress=False)
     for name, booster in model.boosters.items():
         assert set(CONV) <= set(booster.feature_names), name
@@ -287,25 +287,25 @@ def test_photon_conv_uses_conversion_inputs(tiny_data):
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="loss"):
-        BDTCalibration("electron", loss="l1")
+        BDTModel("electron", loss="l1")
     with pytest.raises(ValueError, match="objective"):
-        BDTCalibration("electron", params={"objective": "reg:absoluteerror"})
+        BDTModel("electron", params={"objective": "reg:absoluteerror"})
     with pytest.raises(ValueError, match="eta_edges"):
-        BDTCalibration("electron", eta_edges=[0.0, 1.0, 0.5])
+        BDTModel("electron", eta_edges=[0.0, 1.0, 0.5])
     with pytest.raises(ValueError, match="photon_x"):
-        BDTCalibration("photon_x")
+        BDTModel("photon_x")
 
 
 @pytest.mark.parametrize("particle, features", [("photon_conv", "atlas"), ("electron", "atlas+shapes")])
 def test_dataset_inputs_are_the_models_own(tiny_data, particle, features):
-    """BDTCalibration.dataset_inputs: the one BDT-input preparation of training, run, export and benchmark."""
+    """BDTModel.dataset_inputs: the one BDT-input preparation of training, run, export and benchmark."""
     from calo_calib.calibration import make_dataset
     from calo_calib.data.high_level import dataset_bdt_inputs
     from calo_calib.run import compose_run_config
 
     cfg = compose_run_config(tiny_data.run_overrides(particle))
     ds = make_dataset(cfg, [cfg.data.test])
-    bdt = BDTCalibration(particle, features=features)
+    bdt = BDTModel(particle, features=features)
     feats = bdt.dataset_inputs(ds)
     ref = dataset_bdt_inputs(ds, particle, features, extra=("cluster_e", "row_id"))
     assert feats.keys() == ref.keys() and "truth_e" not in feats

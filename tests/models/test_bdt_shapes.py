@@ -27,7 +27,7 @@ from calo_calib.data.high_level import (
 from calo_calib.data.shower_shapes import SHOWER_SHAPE_NAMES, shower_shapes_from_table
 from calo_calib.export import export_run
 from calo_calib.io.parquet import read_clusters
-from calo_calib.models.bdt import BDTCalibration
+from calo_calib.models.bdt import BDTModel
 from calo_calib.predict import predict
 from calo_calib.run import compose_run_config
 
@@ -54,7 +54,7 @@ def test_feature_sets_and_names():
     with pytest.raises(ValueError, match="atlas\\+shapes"):
         bdt_input_names("electron", features="shapes")
     with pytest.raises(ValueError, match="feature set"):
-        BDTCalibration("electron", features="atlas+cells")
+        BDTModel("electron", features="atlas+cells")
 
 
 def test_config_option_and_the_bdt_shapes_config():
@@ -156,7 +156,7 @@ def test_predict_parity_after_save_and_load(shapes_run, tmp_path):
     run_dir = shapes_run
     calib = load_calibration(run_dir)
     assert calib.bdt.features == "atlas+shapes"
-    pred, dataset = calib.predict([calib.cfg.data.test])
+    pred, dataset = calib.apply([calib.cfg.data.test])
     saved = pq.read_table(run_dir / "predictions.parquet")
     order = np.argsort(saved.column("row_id").to_numpy())
     ref_order = np.argsort(pred.row_id)
@@ -164,7 +164,7 @@ def test_predict_parity_after_save_and_load(shapes_run, tmp_path):
     np.testing.assert_array_equal(saved.column("correction").to_numpy()[order], pred.correction[ref_order])
     # save again and load: bit-identical predictions
     calib.bdt.save(tmp_path / "bdt")
-    again = BDTCalibration.load(tmp_path / "bdt", nthread=1)
+    again = BDTModel.load(tmp_path / "bdt", nthread=1)
     feats = dataset_bdt_inputs(dataset, "electron", "atlas+shapes")
     np.testing.assert_array_equal(again.predict_correction(feats), pred.correction)
     # the shapes are needed: without them the model names the first missing one
@@ -185,7 +185,7 @@ def test_export_and_batch_predict_of_a_bdt_shapes_run(shapes_run, tmp_path):
         str(tmp_path / "export" / manifest["files"]["bdt"]), data, str(tmp_path / "pred.parquet"), progress=False
     )
     out = pq.read_table(tmp_path / "pred.parquet")
-    ref, _ = calib.predict([data])
+    ref, _ = calib.apply([data])
     assert stats["n_clusters"] == out.num_rows == len(ref.row_id)
     order, ref_order = np.argsort(out.column("row_id").to_numpy()), np.argsort(ref.row_id)
     np.testing.assert_allclose(out.column("correction").to_numpy()[order], ref.correction[ref_order], rtol=0, atol=1e-6)
@@ -197,13 +197,13 @@ def test_old_manifests_load_as_atlas(tiny_data, tmp_path):
     t = read_clusters(path, columns=high_level_columns("electron") + ["cluster_e", "truth_e"])
     f = high_level_features(t, "electron")
     f["cluster_e"], f["truth_e"] = t.column("cluster_e").to_numpy(), t.column("truth_e").to_numpy()
-    model = BDTCalibration("electron", binned=False, num_boost_round=10, early_stopping_rounds=5, nthread=1)
+    model = BDTModel("electron", binned=False, num_boost_round=10, early_stopping_rounds=5, nthread=1)
     model.fit(f, f, progress=False)
     model.save(tmp_path / "bdt")
     manifest = json.loads((tmp_path / "bdt" / "bdt.json").read_text())
     assert manifest["config"]["features"] == "atlas"
     del manifest["config"]["features"]
     (tmp_path / "bdt" / "bdt.json").write_text(json.dumps(manifest))
-    loaded = BDTCalibration.load(tmp_path / "bdt")
+    loaded = BDTModel.load(tmp_path / "bdt")
     assert loaded.features == "atlas" and loaded.input_names == ATLAS_ELECTRON
     np.testing.assert_array_equal(loaded.predict_correction(f), model.predict_correction(f))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calo_calib.deploy.predictors import PredictorError, load_predictor
+from calo_calib.calibration import ModelFileError, load_exported
 from tests.reliability.conftest import assert_one_error_line, listing, run_cli, snapshot
 
 
@@ -26,8 +26,8 @@ def test_predict_with_a_file_that_is_not_an_onnx_model(exported_model, user_data
     model = _bad_model(kind, exported_model, tmp_path)
     output = tmp_path / "out.parquet"
     before, entries = snapshot(user_data, model), listing(tmp_path)
-    with pytest.raises(PredictorError, match="is not a valid ONNX model"):
-        load_predictor(model)
+    with pytest.raises(ModelFileError, match="is not a valid ONNX model"):
+        load_exported(model)
     proc = run_cli("predict", f"model={model}", f"input={user_data}", f"output={output}", "progress=false")
     assert_one_error_line(proc, "predict", str(model), "is not a valid ONNX model")
     assert "DecodeError" not in proc.stderr

@@ -81,16 +81,16 @@ def test_predict_refuses_an_existing_directory_before_any_work(exported_model, u
 
 
 def test_predict_leaves_no_temporary_when_it_fails_while_writing(exported_model, user_data, tmp_path, monkeypatch):
-    from calo_calib.deploy.predictors import OnnxPredictor
+    from calo_calib.calibration import ExportedOnnxCalibration
 
-    real = OnnxPredictor.iter_predictions
+    real = ExportedOnnxCalibration.iter_predictions
 
     def fail_after_first_chunk(self, dataset):
         it = real(self, dataset)
         yield next(it)
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(OnnxPredictor, "iter_predictions", fail_after_first_chunk)
+    monkeypatch.setattr(ExportedOnnxCalibration, "iter_predictions", fail_after_first_chunk)
     output = tmp_path / "new" / "dirs" / "calibrated.parquet"
     before, entries = snapshot(user_data, exported_model), listing(tmp_path)
     with pytest.raises(RuntimeError, match="disk full"):

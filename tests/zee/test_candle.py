@@ -13,7 +13,7 @@ from calo_calib.export import export_run
 from calo_calib.pipeline import train_and_evaluate
 from calo_calib.run import compose_run_config
 from calo_calib.zee.candle import compose_candle_config, run_candle
-from calo_calib.zee.energies import Calibrator
+from calo_calib.zee.energies import EnergyMethod
 from calo_calib.zee.sample import load_sample
 
 QUICK_NET = ["trainer.epochs=1", "trainer.max_steps_per_epoch=4", "data.batch_size=32", "model.net.n_layers=1",
@@ -82,8 +82,8 @@ def test_candle_writes_tables_and_plots_for_every_method(tmp_path, calibrations,
     # an exported calibration gives the same energies as its run directory
     manifest = export_run(calibrations["bdt"], tmp_path / "export")
     sample = load_sample(out / "samples" / "mc_nominal")
-    exported = Calibrator(tmp_path / "export" / manifest["files"]["bdt"]).energies(sample)
-    direct = Calibrator(calibrations["bdt"]).energies(sample)
+    exported = EnergyMethod(tmp_path / "export" / manifest["files"]["bdt"]).energies(sample)
+    direct = EnergyMethod(calibrations["bdt"]).energies(sample)
     np.testing.assert_allclose(exported.energy, direct.energy, rtol=1e-6)
     assert np.isnan(direct.energy).sum() >= on_disk["methods"]["bdt"]["n_events_dropped_mc"] > 0  # the crack clusters
 

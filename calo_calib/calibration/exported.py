@@ -1,25 +1,28 @@
-"""Exported calibrations behind one interface: ``predictor.predict(dataset) -> corrections``.
+"""Exported calibrations: an ONNX graph or an exported BDT directory, behind :class:`Calibration`.
 
-``load_predictor(path)`` accepts an ONNX file written by ``calo_calib.export`` (a batched graph; a
+``calo_calib.calibration.load_exported(path)`` accepts an ONNX file written by ``calo_calib.export`` (a batched graph; a
 per-cluster graph also works, one cluster per call) or an exported BDT directory (XGBoost JSON).
 Both read clusters with the features and selection stored at export, so inference applies exactly
-the calibration that was trained.
+the calibration that was trained. ``python -m calo_calib.predict`` runs them.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from calo_calib.calibration.protocol import Calibration, PathLike, Prediction
 from calo_calib.data.loader import ClusterDataset
 
+DEFAULT_BATCH_SIZE = 1024
+"""Clusters per batch of an exported calibration's :meth:`~Calibration.dataset` (``batch_size=None``)."""
 
-class PredictorError(ValueError):
+
+class ModelFileError(ValueError):
     """The model file or the input data do not fit together (the message says what and where)."""
 
 
@@ -30,25 +33,39 @@ def _first_line(err: BaseException) -> str:
 
 def _read_onnx_metadata(path: Path) -> dict[str, str]:
     """The metadata of an ONNX file; a file that is not an ONNX model (text, truncated, empty) is a
-    :class:`PredictorError` naming it, not a protobuf traceback."""
+    :class:`ModelFileError` naming it, not a protobuf traceback."""
     import onnx
     from google.protobuf.message import DecodeError
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as err:
-        raise PredictorError(
+        raise ModelFileError(
             f"{path} is not a valid ONNX model (truncated or not an ONNX file: {_first_line(err)})"
         ) from None
     if not model.HasField("graph") or not model.graph.node:
-        raise PredictorError(
+        raise ModelFileError(
             f"{path} is not a valid ONNX model (it holds no graph: empty, truncated or not an ONNX file)"
         )
     return {p.key: p.value for p in model.metadata_props}
 
 
-class OnnxPredictor:
-    """An exported network run by onnxruntime.
+def _exported_dataset(
+    paths: PathLike | Sequence[PathLike], cells: list[str], clusters: list[str], selection: dict[str, Any],
+    batch_size: int | None, with_truth: bool, nonfinite: str | None, out_of_range: str | None,
+) -> ClusterDataset:  # fmt: skip
+    """The clusters of ``paths`` with an export's features and ``selection`` (``nonfinite``: ``error`` |
+    ``drop`` and ``out_of_range``: ``error`` | ``drop`` | ``allow`` override the exported handling)."""
+    return ClusterDataset(
+        paths, cells, clusters, batch_size=batch_size or DEFAULT_BATCH_SIZE,
+        exclude_crack=bool(selection["exclude_crack"]), nonfinite=nonfinite or str(selection["nonfinite"]),
+        min_cluster_et=float(selection["min_cluster_et"]), with_truth=with_truth,
+        out_of_range=out_of_range or str(selection.get("out_of_range", "error")),
+    )  # fmt: skip
+
+
+class ExportedOnnxCalibration(Calibration):
+    """An exported network (``calo_calib.export``) run by onnxruntime.
 
     Args:
         path: ``<model>_<particle>_batched.onnx`` (or the per-cluster file).
@@ -56,7 +73,7 @@ class OnnxPredictor:
         threads: onnxruntime intra-op threads (0 = all cores).
     """
 
-    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", threads: int = 0) -> None:
+    def __init__(self, path: PathLike, device: str = "cpu", threads: int = 0) -> None:
         from calo_calib.deploy.runtime import make_session
 
         self.path = Path(path)
@@ -64,7 +81,7 @@ class OnnxPredictor:
         needed = ("convention", "cell_features", "cluster_features", "selection", "particle", "model")
         missing = [k for k in needed if k not in meta]
         if missing:
-            raise PredictorError(f"{self.path} is not a calo_calib export: metadata lacks {missing}")
+            raise ModelFileError(f"{self.path} is not a calo_calib export: metadata lacks {missing}")
         self.metadata = meta
         self.convention = meta["convention"]
         self.cell_features = json.loads(meta["cell_features"])
@@ -75,7 +92,7 @@ class OnnxPredictor:
             self.session = make_session(self.path, device=device, threads=threads)
         except Exception as err:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
             if type(err).__module__.startswith("onnxruntime"):
-                raise PredictorError(
+                raise ModelFileError(
                     f"{self.path} is not a valid ONNX model: onnxruntime cannot load it ({_first_line(err)})"
                 ) from None
             raise
@@ -88,24 +105,22 @@ class OnnxPredictor:
         for name, n in expect.items():
             last = shapes.get(name, [None])[-1]
             if isinstance(last, int) and last != n:
-                raise PredictorError(f"{self.path}: input {name!r} takes {last} features but the metadata lists {n}")
+                raise ModelFileError(f"{self.path}: input {name!r} takes {last} features but the metadata lists {n}")
+
+    @property
+    def name(self) -> str:
+        return self.metadata["model"]
 
     @property
     def particle(self) -> str:
         return self.metadata["particle"]
 
     def dataset(
-        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None,
-        out_of_range: str | None = None,
-    ) -> ClusterDataset:
-        """The clusters of ``paths`` with this model's features and selection (``nonfinite``: ``error`` |
-        ``drop`` and ``out_of_range``: ``error`` | ``drop`` | ``allow`` override the exported handling)."""
-        return ClusterDataset(
-            paths, self.cell_features, self.cluster_features, batch_size=batch_size,
-            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=nonfinite or str(self.selection["nonfinite"]),
-            min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
-            out_of_range=out_of_range or str(self.selection.get("out_of_range", "error")),
-        )  # fmt: skip
+        self, paths: PathLike | Sequence[PathLike], *, batch_size: int | None = None, with_truth: bool = True,
+        nonfinite: str | None = None, out_of_range: str | None = None,
+    ) -> ClusterDataset:  # fmt: skip
+        return _exported_dataset(paths, self.cell_features, self.cluster_features, self.selection, batch_size,
+                                 with_truth, nonfinite, out_of_range)  # fmt: skip
 
     @property
     def has_sigma(self) -> bool:
@@ -137,72 +152,58 @@ class OnnxPredictor:
                 out[name][i] = np.asarray(value).reshape(-1)[0]
         return out
 
-    def iter_predictions(self, dataset: ClusterDataset) -> Iterator[dict[str, np.ndarray]]:
-        """Per batch: {row_id, cluster_e, correction, target} arrays (+ ``sigma`` if the graph has it)."""
-        for batch in dataset.batches(0):
-            yield {
-                "row_id": batch["row_id"].numpy(),
-                "cluster_e": batch["cluster_e"].numpy(),
-                **self.predict_batch_outputs(batch),
-                "target": batch["target"].numpy(),
-            }
+    def iter_predictions(self, clusters: ClusterDataset) -> Iterator[Prediction]:
+        """One prediction per loader batch (with ``sigma`` if the graph has it)."""
+        for batch in clusters.batches(0):
+            out = self.predict_batch_outputs(batch)
+            yield Prediction(batch["row_id"].numpy(), out["correction"], out.get("sigma"),
+                             batch["cluster_e"].numpy(), batch["target"].numpy())  # fmt: skip
 
 
-class BDTPredictor:
-    """An exported BDT (``bdt_<particle>/`` with ``calibration.json``) run by XGBoost."""
+class ExportedBDTCalibration(Calibration):
+    """An exported BDT (``bdt_<particle>/`` with ``calibration.json``) run by XGBoost; ``bdt`` is its
+    :class:`~calo_calib.models.bdt.BDTModel`."""
 
-    def __init__(self, path: str | os.PathLike[str], threads: int = 0) -> None:
-        from calo_calib.models.bdt import BDTCalibration
+    def __init__(self, path: PathLike, threads: int = 0) -> None:
+        from calo_calib.models.bdt import BDTModel
 
         self.path = Path(path)
         info_path = self.path / "calibration.json"
         if not info_path.exists():
-            raise PredictorError(f"{self.path} is not an exported BDT: {info_path} is missing")
+            raise ModelFileError(f"{self.path} is not an exported BDT: {info_path} is missing")
         self.metadata = json.loads(info_path.read_text())
         self.selection = self.metadata["selection"]
-        self.bdt = BDTCalibration.load(self.path, nthread=threads or None)
+        self.bdt = BDTModel.load(self.path, nthread=threads or None)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("model", self.path.stem))
 
     @property
     def particle(self) -> str:
         return self.metadata["particle"]
 
-    def dataset(
-        self, paths: Any, batch_size: int = 1024, with_truth: bool = True, nonfinite: str | None = None,
-        out_of_range: str | None = None,
-    ) -> ClusterDataset:
-        from calo_calib.data.features import DEFAULT_CELL_FEATURES, default_cluster_features
-
-        return ClusterDataset(
-            paths, DEFAULT_CELL_FEATURES, default_cluster_features(self.particle), batch_size=batch_size,
-            exclude_crack=bool(self.selection["exclude_crack"]), nonfinite=nonfinite or str(self.selection["nonfinite"]),
-            min_cluster_et=float(self.selection["min_cluster_et"]), with_truth=with_truth,
-            out_of_range=out_of_range or str(self.selection.get("out_of_range", "error")),
-        )  # fmt: skip
+    @property
+    def has_sigma(self) -> bool:
+        return False
 
     @property
     def features(self) -> str:
         """The BDT's input set (``atlas`` | ``atlas+shapes``), from its manifest."""
         return self.bdt.features
 
-    def iter_predictions(self, dataset: ClusterDataset, chunk: int = 65536) -> Iterator[dict[str, np.ndarray]]:
-        """Per chunk of clusters: {row_id, cluster_e, correction, target}; the inputs (shower shapes
-        included for ``atlas+shapes``) are computed once for the whole dataset."""
-        feats = self.bdt.dataset_inputs(dataset, truth=dataset.with_truth)
-        n = len(feats["cluster_e"])
-        for start in range(0, n, chunk):
-            f = {k: v[start : start + chunk] for k, v in feats.items()}
-            e = f["cluster_e"]
-            truth = f["truth_e"] / e if dataset.with_truth else np.full(len(e), np.nan)
-            yield {"row_id": f["row_id"], "cluster_e": e, "correction": self.bdt.predict_correction(f), "target": truth}
+    def dataset(
+        self, paths: PathLike | Sequence[PathLike], *, batch_size: int | None = None, with_truth: bool = True,
+        nonfinite: str | None = None, out_of_range: str | None = None,
+    ) -> ClusterDataset:  # fmt: skip
+        from calo_calib.data.features import DEFAULT_CELL_FEATURES, default_cluster_features
 
+        return _exported_dataset(paths, DEFAULT_CELL_FEATURES, default_cluster_features(self.particle), self.selection,
+                                 batch_size, with_truth, nonfinite, out_of_range)  # fmt: skip
 
-def load_predictor(path: str | os.PathLike[str], device: str = "cpu", threads: int = 0) -> OnnxPredictor | BDTPredictor:
-    """An exported calibration: an ``.onnx`` file or an exported BDT directory."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"model {p} does not exist")
-    if p.is_dir():
-        return BDTPredictor(p, threads=threads)
-    if p.suffix != ".onnx":
-        raise PredictorError(f"model {p}: expected an .onnx file or an exported BDT directory")
-    return OnnxPredictor(p, device=device, threads=threads)
+    def iter_predictions(self, clusters: ClusterDataset) -> Iterator[Prediction]:
+        """Per block of clusters (:data:`~calo_calib.calibration.bdt.BDT_CHUNK`); the inputs (shower
+        shapes included for ``atlas+shapes``) are computed once for the whole dataset."""
+        from calo_calib.calibration.bdt import bdt_predictions
+
+        return bdt_predictions(self.bdt, clusters)

@@ -1,20 +1,18 @@
-"""A trained calibration as one object: load it from its run directory, apply it to a dataset.
+"""What a run's configuration says about its inputs: features, dataset, workers, network.
 
-The training pipeline, the pile-up study and (later) export use the same loader, so a model is
-always applied with the features, selection and normalisation it was trained with. A run
-directory holds ``config.yaml`` (the resolved run config) and either ``checkpoints/best.pt``
-(networks) or ``bdt/`` (the XGBoost baseline).
+Training, evaluation, export and every study read clusters through :func:`make_dataset`, so a model
+is always applied with the features, selection and normalisation it was trained with. A run
+directory holds ``config.yaml`` (the resolved run config, :func:`load_run_config`) and either
+``checkpoints/best.pt`` (networks) or ``bdt/`` (the XGBoost baseline).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -56,13 +54,16 @@ def make_dataset(
     world_size: int = 1,
     training: bool = False,
     with_truth: bool = True,
+    nonfinite: str | None = None,
+    out_of_range: str | None = None,
 ) -> ClusterDataset:
     """A :class:`ClusterDataset` with the run's features and selection.
 
     ``training=True`` (training and validation splits) adds the truth-level target cut
     ``data.max_train_target``; test and inference data never get it. ``with_truth=False`` reads no
     truth at all (unlabelled data-like clusters of the domain adaptation; the target is NaN), and
-    then never applies the truth cut.
+    then never applies the truth cut. ``nonfinite`` and ``out_of_range`` (None: as the run was
+    configured, ``data.nonfinite`` / ``data.out_of_range``) override the handling of bad values.
     """
     max_target = cfg.data.get("max_train_target") if training and with_truth else None
     cells, clusters = cell_and_cluster_features(cfg)
@@ -76,7 +77,7 @@ def make_dataset(
         shuffle=shuffle,
         seed=int(cfg.seed),
         exclude_crack=bool(cfg.data.exclude_crack),
-        nonfinite=str(cfg.data.nonfinite),
+        nonfinite=nonfinite or str(cfg.data.nonfinite),
         buffer_clusters=int(cfg.data.buffer_clusters),
         max_clusters=max_clusters,
         rank=rank,
@@ -86,7 +87,7 @@ def make_dataset(
         pad_multiple=int(cfg.data.get("pad_multiple") or 1),
         with_truth=with_truth,
         workers=loader_workers(cfg),
-        out_of_range=str(cfg.data.get("out_of_range") or "error"),
+        out_of_range=out_of_range or str(cfg.data.get("out_of_range") or "error"),
         option_prefix="data.",
     )
 
@@ -110,97 +111,9 @@ def build_run_network(cfg: DictConfig, n_cell_features: int, n_cluster_features:
     return build_network(cfg.model.net, n_cell_features, n_cluster_features, norm, **extra)
 
 
-@dataclass
-class Prediction:
-    """Per-cluster output of a calibration.
-
-    ``row_id`` (N,); ``correction`` (N,) = E_reco / cluster_e; ``sigma`` (N,) or None: the predicted
-    relative resolution σ(E) / E_reco of each cluster (dimensionless; ≈ the resolution of
-    E_reco / E_true), present only for networks trained with ``loss=gaussian_nll``.
-    """
-
-    row_id: np.ndarray
-    correction: np.ndarray
-    sigma: np.ndarray | None = None
-
-
-class Calibration:
-    """A trained calibration loaded from a run directory."""
-
-    def __init__(self, run_dir: PathLike, cfg: DictConfig) -> None:
-        self.run_dir = Path(run_dir)
-        self.cfg = cfg
-
-    @property
-    def name(self) -> str:
-        return str(self.cfg.model.name)
-
-    @property
-    def particle(self) -> str:
-        return str(self.cfg.particle.name)
-
-    def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
-        """Apply the calibration to every selected cluster of a dataset; returns the prediction and the dataset."""
-        raise NotImplementedError
-
-
-class NetworkCalibration(Calibration):
-    """A transformer / gnn_edge calibration: weights and normalisation from ``checkpoints/best.pt``."""
-
-    def __init__(self, run_dir: PathLike, cfg: DictConfig, checkpoint: str = "best.pt", device: str = "cpu") -> None:
-        super().__init__(run_dir, cfg)
-        from calo_calib.training import checkpoint as ckpt
-
-        path = self.run_dir / "checkpoints" / checkpoint
-        if not path.exists():
-            raise FileNotFoundError(f"no trained network in {self.run_dir}: {path} is missing")
-        payload = ckpt.load(path, "cpu")
-        cells, clusters = cell_and_cluster_features(cfg)
-        self.model = build_run_network(cfg, len(cells), len(clusters), None)
-        self.model.load_state_dict(payload["model"])
-        self.model.eval()
-        self.device = torch.device(device)
-        self.model.to(self.device)
-
-    def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
-        from calo_calib.training.distributed import DistEnv
-        from calo_calib.training.loop import predict
-
-        dataset = make_dataset(self.cfg, paths)
-        env = DistEnv(0, 0, 1, self.device)
-        out = predict(self.model, dataset.batches(0), env, precision="fp32")
-        return Prediction(out["row_id"], out["correction"], out.get("sigma")), dataset
-
-
-class BDTRunCalibration(Calibration):
-    """The XGBoost baseline saved under ``<run_dir>/bdt``."""
-
-    def __init__(self, run_dir: PathLike, cfg: DictConfig) -> None:
-        super().__init__(run_dir, cfg)
-        from calo_calib.models.bdt import BDTCalibration
-
-        self.bdt = BDTCalibration.load(self.run_dir / "bdt")
-
-    def predict(self, paths: PathLike | Sequence[PathLike]) -> tuple[Prediction, ClusterDataset]:
-        """Corrections of the dataset's clusters, with the inputs the saved model was trained on
-        (``features`` of its manifest: ``atlas`` or ``atlas+shapes``)."""
-        dataset = make_dataset(self.cfg, paths)
-        feats = self.bdt.dataset_inputs(dataset)
-        corr = self.bdt.predict_correction(feats)
-        return Prediction(feats["row_id"], corr), dataset
-
-
 def load_run_config(run_dir: PathLike) -> DictConfig:
     """The resolved configuration a run was made with (``<run_dir>/config.yaml``)."""
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} is not a calo_calib run directory: {path} is missing")
     return OmegaConf.load(path)
-
-
-def load_calibration(run_dir: PathLike, device: str = "cpu") -> Calibration:
-    """Load the calibration trained in ``run_dir`` (network or BDT, from its saved config)."""
-    cfg = load_run_config(run_dir)
-    if cfg.model.kind == "bdt":
-        return BDTRunCalibration(run_dir, cfg)
-    return NetworkCalibration(run_dir, cfg, device=device)
