@@ -12,7 +12,7 @@ import yaml
 
 from calo_calib.convert import main as convert_main
 from calo_calib.io.parquet import read_clusters
-from calo_calib.io.root_io import DEFAULT_MAPPING_PATH, load_mapping, parquet_to_root, root_to_parquet
+from calo_calib.io.root_io import parquet_to_root, root_to_parquet
 from calo_calib.io.schema import CELL_COLUMNS, COLUMNS
 
 N = 200
@@ -126,19 +126,6 @@ def test_cell_branches_must_agree_with_n_cells(converted, tmp_path):
         )
     with pytest.raises(ValueError, match=r"entry 5: 'n_cells' \(n_cells\) = \d+ but the cell branches have \d+ values"):
         root_to_parquet(bad, None, None, tmp_path / "out", required=["n_cells", "cell_e"])
-
-
-def test_mapping_validation_and_default_file():
-    default = load_mapping(DEFAULT_MAPPING_PATH)
-    assert default.tree == "clusters"
-    assert {c: s.branch for c, s in default.columns.items()} == {c.name: c.name for c in COLUMNS}
-    assert all(s.scale == 1.0 for s in default.columns.values())
-    with pytest.raises(ValueError, match="scale 0.001 on a int8 column"):
-        load_mapping({"columns": {"cell_layer": {"branch": "l", "scale": 0.001}}})
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['unit'\]"):
-        load_mapping({"columns": {"cell_e": {"branch": "e", "unit": "MeV"}}})
-    with pytest.raises(ValueError, match="cannot be a constant"):
-        load_mapping({"columns": {"cell_e": {"value": 0.0}}})
 
 
 def test_cli_root_and_h5_to_root(converted, identical, tmp_path):
