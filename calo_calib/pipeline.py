@@ -108,12 +108,15 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
 
     Only ``trainer.epochs`` may be raised on the command line (to extend a finished run), and
     ``resume_allow_data_change=true`` continues although the training data changed (see
-    :func:`calo_calib.pipeline.data_fingerprint_check`).
+    :func:`calo_calib.pipeline.data_fingerprint_check`). Called inside the Hydra app (reads its overrides).
+
+    Raises:
+        RunError: ``cfg.resume`` is not a run directory.
     """
     run_dir = Path(str(cfg.resume))
     saved_path = run_dir / "config.yaml"
     if not saved_path.exists():
-        raise SystemExit(f"calo_calib.run: error: resume={run_dir}: not a run directory ({saved_path} is missing)")
+        raise RunError(f"resume={run_dir}: not a run directory ({saved_path} is missing)")
     saved = OmegaConf.load(saved_path)
     saved.resume = str(run_dir)
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
@@ -131,7 +134,7 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
 
     This is how a SLURM job requeued after preemption or timeout (same job directory, same
     overrides) and a restarted torchrun worker continue from the last checkpoint. A directory
-    holding a *different* configuration is an error, never overwritten.
+    holding a *different* configuration is an error (:class:`RunError`), never overwritten.
     """
     saved_path = run_dir / "config.yaml"
     started = (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "bdt" / "bdt.json").exists()
@@ -144,8 +147,8 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
         saved.get("data", {}).setdefault(key, default)
     differ = [k for k in _IDENTITY_KEYS if saved.get(k) != current.get(k)]
     if differ:
-        raise SystemExit(
-            f"calo_calib.run: error: {run_dir} already holds a run with a different {', '.join(differ)}; "
+        raise RunError(
+            f"{run_dir} already holds a run with a different {', '.join(differ)}; "
             "choose another directory (hydra.run.dir=...)"
         )
     log.info("%s already holds a checkpoint of this configuration: resuming it (requeued or restarted job)", run_dir)

@@ -42,13 +42,13 @@ def main(cfg: DictConfig) -> float | None:
     if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) > 0:
         logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports; the others only warn
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if cfg.resume:
-        cfg = resumed_config(cfg)
-        run_dir = Path(str(cfg.resume))
-    elif continues_in_place(cfg, run_dir):
-        with open_dict(cfg):
-            cfg.resume = str(run_dir)
     try:
+        if cfg.resume:
+            cfg = resumed_config(cfg)
+            run_dir = Path(str(cfg.resume))
+        elif continues_in_place(cfg, run_dir):
+            with open_dict(cfg):
+                cfg.resume = str(run_dir)
         metrics = train_and_evaluate(cfg, run_dir)
     except (RunError, DataError, FileNotFoundError) as err:  # config and data errors: one line, no traceback
         raise SystemExit(f"calo_calib.run: error: {' '.join(str(err).split())}") from None
