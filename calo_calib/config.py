@@ -1,16 +1,21 @@
 """Compose a Hydra config of ``conf/`` outside a Hydra app: the one composer of the package.
 
-Every ``compose_*`` entry point (:func:`calo_calib.run.compose_run_config`,
+Every ``compose_*`` function (:func:`compose_run_config`,
 :func:`calo_calib.simulation.compose_config`, :func:`calo_calib.validate.compose_validate_config`,
 :func:`calo_calib.zee.candle.compose_candle_config`) calls :func:`compose` and keeps only its own
 validation or post-processing. Inside a ``@hydra.main`` app the config comes from Hydra itself.
+
+Importing this module registers the resolvers of ``conf/run.yaml`` (``${calo_or:}``, ``${calo_stamp:}``,
+``${calo_default_loss:}``), so ``compose("run")`` and ``python -m calo_calib.run`` both resolve them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import Sequence
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def compose(config_name: str, overrides: Sequence[str] = (), *, return_hydra_config: bool = False) -> DictConfig:
@@ -33,3 +38,58 @@ def compose(config_name: str, overrides: Sequence[str] = (), *, return_hydra_con
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def compose_run_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose ``conf/run.yaml`` with overrides outside a Hydra app (tests, benchmarks, notebooks, studies)."""
+    return compose("run", overrides)
+
+
+# --- the resolvers of conf/run.yaml --------------------------------------------------------------
+
+
+def _first_set(value, default):
+    """``${calo_or:a,b}``: ``a`` unless it is null (lets ``resume=<dir>`` choose the run directory)."""
+    return default if value in (None, "", "None", "null") else value
+
+
+STAMP_FORMAT = "%Y%m%d-%H%M%S-%f"
+"""Run directory timestamps, to the microsecond: two runs started in the same second (a loop over
+seeds, a job array) get different directories instead of overwriting each other's checkpoints."""
+_last_stamp: str | None = None
+
+
+def _run_stamp() -> str:
+    """``${calo_stamp:}``: the run directory's timestamp (:data:`STAMP_FORMAT`, never the same twice in
+    one process). ``CALO_CALIB_RUN_STAMP`` when set (all torchrun workers agree on it, see
+    :func:`calo_calib.training.distributed.shared_run_stamp`)."""
+    global _last_stamp
+    if os.environ.get("CALO_CALIB_RUN_STAMP"):
+        return os.environ["CALO_CALIB_RUN_STAMP"]
+    stamp = dt.datetime.now().strftime(STAMP_FORMAT)
+    while stamp == _last_stamp:
+        stamp = dt.datetime.now().strftime(STAMP_FORMAT)
+    _last_stamp = stamp
+    return stamp
+
+
+def _default_loss(model_kind: str, field: str = "name"):
+    """``${calo_default_loss:${model.kind}[,delta]}``: the loss of ``loss=auto`` for this kind of model.
+
+    Networks: ``pull_huber`` (residuals in units of the expected resolution, Huber beyond 2 pulls),
+    the BDT: ``mse`` (trained per E_T bin, it needs no rescaling); measured in docs/models.md
+    "Training recipe".
+    """
+    name, delta = DEFAULT_LOSS.get(str(model_kind), DEFAULT_LOSS["bdt"])
+    return name if field == "name" else delta
+
+
+DEFAULT_LOSS: dict[str, tuple[str, float | None]] = {"network": ("pull_huber", 2.0), "bdt": ("mse", None)}
+"""model.kind -> (loss name, delta) chosen by ``loss=auto``, the default."""
+
+if not OmegaConf.has_resolver("calo_default_loss"):
+    OmegaConf.register_new_resolver("calo_default_loss", _default_loss)
+if not OmegaConf.has_resolver("calo_or"):
+    OmegaConf.register_new_resolver("calo_or", _first_set)
+if not OmegaConf.has_resolver("calo_stamp"):
+    OmegaConf.register_new_resolver("calo_stamp", _run_stamp, use_cache=True)

@@ -5,95 +5,23 @@
 
 Each (particle, split) is one ``calo_calib.simulate`` output directory ``<root>/<particle>/<split>``.
 A split that is already complete (its shards match the planned provenance) is left untouched, so
-the command is cheap to re-run and resumes after an interruption. Training code calls
-:func:`ensure_default_data` to generate the data on first use.
+the command is cheap to re-run and resumes after an interruption. The code is in
+:mod:`calo_calib.simulation.default_data` (training calls its ``ensure_default_data`` on first use).
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.paths import CONF_DIR
-from calo_calib.simulate import run_simulation
-from calo_calib.simulation.api import compose_config
+from calo_calib.simulation.default_data import make_default_data
 from calo_calib.simulation.material import ConfigError
 
 log = logging.getLogger(__name__)
-SPLIT_SEED_OFFSET = {"train": 0, "val": 1, "test": 2}
-PARTICLE_SEED_OFFSET = {"electron": 0, "photon_unconv": 10, "photon_conv": 20, "photon": 30}
-
-
-def split_dir(root: str | Path, particle: str, split: str) -> Path:
-    """Directory of one split of the default dataset."""
-    return Path(root) / particle / split
-
-
-def make_split(cfg: DictConfig, particle: str, split: str) -> Path:
-    """Generate (or complete) one split; returns its directory."""
-    if split not in SPLIT_SEED_OFFSET:
-        raise ConfigError(f"splits: unknown split {split!r}; use train, val, test")
-    n = int(cfg.splits[split])
-    seed = int(cfg.seed) + 1000 * PARTICLE_SEED_OFFSET[particle] + SPLIT_SEED_OFFSET[split]
-    out = split_dir(cfg.root, particle, split)
-    sim_cfg = compose_config(
-        [
-            f"particle={particle}",
-            f"n_clusters={n}",
-            f"mu={float(cfg.mu)}",
-            f"seed={seed}",
-            f"out={out}",
-            f"workers={int(cfg.workers)}",
-            f"shard_size={int(cfg.shard_size)}",
-            f"progress={str(bool(cfg.progress)).lower()}",
-            "resume=true",
-            *[str(o) for o in cfg.overrides],
-        ]
-    )
-    return run_simulation(sim_cfg)
-
-
-def make_default_data(cfg: DictConfig) -> Path:
-    """Generate every (particle, split) of ``cfg``; returns the dataset root."""
-    for particle in cfg.particles:
-        if particle not in PARTICLE_SEED_OFFSET:
-            raise ConfigError(f"particles: unknown particle {particle!r}; choose from {sorted(PARTICLE_SEED_OFFSET)}")
-        for split in cfg.splits:
-            path = make_split(cfg, str(particle), str(split))
-            log.info("%s/%s ready in %s", particle, split, path)
-    return Path(str(cfg.root))
-
-
-def ensure_default_data(particle: str, root: str | Path | None = None, overrides: list[str] | None = None) -> Path:
-    """Make sure the default splits of ``particle`` exist (generating them if needed); returns the root.
-
-    Safe to call inside another Hydra application (the training entry point): the config is read
-    with OmegaConf, not composed through Hydra's global state.
-
-    Args:
-        overrides: dotlist overrides of ``conf/make_data.yaml`` (e.g. ``["splits.train=1000"]``).
-    """
-    cfg = OmegaConf.load(CONF_DIR / "make_data.yaml")
-    for key in ("defaults", "hydra"):
-        cfg.pop(key, None)
-    cfg.particles = [particle]
-    if root is not None:
-        cfg.root = str(root)
-    cfg.merge_with_dotlist(list(overrides or []))
-    # The jobs of a sweep may all ask for the same missing data at once: one generates, the others
-    # wait for the lock and then find complete splits.
-    lock_path = Path(str(cfg.root)) / f".{particle}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return make_default_data(cfg)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+__all__ = ["main"]
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="make_data", version_base=None)

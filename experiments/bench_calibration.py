@@ -32,9 +32,9 @@ RESULTS_MD = REPO / "benchmarks" / "results" / "calibration.md"
 
 
 def main(argv: list[str]) -> None:
+    from calo_calib.config import compose_run_config
     from calo_calib.evaluation.scorecard import scorecard
     from calo_calib.pipeline import train_and_evaluate
-    from calo_calib.run import compose_run_config
 
     models = ["bdt", "bdt_shapes", "transformer", "gnn_edge"]
     overrides = []

@@ -50,11 +50,11 @@ def _latency(fn, items, warmup: int = 20) -> dict[str, float]:
 
 def bench_network(particle: str, data: Path, n_latency: int, n_throughput: int, batch: int) -> list[dict]:
     from calo_calib.calibration import build_run_network, cell_and_cluster_features, make_dataset
+    from calo_calib.config import compose_run_config
     from calo_calib.data.normalization import compute_norm_stats
     from calo_calib.deploy.onnx_export import export_batched, export_per_cluster
     from calo_calib.deploy.parity import check_parity
     from calo_calib.deploy.runtime import available_providers, make_session, run
-    from calo_calib.run import compose_run_config
 
     cfg = compose_run_config(["model=transformer", f"particle={particle}", "scale=full"])
     torch.manual_seed(0)

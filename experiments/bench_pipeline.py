@@ -73,7 +73,7 @@ def _pct(x: float | None) -> str:
 
 def main() -> None:
     from calo_calib.calibration import make_dataset
-    from calo_calib.run import compose_run_config
+    from calo_calib.config import compose_run_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--particle", default="photon_conv")

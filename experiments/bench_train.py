@@ -58,8 +58,8 @@ def bench_model(
     from torch.utils.flop_counter import FlopCounterMode
 
     from calo_calib.calibration import build_run_network, cell_and_cluster_features, make_dataset
+    from calo_calib.config import compose_run_config
     from calo_calib.data.normalization import compute_norm_stats
-    from calo_calib.run import compose_run_config
     from calo_calib.training.losses import build_loss
 
     pad = ["data.pad_multiple=32"] if compiled else []

@@ -16,8 +16,8 @@ import pytest  # noqa: E402
 
 def make_tiny_split(root: Path, particle: str, split: str, n: int, seed: int, mu: float = 51.0) -> Path:
     """Simulate a small real dataset directory (Parquet shards + dataset.json) through the CLI code path."""
-    from calo_calib.simulate import run_simulation
     from calo_calib.simulation import compose_config
+    from calo_calib.simulation.runner import run_simulation
 
     out = root / particle / split
     if (out / "dataset.json").exists():

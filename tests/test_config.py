@@ -26,7 +26,7 @@ def test_compose_applies_overrides_and_clears_the_global_state():
 @pytest.mark.parametrize(
     "module, function, config_name",
     [
-        ("calo_calib.run", "compose_run_config", "run"),
+        ("calo_calib.config", "compose_run_config", "run"),
         ("calo_calib.simulation.api", "compose_config", "simulate"),
         ("calo_calib.validate", "compose_validate_config", "validate"),
         ("calo_calib.zee.candle", "compose_candle_config", "zee_candle"),

@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from calo_calib.config import compose_run_config
 from calo_calib.io.schema import TRUTH_PREFIX
 from calo_calib.pipeline import RunError, check_config, train_and_evaluate
-from calo_calib.run import compose_run_config
 
 TINY_NET = ["model.net.embed_dim=16", "model.net.n_layers=1", "model.net.n_heads=2", "model.net.head_hidden=16"]
 QUICK = ["trainer.epochs=2", "trainer.max_steps_per_epoch=4", "data.batch_size=64", "evaluation.n_boot=10", "progress=false",
@@ -23,8 +23,8 @@ QUICK = ["trainer.epochs=2", "trainer.max_steps_per_epoch=4", "data.batch_size=6
 
 def simulate_variant(out: Path, n: int, seed: int) -> Path:
     """A small electron split with the upstream material scaled by 1.3 (a data-like detector variant)."""
-    from calo_calib.simulate import run_simulation
     from calo_calib.simulation import compose_config
+    from calo_calib.simulation.runner import run_simulation
 
     cfg = compose_config([
         "particle=electron", f"n_clusters={n}", "mu=51.0", f"seed={seed}", f"out={out}", "workers=1",

@@ -35,8 +35,8 @@ def test_ensure_default_data_inside_a_hydra_app_generates_once(tmp_path):
     """The training entry point calls this from inside its own Hydra app: no global Hydra state needed."""
     from hydra import compose, initialize_config_dir
 
-    from calo_calib.make_data import ensure_default_data
     from calo_calib.paths import CONF_DIR
+    from calo_calib.simulation.default_data import ensure_default_data
 
     small = ["splits.train=60", "splits.val=30", "splits.test=30", "workers=1", "progress=false"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):

@@ -15,8 +15,8 @@ from nbclient import NotebookClient
 from sweep_builder import BROKEN_JSON, make_real_sweep
 
 from calo_calib.comparison.loading import load_runs
+from calo_calib.config import compose_run_config
 from calo_calib.pipeline import train_and_evaluate
-from calo_calib.run import compose_run_config
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PAIRED = sorted(NOTEBOOKS.glob("*.ipynb"))

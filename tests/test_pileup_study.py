@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
+from calo_calib.config import compose_run_config
 from calo_calib.pipeline import train_and_evaluate
-from calo_calib.run import compose_run_config
 
 
 def test_pileup_study_on_a_trained_bdt(tmp_path, tiny_data):

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from calo_calib.calibration import build_run_network, cell_and_cluster_features
+from calo_calib.config import compose_run_config
 from calo_calib.pipeline import RunError, check_config
-from calo_calib.run import compose_run_config
 from calo_calib.tracking import find_offline_runs, read_offline_run
 
 MODELS = ("transformer", "gnn_edge", "bdt")

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from calo_calib.calibration import load_calibration
+from calo_calib.deploy.run_export import export_run
 from calo_calib.deploy.runtime import make_session, run_outputs
-from calo_calib.export import export_run
 
 
 def test_run_writes_sigma_pulls_and_coverage(nll_run):
@@ -62,7 +62,7 @@ def test_calibration_predict_exposes_sigma_and_onnx_exports_it(nll_run, tmp_path
     np.testing.assert_allclose(out["correction"], prediction.correction[order][pos], atol=1e-5, rtol=0)
 
     # calo_calib.predict writes the per-cluster sigma, from the batched and the per-cluster graph alike
-    from calo_calib.predict import predict
+    from calo_calib.deploy.batch_predict import predict
 
     test_dir = str(calib.cfg.data.test)
     for kind in ("batched", "per_cluster"):

@@ -51,7 +51,7 @@ class CompareAfterSweep(Callback):
 
 class PileupScanAfterSweep(Callback):
     """Evaluate every finished run of the sweep on test sets simulated at each ⟨μ⟩ of ``mus``
-    (the pile-up study of :mod:`calo_calib.pileup_study`), per particle, into ``<sweep dir>/pileup/<particle>``.
+    (the pile-up study of :mod:`calo_calib.studies.pileup_study`), per particle, into ``<sweep dir>/pileup/<particle>``.
 
     Args:
         mus: ⟨μ⟩ values of the test sets.
@@ -65,7 +65,7 @@ class PileupScanAfterSweep(Callback):
         self.overrides = overrides
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from calo_calib.pileup_study import study
+        from calo_calib.studies.pileup_study import study
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         base = OmegaConf.load(CONF_DIR / "pileup_study.yaml")

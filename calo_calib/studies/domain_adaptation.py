@@ -10,7 +10,7 @@
 For one particle and a list of detector variants (``conf/detector/<variant>.yaml``: material_up,
 material_local, shower_depth, shower_width, constant_term, noise_pileup):
 
-1. makes the data-like samples with :mod:`calo_calib.make_data` and ``overrides=[detector=<variant>]``
+1. makes the data-like samples with :mod:`calo_calib.simulation.default_data` and ``overrides=[detector=<variant>]``
    under ``data_root/<variant>`` (default ``$CALO_CALIB_DATA/variants``; ``n_train`` unlabelled
    training and ``n_test`` labelled test clusters, default 10000 / 5000; complete splits are reused).
    Their seed is the make_data seed + :data:`VARIANT_SEED_OFFSET`, so they are other events than the
@@ -46,11 +46,11 @@ VARIANT_SEED_OFFSET = 7919
 
 
 def make_variant_data(variant: str, particle: str, root: Path, n_train: int, n_test: int) -> dict[str, Path]:
-    """The variant's train (used unlabelled) and test splits, generated once with calo_calib.make_data."""
+    """The variant's train (used unlabelled) and test splits, generated once (:mod:`calo_calib.simulation.default_data`)."""
     from omegaconf import OmegaConf
 
-    from calo_calib.make_data import make_default_data, split_dir
     from calo_calib.paths import CONF_DIR
+    from calo_calib.simulation.default_data import make_default_data, split_dir
 
     cfg = OmegaConf.load(CONF_DIR / "make_data.yaml")
     for key in ("defaults", "hydra"):
@@ -208,10 +208,10 @@ def study(cfg: DictConfig, all_overrides: Sequence[str] = ()) -> dict[str, Any]:
     """
     # ~70 lines: one linear recipe (compose, make samples, train 2 + len(variants) runs, report), kept in one piece.
     from calo_calib.calibration import load_run
+    from calo_calib.config import compose_run_config
     from calo_calib.evaluation.report import write_metrics
     from calo_calib.io.atomic import write_text_atomic
     from calo_calib.pipeline import evaluate_data_like, train_and_evaluate
-    from calo_calib.run import compose_run_config
 
     all_overrides = list(all_overrides)
     overrides, adversary_overrides, bdt_only = _split_overrides(all_overrides)

@@ -43,9 +43,9 @@ def study(own: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
     Returns the report: per size ``n_train``, ``epochs``, ``steps`` and the test σ_rel (fraction).
     """
     from calo_calib.calibration import run_calibration_class
+    from calo_calib.config import compose_run_config
     from calo_calib.formatting import jsonable
     from calo_calib.pipeline import resolve_splits, train_and_evaluate
-    from calo_calib.run import compose_run_config
 
     overrides = list(overrides)
     base = compose_run_config(["compare_to=auto", *overrides])

@@ -70,8 +70,8 @@ def run_study(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
             )
         run_dir = Path(str(cfg.run_dir))
     else:
+        from calo_calib.config import compose_run_config
         from calo_calib.pipeline import train_and_evaluate
-        from calo_calib.run import compose_run_config
 
         run_cfg = compose_run_config(["loss=gaussian_nll", *overrides])
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

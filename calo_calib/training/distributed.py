@@ -104,7 +104,7 @@ def shared_run_stamp(env_var: str = "CALO_CALIB_RUN_STAMP") -> str | None:
     store = torch.distributed.TCPStore(
         os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, timeout=dt.timedelta(seconds=300)
     )
-    mine = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")  # calo_calib.run.STAMP_FORMAT
+    mine = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")  # calo_calib.config.STAMP_FORMAT
     stamp = store.compare_set("calo_calib/run_stamp", "", mine).decode()
     os.environ[env_var] = stamp
     return stamp

@@ -22,9 +22,9 @@ from calo_calib.calibration import (
     load_exported,
     run_calibration_class,
 )
-from calo_calib.export import export_run
+from calo_calib.config import compose_run_config
+from calo_calib.deploy.run_export import export_run
 from calo_calib.pipeline import train_and_evaluate
-from calo_calib.run import compose_run_config
 
 TINY_NET = ["trainer.epochs=1", "trainer.max_steps_per_epoch=4", "data.batch_size=32", "model.net.n_layers=1",
             "model.net.embed_dim=16", "model.net.n_heads=2", "model.net.head_hidden=16"]  # fmt: skip

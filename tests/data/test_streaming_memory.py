@@ -12,8 +12,8 @@ import pytest
 
 
 def _simulate(out: Path, n: int, seed: int) -> Path:
-    from calo_calib.simulate import run_simulation
     from calo_calib.simulation import compose_config
+    from calo_calib.simulation.runner import run_simulation
 
     cfg = compose_config(["particle=electron", f"n_clusters={n}", f"seed={seed}", f"out={out}", "workers=1",
                           "shard_size=250", "progress=false"])  # fmt: skip

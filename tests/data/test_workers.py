@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from calo_calib.calibration import loader_workers
+from calo_calib.config import compose_run_config
 from calo_calib.data.features import DEFAULT_CELL_FEATURES, default_cluster_features
 from calo_calib.data.loader import ClusterDataset
-from calo_calib.run import compose_run_config
 
 CLUSTER = default_cluster_features("electron")
 

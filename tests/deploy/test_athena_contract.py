@@ -37,13 +37,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from calo_calib.calibration import load_calibration
+from calo_calib.config import compose_run_config
 from calo_calib.deploy import athena_spec as spec
 from calo_calib.deploy.athena_player import AthenaContractError, SaltModelPlayer, TransformerCalibPlayer
 from calo_calib.deploy.atlas_units import atlas_clusters
-from calo_calib.export import ExportError, athena_incompatibility, export_run
+from calo_calib.deploy.batch_predict import predict
+from calo_calib.deploy.run_export import ExportError, athena_incompatibility, export_run
 from calo_calib.pipeline import train_and_evaluate
-from calo_calib.predict import predict
-from calo_calib.run import compose_run_config
 
 # particle -> extra overrides: one run per particle; photon_unconv carries the uncertainty head.
 RUNS = {"electron": [], "photon_unconv": ["loss=gaussian_nll"], "photon_conv": []}

@@ -15,13 +15,13 @@ import pytest
 import torch
 
 from calo_calib.calibration import ModelFileError, cell_and_cluster_features, load_calibration, load_exported
+from calo_calib.config import compose_run_config
+from calo_calib.deploy.batch_predict import predict
 from calo_calib.deploy.onnx_export import read_metadata
 from calo_calib.deploy.parity import ParityError, check_parity
+from calo_calib.deploy.run_export import ExportError, export_run
 from calo_calib.deploy.runtime import make_session
-from calo_calib.export import ExportError, export_run
 from calo_calib.pipeline import train_and_evaluate
-from calo_calib.predict import predict
-from calo_calib.run import compose_run_config
 
 
 def _train(root: Path, tiny_data, model: str, particle: str) -> Path:

@@ -300,8 +300,8 @@ def test_bad_arguments():
 def test_dataset_inputs_are_the_models_own(tiny_data, particle, features):
     """BDTModel.dataset_inputs: the one BDT-input preparation of training, run, export and benchmark."""
     from calo_calib.calibration import make_dataset
+    from calo_calib.config import compose_run_config
     from calo_calib.data.high_level import dataset_bdt_inputs
-    from calo_calib.run import compose_run_config
 
     cfg = compose_run_config(tiny_data.run_overrides(particle))
     ds = make_dataset(cfg, [cfg.data.test])

@@ -15,6 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from calo_calib.calibration import load_calibration, make_dataset
+from calo_calib.config import compose_run_config
 from calo_calib.data.high_level import (
     FEATURE_SETS,
     bdt_input_names,
@@ -25,11 +26,10 @@ from calo_calib.data.high_level import (
     shape_cell_columns,
 )
 from calo_calib.data.shower_shapes import SHOWER_SHAPE_NAMES, shower_shapes_from_table
-from calo_calib.export import export_run
+from calo_calib.deploy.batch_predict import predict
+from calo_calib.deploy.run_export import export_run
 from calo_calib.io.parquet import read_clusters
 from calo_calib.models.bdt import BDTModel
-from calo_calib.predict import predict
-from calo_calib.run import compose_run_config
 
 ATLAS_ELECTRON = [
     "cluster_eta",

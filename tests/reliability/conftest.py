@@ -71,8 +71,8 @@ def trained_run(tmp_path_factory, tiny_data) -> Path:
 
     Shared: tests that modify a run copy it first (:func:`shutil.copytree`).
     """
+    from calo_calib.config import compose_run_config
     from calo_calib.pipeline import train_and_evaluate
-    from calo_calib.run import compose_run_config
 
     run_dir = tmp_path_factory.mktemp("reliability_model") / "run"
     train_and_evaluate(compose_run_config(fast_overrides(tiny_data=tiny_data)), run_dir)
@@ -86,7 +86,7 @@ def exported_model(trained_run) -> Path:
     As tests/deploy/test_export_predict.py does it, smaller (1 epoch of 2 steps): only the file
     handling of predict is tested here, not the calibration.
     """
-    from calo_calib.export import export_run
+    from calo_calib.deploy.run_export import export_run
 
     out = trained_run.parent / "export"
     manifest = export_run(trained_run, out)

@@ -67,7 +67,7 @@ def test_the_normalisation_is_robust_to_one_absurd_value(absurd_data, tiny_data)
 def test_run_hint_names_the_run_override(absurd_data, tiny_data):
     """calo_calib.run spells the switch data.out_of_range (and data.nonfinite): the hint says so."""
     from calo_calib.calibration import make_dataset
-    from calo_calib.run import compose_run_config
+    from calo_calib.config import compose_run_config
     from tests.reliability.conftest import fast_overrides
 
     cfg = compose_run_config(fast_overrides("gnn_edge", tiny_data=tiny_data, train=absurd_data))

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from calo_calib.convert import convert
+from calo_calib.io.conversion import convert
 from calo_calib.io.outputs import OutputError
 from tests.reliability.conftest import assert_one_error_line, listing, run_cli, snapshot
 

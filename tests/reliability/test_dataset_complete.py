@@ -34,8 +34,8 @@ def test_a_missing_shard_is_refused_with_how_to_resume(user_split):
     assert snapshot(data) == before
 
     # The hint, as printed, completes the dataset (the missing shard is generated, the other kept).
-    from calo_calib.simulate import run_simulation
     from calo_calib.simulation import compose_config
+    from calo_calib.simulation.runner import run_simulation
 
     command = msg.split("`python -m calo_calib.simulate ")[1].split("`")[0].split()
     run_simulation(compose_config([*command, "workers=1", "progress=false"]))

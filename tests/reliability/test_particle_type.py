@@ -10,10 +10,10 @@ import logging
 import numpy as np
 import pytest
 
+from calo_calib.config import compose_run_config
 from calo_calib.data.checks import DataError
+from calo_calib.deploy.batch_predict import predict
 from calo_calib.pipeline import RunError, check_data, resolve_splits, train_and_evaluate
-from calo_calib.predict import predict
-from calo_calib.run import compose_run_config
 from tests.reliability.conftest import assert_one_error_line, fast_overrides, listing, run_cli, snapshot, write_column
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from calo_calib.predict import predict
+from calo_calib.deploy.batch_predict import predict
 from tests.reliability.conftest import assert_one_error_line, listing, run_cli, snapshot
 
 N_BAD = 12  # rows of the first shard given a NaN cluster_e_l2

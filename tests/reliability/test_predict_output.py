@@ -8,8 +8,8 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
+from calo_calib.deploy.batch_predict import predict
 from calo_calib.io.outputs import OutputError
-from calo_calib.predict import predict
 from tests.reliability.conftest import assert_one_error_line, listing, run_cli, snapshot
 
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from calo_calib.config import compose_run_config
 from calo_calib.data.checks import DataError
 from calo_calib.pipeline import RunError, train_and_evaluate
-from calo_calib.run import compose_run_config
 from tests.reliability.conftest import assert_one_error_line, fast_overrides, listing, run_cli, snapshot, write_column
 
 

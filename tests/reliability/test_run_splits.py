@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from calo_calib.config import compose_run_config
 from calo_calib.pipeline import RunError, train_and_evaluate
-from calo_calib.run import compose_run_config
 from tests.reliability.conftest import fast_overrides, listing, snapshot, write_column
 
 

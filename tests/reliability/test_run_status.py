@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
+from calo_calib.config import compose_run_config
 from calo_calib.pipeline import train_and_evaluate
-from calo_calib.run import compose_run_config
 from calo_calib.run_status import read_status
 from tests.reliability.conftest import ENV, fast_overrides, run_cli, snapshot
 
@@ -56,7 +56,7 @@ def test_compare_skips_unfinished_runs_with_the_reason(trained_run, tmp_path):
 
 
 def test_export_refuses_an_unfinished_run(trained_run, tmp_path):
-    from calo_calib.export import ExportError, export_run
+    from calo_calib.deploy.run_export import ExportError, export_run
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
@@ -68,12 +68,12 @@ def test_export_refuses_an_unfinished_run(trained_run, tmp_path):
 
 def test_run_stamps_differ_within_one_second():
     """Runs started in the same second (a loop over seeds, a job array) get different directories."""
-    from calo_calib.run import _run_stamp
+    from calo_calib.config import _run_stamp
 
     stamps = [_run_stamp() for _ in range(200)]
     assert len(set(stamps)) == len(stamps)
     assert re.fullmatch(r"\d{8}-\d{6}-\d{6}", stamps[0])
-    code = "from calo_calib.run import _run_stamp; print(_run_stamp())"
+    code = "from calo_calib.config import _run_stamp; print(_run_stamp())"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV) for _ in range(2)]
     out = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert out[0] != out[1] and all(re.fullmatch(r"\d{8}-\d{6}-\d{6}", s) for s in out)

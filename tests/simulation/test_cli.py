@@ -181,7 +181,7 @@ def test_unknown_particle_is_rejected_by_hydra():
 
 
 def test_missing_out_is_an_error():
-    from calo_calib.simulate import run_simulation
+    from calo_calib.simulation.runner import run_simulation
 
     cfg = compose_config(["particle=photon", "n_clusters=10"])
     with pytest.raises(ConfigError, match="out"):

@@ -391,7 +391,7 @@ def test_make_data_cli_with_a_variant(tmp_path):
 
 
 def test_make_data_notices_a_different_detector(tmp_path):
-    from calo_calib.make_data import make_split
+    from calo_calib.simulation.default_data import make_split
 
     cfg = OmegaConf.load(CONF_DIR / "make_data.yaml")
     for key in ("defaults", "hydra"):

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import torch
 
 from calo_calib.calibration import build_run_network, cell_and_cluster_features
-from calo_calib.run import compose_run_config
+from calo_calib.config import compose_run_config
 from calo_calib.studies import importance as I
 from calo_calib.studies.importance_perturbations import PAIR_LAYER, ablate_layer, permute_cell_column
 from calo_calib.studies.importance_report import write_importance

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from calo_calib.calibration import build_run_network, cell_and_cluster_features, make_dataset
+from calo_calib.config import compose_run_config
 from calo_calib.data.normalization import compute_norm_stats
-from calo_calib.run import compose_run_config
 from calo_calib.training.losses import build_loss
 
 

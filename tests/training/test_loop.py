@@ -162,8 +162,8 @@ def test_trainer_defaults_live_only_in_the_yaml():
 
 
 def test_run_trainer_config_is_the_yaml():
+    from calo_calib.config import compose_run_config
     from calo_calib.pipeline import trainer_config
-    from calo_calib.run import compose_run_config
 
     assert trainer_config(compose_run_config([])) == TrainerConfig()
     assert trainer_config(compose_run_config(["trainer.epochs=2"])) == TrainerConfig(epochs=2)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calo_calib.export import export_run
+from calo_calib.config import compose_run_config
+from calo_calib.deploy.run_export import export_run
 from calo_calib.pipeline import train_and_evaluate
-from calo_calib.run import compose_run_config
 from calo_calib.zee.candle import compose_candle_config, run_candle
 from calo_calib.zee.energies import EnergyMethod
 from calo_calib.zee.sample import load_sample
