@@ -11,7 +11,7 @@ from sweep_builder import BROKEN_JSON, FAILED, LOSSES, MODELS, _job_dir
 
 from calo_calib.comparison.loading import find_run_dirs, load_runs, load_wandb, newest_sweep, read_overrides
 from calo_calib.comparison.table import build_table
-from calo_calib.pipeline import _log_results
+from calo_calib.pipeline.evaluate import _log_results
 from calo_calib.tracking import Tracker
 from tests.comparison.helpers import make_metrics, metrics_of, numbers
 
