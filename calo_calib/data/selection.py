@@ -201,19 +201,9 @@ class RowSelection:
 
     def _drop_nonfinite(self, path: Path, start: int, keep: np.ndarray, bad_by_col: dict[str, np.ndarray]) -> None:
         """Rows with a non-finite value (``bad_by_col`` of :meth:`_nonfinite_rows`): raise, or drop them from ``keep``."""
-        any_bad = np.zeros(keep.shape[0], dtype=bool)
-        for b in bad_by_col.values():
-            any_bad |= b
-        if self.nonfinite == "error":
-            r = int(np.flatnonzero(any_bad)[0])
-            cols = [c for c, b in bad_by_col.items() if b[r]]
-            raise DataError(
-                f"{path}: row {start + r}: non-finite (NaN/inf/null) value in column(s) {cols}; "
-                f"{int(any_bad.sum())} such row(s) in row group starting at row {start} "
-                f"(use {self.option_prefix}nonfinite='drop' to drop them)"
-            )
-        self.counts["n_nonfinite_dropped"] += int(any_bad.sum())
-        keep &= ~any_bad
+        self._raise_or_drop(path, start, keep, bad_by_col, self.nonfinite, "n_nonfinite_dropped",
+                            lambda cols: "non-finite (NaN/inf/null) value",
+                            f"use {self.option_prefix}nonfinite='drop' to drop them")  # fmt: skip
 
     def _drop_out_of_range(self, path: Path, t: pa.Table, start: int, keep: np.ndarray) -> None:
         """Finite values beyond the physical range of their column among the kept rows: raise or drop (in ``keep``)."""
@@ -221,15 +211,23 @@ class RowSelection:
         bad_by_col = {c: b for c, b in bad_by_col.items() if b.any()}
         if not bad_by_col:
             return
+        self._raise_or_drop(path, start, keep, bad_by_col, self.out_of_range, "n_out_of_range_dropped",
+                            lambda cols: "value outside the physical range ("
+                            + ", ".join(f"|{c}| <= {PHYSICAL_RANGES[c]:g}" for c in cols) + ")",
+                            f"use {self.option_prefix}out_of_range='drop' to drop them, or 'allow' to keep them")  # fmt: skip
+
+    def _raise_or_drop(self, path: Path, start: int, keep: np.ndarray, bad_by_col: dict[str, np.ndarray], mode: str,
+                       counter: str, what, hint: str) -> None:  # fmt: skip
+        """The rows flagged in any column of ``bad_by_col`` (each (n,) bool): with ``mode`` ``"error"`` raise on
+        the first, naming file, row and columns (``what(cols)`` says what is wrong); else count them in
+        ``counts[counter]`` and drop them from ``keep``."""
         any_bad = np.logical_or.reduce(list(bad_by_col.values()))
-        if self.out_of_range == "error":
+        if mode == "error":
             r = int(np.flatnonzero(any_bad)[0])
             cols = [c for c, b in bad_by_col.items() if b[r]]
-            limits = ", ".join(f"|{c}| <= {PHYSICAL_RANGES[c]:g}" for c in cols)
             raise DataError(
-                f"{path}: row {start + r}: value outside the physical range ({limits}) in column(s) {cols}; "
-                f"{int(any_bad.sum())} such row(s) in row group starting at row {start} "
-                f"(use {self.option_prefix}out_of_range='drop' to drop them, or 'allow' to keep them)"
+                f"{path}: row {start + r}: {what(cols)} in column(s) {cols}; "
+                f"{int(any_bad.sum())} such row(s) in row group starting at row {start} ({hint})"
             )
-        self.counts["n_out_of_range_dropped"] += int(any_bad.sum())
+        self.counts[counter] += int(any_bad.sum())
         keep &= ~any_bad

@@ -130,7 +130,6 @@ def available() -> bool:
 @functools.cache
 def _root():
     """PyROOT, in batch mode, with the reader compiled (once per process)."""
-    os.environ.setdefault("ROOT_MAX_THREADS", "1")
     import warnings
 
     with warnings.catch_warnings():  # the PyPI wheel warns that it is an alpha distribution

@@ -27,9 +27,6 @@ class RunError(ValueError):
     """A run cannot start: bad configuration or data (the message names what to fix)."""
 
 
-# --- data --------------------------------------------------------------------------------------
-
-
 NUMERIC_KEYS: dict[str, type] = {
     "seed": int, "data.batch_size": int, "data.eval_batch_size": int, "data.buffer_clusters": int,
     "data.norm_max_clusters": int, "data.max_train_clusters": int, "data.min_cluster_et": float,
@@ -203,8 +200,8 @@ def adversary_name(cfg: DictConfig) -> str:
     adversary = cfg.get("adversary")
     return "none" if adversary is None else str(adversary.get("name", "none"))
 
+
+
 def as_paths(value: Any) -> list[Path]:
+    """A configured path or list of paths as a list of Paths."""
     return [Path(str(p)) for p in ([value] if isinstance(value, str) else list(value))]
-
-
-# --- training ----------------------------------------------------------------------------------

@@ -216,6 +216,3 @@ def _flatten_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 rec[k] = v
         flat.append(rec)
     return flat
-
-
-# --- the run -------------------------------------------------------------------------------------

@@ -67,6 +67,3 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
         )
     log.info("%s already holds a checkpoint of this configuration: resuming it (requeued or restarted job)", run_dir)
     return True
-
-
-# --- set-up ------------------------------------------------------------------------------------

@@ -41,7 +41,3 @@ def resolve_splits(cfg: DictConfig) -> dict[str, list[Path]]:
                 raise RunError(f"data.{s}: {p} does not exist")
         out[s] = paths
     return out
-
-
-# --- resume ------------------------------------------------------------------------------------
-

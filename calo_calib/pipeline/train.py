@@ -200,6 +200,3 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     bdt.save(bdt_dir)
     return {"kind": "bdt", "features": features, "input_seconds": input_seconds, "n_train": len(train), "n_val": len(val),
             "selection_train": train.counts, **summary}  # fmt: skip
-
-
-# --- evaluation ----------------------------------------------------------------------------------

@@ -108,11 +108,11 @@ def selected_output(cols: dict, good: np.ndarray, cl: Clustered, sign: np.ndarra
 def noise_truth_columns(cl: Clustered, good: np.ndarray, pu_cells: list, el_cells: list) -> dict[str, np.ndarray]:
     """``truth_e_pileup_cluster`` and ``truth_e_noise_cluster`` (k,) [GeV]: pile-up and electronic noise
     summed over each selected cluster's accordion cells (L1-L3)."""
-    c = good.shape[0]
     out = {}
     for name, parts in (("truth_e_pileup_cluster", pu_cells), ("truth_e_noise_cluster", el_cells)):
+        # np.where broadcasts a layer without noise (0.0) to the mask's shape, so the sum is always (c,)
         in_cluster = sum(np.where(cl.masks[layer], parts[layer], 0.0).sum(axis=(1, 2)) for layer in (1, 2, 3))
-        out[name] = (np.zeros(c) + in_cluster)[good]
+        out[name] = in_cluster[good]
     return out
 
 

@@ -41,10 +41,10 @@ N_STEPS = 800  # 0.05 X0 steps
 REF_ABS_ETA = 0.4  # centre of the shower-shape samples' |eta| < 0.8
 
 
-def _profile(media, medium: int, e_gev: float, n: int, rng: np.random.Generator, log_sigma: float,
-             width_scale: float) -> tuple[shower.ShowerParams, np.ndarray]:  # fmt: skip
-    params = shower.longitudinal_params(np.full(n, e_gev), np.full(n, medium), media, rng, log_sigma, 1.0, width_scale)
-    return params, np.linspace(T_MAX_X0 / N_STEPS, T_MAX_X0, N_STEPS)
+def _params(media, medium: int, e_gev: float, n: int, rng: np.random.Generator, log_sigma: float,
+            width_scale: float) -> shower.ShowerParams:  # fmt: skip
+    """``n`` fluctuated GFlash showers of ``e_gev`` in ``media[medium]``, drawn as the simulation draws them."""
+    return shower.longitudinal_params(np.full(n, e_gev), np.full(n, medium), media, rng, log_sigma, 1.0, width_scale)
 
 
 def _density(params: shower.ShowerParams, t: np.ndarray) -> np.ndarray:
@@ -56,7 +56,8 @@ def _density(params: shower.ShowerParams, t: np.ndarray) -> np.ndarray:
 def containment(media, medium: int, e_gev: float, radii_rm, rng: np.random.Generator, log_sigma: float = 0.0,
                 width_scale: float = 1.0, n: int = N_SHOWERS) -> np.ndarray:  # fmt: skip
     """Mean fraction of the shower energy inside cylinders of ``radii_rm`` (in the medium's R_M), (len(radii),)."""
-    params, t = _profile(media, medium, e_gev, n, rng, log_sigma, width_scale)
+    params = _params(media, medium, e_gev, n, rng, log_sigma, width_scale)
+    t = np.linspace(T_MAX_X0 / N_STEPS, T_MAX_X0, N_STEPS)
     w = _density(params, t) * (t[1] - t[0])
     r_c, r_t, p = shower.radial_params(params, t[None, :] * params.tau_scale[:, None])
     out = []
@@ -72,7 +73,7 @@ def profile_r_eta(media, medium: int, e_gev: float, depth_x0: tuple[float, float
                   n: int = N_SHOWERS) -> float:  # fmt: skip
     """Mean E(3×7)/E(7×7) of the radial profile alone between depths ``depth_x0`` (X0 from the shower start),
     for a shower at the centre of a cell of ``cell_mm`` = (η size, φ size) in mm."""
-    params, _ = _profile(media, medium, e_gev, n, rng, log_sigma, width_scale)
+    params = _params(media, medium, e_gev, n, rng, log_sigma, width_scale)
     t = np.linspace(depth_x0[0], depth_x0[1], 400)
     w = _density(params, t)
     r_c, r_t, p = shower.radial_params(params, t[None, :] * params.tau_scale[:, None])
