@@ -54,13 +54,16 @@ def _peak_bytes(path: Path) -> int:
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("stream")
-    return _simulate(root / "small", 1000, 1), _simulate(root / "large", 15000, 2)
+    # The reference is 16 shards (4000 clusters, ~16 loader buffers): with only 4 shards (1000 clusters,
+    # as before) an epoch can end before the loader reaches its steady-state footprint, and that peak
+    # varied with timing (4.2-5.5 MB against a steady 6.6-6.8 MB; one CI run failed on it).
+    return _simulate(root / "small", 4000, 1), _simulate(root / "large", 15000, 2)
 
 
 def test_peak_memory_does_not_grow_with_the_dataset(datasets):
     small, large = datasets
     peak_small, peak_large = _peak_bytes(small), _peak_bytes(large)
-    # 15x the clusters, the same buffer: the peak stays put (generous 1.5x for allocator noise).
+    # 3.75x the clusters, the same buffer: the peak stays put (generous 1.5x for allocator noise).
     assert peak_large < 1.5 * peak_small, (peak_small, peak_large)
     in_memory = sum(pq.read_table(f).nbytes for f in sorted(Path(large).glob("*.parquet")))
     assert in_memory > 5 * peak_large, (in_memory, peak_large)  # the dataset is > 5x the loader's footprint
