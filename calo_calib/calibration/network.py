@@ -40,9 +40,9 @@ class NetworkRunCalibration(RunCalibration):
         return predicts_sigma(self.cfg)
 
     def iter_predictions(self, clusters: ClusterDataset) -> Iterator[Prediction]:
-        """One prediction per loader batch, in fp32 (:func:`calo_calib.training.loop.predict`)."""
+        """One prediction per loader batch, in fp32 (:func:`calo_calib.training.inference.predict`)."""
         from calo_calib.training.distributed import DistEnv
-        from calo_calib.training.loop import predict
+        from calo_calib.training.inference import predict
 
         env = DistEnv(0, 0, 1, self.device)
         for batch in clusters.batches(0):

@@ -167,12 +167,12 @@ def data_fingerprint_check(cfg: DictConfig, saved: dict[str, Any] | None, curren
 
 
 def trainer_config(cfg: DictConfig):
-    """``cfg.trainer`` as a :class:`~calo_calib.training.loop.TrainerConfig`; an unknown key (with the
+    """``cfg.trainer`` as a :class:`~calo_calib.training.config.TrainerConfig`; an unknown key (with the
     closest known one) or a value of the wrong type is a :class:`RunError` naming ``trainer.<key>``."""
     import difflib
     import typing
 
-    from calo_calib.training.loop import TrainerConfig
+    from calo_calib.training.config import TrainerConfig
 
     values = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k != "device"}
     fields = typing.get_type_hints(TrainerConfig)  # field name -> bool | int | float | str

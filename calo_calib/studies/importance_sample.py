@@ -101,9 +101,9 @@ def predict_corrections(
     model: torch.nn.Module, batches: Sequence[Batch], device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """The network's correction E_reco / cluster_e for every row of ``batches``, (N,) float64, in order
-    (the training code's inference, :func:`calo_calib.training.loop.predict`, in fp32)."""
+    (the training code's inference, :func:`calo_calib.training.inference.predict`, in fp32)."""
     from calo_calib.training.distributed import DistEnv
-    from calo_calib.training.loop import predict
+    from calo_calib.training.inference import predict
 
     if not batches:
         return np.empty(0)

@@ -76,7 +76,7 @@ def test_every_calibration_implements_the_interface(paths, which):
 
 def test_network_run_predicts_what_the_training_loop_predicts(paths):
     from calo_calib.training.distributed import DistEnv
-    from calo_calib.training.loop import predict
+    from calo_calib.training.inference import predict
 
     calib = load_calibration(paths["network"])
     clusters = calib.dataset(paths["test"])

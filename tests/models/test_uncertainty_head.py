@@ -15,8 +15,10 @@ import torch
 
 from calo_calib.evaluation.uncertainty import EXPECTED_COVERAGE, pull_stats, pulls
 from calo_calib.models import NetworkOutput, build_network
+from calo_calib.training.config import TrainerConfig
 from calo_calib.training.distributed import DistEnv
-from calo_calib.training.loop import TrainerConfig, fit, predict
+from calo_calib.training.inference import predict
+from calo_calib.training.loop import fit
 from calo_calib.training.losses import build_loss, gaussian_nll
 
 F_CELL, F_CLUSTER, N_CELLS = 7, 11, 4

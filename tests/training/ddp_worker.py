@@ -16,8 +16,9 @@ from calo_calib.calibration import build_run_network, cell_and_cluster_features,
 from calo_calib.config import compose_run_config
 from calo_calib.data.normalization import compute_norm_stats
 from calo_calib.pipeline import seed_everything
+from calo_calib.training.config import TrainerConfig
 from calo_calib.training.distributed import setup, teardown
-from calo_calib.training.loop import TrainerConfig, fit
+from calo_calib.training.loop import fit
 from calo_calib.training.losses import build_loss
 
 

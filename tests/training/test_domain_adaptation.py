@@ -16,9 +16,10 @@ import pytest
 import torch
 
 from calo_calib.models import build_network, grl_lambda, reverse_gradient
+from calo_calib.training.config import TrainerConfig
 from calo_calib.training.distributed import DistEnv
 from calo_calib.training.domain_adaptation import AdversaryConfig, DomainAdversary, concat_batches
-from calo_calib.training.loop import TrainerConfig, fit
+from calo_calib.training.loop import fit
 from calo_calib.training.losses import build_loss
 
 F_CELL, F_CLUSTER, N_CELLS = 3, 4, 3

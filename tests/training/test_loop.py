@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from calo_calib.training import checkpoint as ckpt
+from calo_calib.training.config import TrainerConfig, lr_lambda
 from calo_calib.training.distributed import DistEnv
-from calo_calib.training.loop import NonFiniteLossError, TrainerConfig, fit, lr_lambda
+from calo_calib.training.epoch import NonFiniteLossError
+from calo_calib.training.loop import fit
 from calo_calib.training.losses import build_loss
 
 ENV = DistEnv(0, 0, 1, torch.device("cpu"))
@@ -147,7 +149,7 @@ def test_trainer_defaults_live_only_in_the_yaml():
     from omegaconf import OmegaConf
 
     from calo_calib.paths import conf_dir
-    from calo_calib.training.loop import trainer_defaults
+    from calo_calib.training.config import trainer_defaults
 
     yaml = OmegaConf.to_container(OmegaConf.load(conf_dir() / "trainer" / "default.yaml"))
     fields = dataclasses.fields(TrainerConfig)

@@ -11,7 +11,8 @@ import torch
 
 from calo_calib.evaluation.learning_curve import plot_learning_curve, verdict
 from calo_calib.physics.resolution import resolution_model
-from calo_calib.training.loop import TrainerConfig, fit
+from calo_calib.training.config import TrainerConfig
+from calo_calib.training.loop import fit
 from calo_calib.training.losses import PULL_LOSS_SCALE, build_loss
 
 from .test_loop import ENV, TinyNet, make_batches
