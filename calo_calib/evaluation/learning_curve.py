@@ -26,16 +26,29 @@ STILL_LEARNING = 0.005
 step-limited (0.5 %: about the statistical error of σ_rel on the 10k validation clusters)."""
 
 
-def curve(history: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """(clusters seen (k,), validation σ_rel (k,)) of the epochs that recorded both (older runs did not)."""
-    rows = [h for h in history if h.get("clusters_seen") is not None and h.get("val_sigma_rel") is not None]
-    x = np.array([float(h["clusters_seen"]) for h in rows])
-    y = np.array([float(h["val_sigma_rel"]) for h in rows])
+CURVE_KEYS = ("clusters_seen", "val_sigma_rel")
+"""What every epoch record of ``history.json`` must hold for the learning curve."""
+
+
+def curve(history: Sequence[Mapping[str, Any]], source: str | os.PathLike[str] = "history") -> tuple[np.ndarray, np.ndarray]:
+    """(clusters seen (k,), validation σ_rel (k,)) of the epochs with finite values of both.
+
+    Raises:
+        KeyError: an epoch record lacks a key of :data:`CURVE_KEYS` (a history saved by an older
+            version); the message names the key, the epoch and ``source`` (e.g. the history file).
+    """
+    for i, h in enumerate(history):
+        missing = [key for key in CURVE_KEYS if key not in h]
+        if missing:
+            raise KeyError(f"{source}: epoch {h.get('epoch', i)} records no {', '.join(missing)} "
+                           "(saved by an older version): no learning curve")  # fmt: skip
+    x = np.array([float(h["clusters_seen"]) for h in history])
+    y = np.array([float(h["val_sigma_rel"]) for h in history])
     ok = np.isfinite(x) & np.isfinite(y)
     return x[ok], y[ok]
 
 
-def verdict(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def verdict(history: Sequence[Mapping[str, Any]], source: str | os.PathLike[str] = "history") -> dict[str, Any]:
     """What limited the run, from its learning curve.
 
     Returns ``{"verdict", "best_val_sigma_rel", "last_val_sigma_rel", "recent_gain"}``, where
@@ -44,7 +57,7 @@ def verdict(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ``converged`` (flat: more data or capacity would be the next lever), ``overfitting`` (the last
     epoch is worse than the best by more than STILL_LEARNING) or ``too few epochs`` (< 3 points).
     """
-    x, y = curve(history)
+    x, y = curve(history, source)
     if len(x) < 3:
         return {"verdict": "too few epochs", "best_val_sigma_rel": float(np.min(y)) if len(y) else math.nan,
                 "last_val_sigma_rel": float(y[-1]) if len(y) else math.nan, "recent_gain": math.nan}  # fmt: skip
@@ -62,10 +75,13 @@ def verdict(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def plot_learning_curve(
-    history: Sequence[Mapping[str, Any]], out_png: str | os.PathLike[str], title: str = ""
+    history: Sequence[Mapping[str, Any]], out_png: str | os.PathLike[str], title: str = "",
+    source: str | os.PathLike[str] = "history",
 ) -> Path | None:
-    """Validation σ_rel [%] versus training clusters seen (log x); None when nothing was recorded."""
-    x, y = curve(history)
+    """Validation σ_rel [%] versus training clusters seen (log x); None when nothing was recorded.
+
+    ``source`` names the history in errors (:func:`curve`)."""
+    x, y = curve(history, source)
     if len(x) == 0:
         return None
     use_style()
@@ -76,7 +92,7 @@ def plot_learning_curve(
     ax.set_xscale("log")
     ax.set_xlabel("training clusters seen")
     ax.set_ylabel(r"$\sigma_\mathrm{rel}$ (validation) [%]")
-    v = verdict(history)
+    v = verdict(history, source)
     ax.legend(title=f"{v['verdict']}", loc="upper right", frameon=False)
     label(ax, title)
     return save_png(fig, out_png)

@@ -143,14 +143,14 @@ def check_data(cfg: DictConfig, splits: dict[str, list[Path]]) -> None:
 def data_fingerprint_check(cfg: DictConfig, saved: dict[str, Any] | None, current: dict[str, Any], run_dir: Path) -> None:
     """On ``resume``: the training/validation data must be those of the checkpoint.
 
-    ``saved`` is the fingerprint stored in the checkpoint (None for checkpoints made before it was
-    recorded: a warning). A mismatch is a :class:`RunError` naming the files that changed, unless
-    ``resume_allow_data_change=true`` (then a loud warning and the training continues on the new data).
+    ``saved`` is the fingerprint stored in the checkpoint (``extra["data"]``). A mismatch is a
+    :class:`RunError` naming the files that changed, unless ``resume_allow_data_change=true`` (then a
+    loud warning and the training continues on the new data); so is a checkpoint without a fingerprint
+    (saved by an older version: its data cannot be checked).
     """
     if saved is None:
-        log.warning("resume: the checkpoint of %s records no data fingerprint (made before it existed): "
-                    "the training data cannot be checked", run_dir)  # fmt: skip
-        return
+        raise RunError(f"resume={run_dir}: the checkpoint records no data fingerprint (extra['data'], saved by an "
+                       "older version), so its training data cannot be checked; start a new run")  # fmt: skip
     if saved.get("digest") == current.get("digest"):
         return
     old = {f[0]: f for f in saved.get("files", [])}
@@ -196,9 +196,8 @@ def trainer_config(cfg: DictConfig):
 
 
 def adversary_name(cfg: DictConfig) -> str:
-    """``adversary.name`` (``none`` for configs saved before the adversary option existed)."""
-    adversary = cfg.get("adversary")
-    return "none" if adversary is None else str(adversary.get("name", "none"))
+    """``adversary.name`` (``none``: no domain adversary)."""
+    return str(cfg.adversary.name)
 
 
 

@@ -121,9 +121,11 @@ def evaluate_run(cfg: DictConfig, calibration: Calibration, splits: dict[str, li
         if (run_dir / "history.json").exists():  # networks: validation sigma_rel versus training clusters seen
             from calo_calib.evaluation.learning_curve import plot_learning_curve
 
-            history = json.loads((run_dir / "history.json").read_text())
+            history_path = run_dir / "history.json"
+            history = json.loads(history_path.read_text())
             title = f"{cfg.particle.name}, {cfg.model.name}"
-            pngs += [p for p in [plot_learning_curve(history, run_dir / "plots" / "learning_curve.png", title)] if p]
+            png = plot_learning_curve(history, run_dir / "plots" / "learning_curve.png", title, source=history_path)
+            pngs += [png] if png else []
         for path in pngs:
             images[f"plots/{Path(path).stem}"] = Path(path)
     _log_results(tracker, metrics, methods, images)

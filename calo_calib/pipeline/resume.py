@@ -16,6 +16,29 @@ log = logging.getLogger("calo_calib.pipeline")
 # What must match for a run directory's checkpoint to be continued automatically.
 _IDENTITY_KEYS = ("model", "loss", "particle", "data", "trainer", "adversary", "seed")
 
+REQUIRED_SAVED_KEYS = ("adversary.name", "data.out_of_range", "data.allow_particle_mismatch")
+"""Keys a saved ``config.yaml`` must hold to be resumed (a run saved before these options existed lacks them)."""
+
+_ABSENT = object()
+
+
+def load_saved_config(run_dir: Path) -> DictConfig:
+    """``<run_dir>/config.yaml``, which must hold every key of :data:`REQUIRED_SAVED_KEYS`.
+
+    Raises:
+        RunError: a required key is missing (the message names it and the run directory): the run
+            was saved by an older version and is not continued with guessed defaults.
+    """
+    saved_path = run_dir / "config.yaml"
+    saved = OmegaConf.load(saved_path)
+    missing = [key for key in REQUIRED_SAVED_KEYS if OmegaConf.select(saved, key, default=_ABSENT) is _ABSENT]
+    if missing:
+        raise RunError(
+            f"{run_dir}: the saved config {saved_path} has no {', '.join(missing)} (saved by an older version); "
+            "it cannot be resumed: start a new run (another hydra.run.dir) or add the key(s) to the saved config"
+        )
+    return saved
+
 
 def resumed_config(cfg: DictConfig) -> DictConfig:
     """For ``resume=<run_dir>``: the run's saved config (so it continues exactly), marked as resumed.
@@ -25,13 +48,14 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
     :func:`calo_calib.pipeline.data_fingerprint_check`). Called inside the Hydra app (reads its overrides).
 
     Raises:
-        RunError: ``cfg.resume`` is not a run directory.
+        RunError: ``cfg.resume`` is not a run directory, or its saved config lacks a key of
+            :data:`REQUIRED_SAVED_KEYS`.
     """
     run_dir = Path(str(cfg.resume))
     saved_path = run_dir / "config.yaml"
     if not saved_path.exists():
         raise RunError(f"resume={run_dir}: not a run directory ({saved_path} is missing)")
-    saved = OmegaConf.load(saved_path)
+    saved = load_saved_config(run_dir)
     saved.resume = str(run_dir)
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
     if "trainer.epochs" in overridden:
@@ -48,17 +72,15 @@ def continues_in_place(cfg: DictConfig, run_dir: Path) -> bool:
 
     This is how a SLURM job requeued after preemption or timeout (same job directory, same
     overrides) and a restarted torchrun worker continue from the last checkpoint. A directory
-    holding a *different* configuration is an error (:class:`RunError`), never overwritten.
+    holding a *different* configuration is an error (:class:`RunError`), never overwritten, and so is
+    one whose saved config lacks a key of :data:`REQUIRED_SAVED_KEYS`.
     """
     saved_path = run_dir / "config.yaml"
     started = (run_dir / "checkpoints" / "last.pt").exists() or (run_dir / "bdt" / "bdt.json").exists()
     if not (saved_path.exists() and started):
         return False
-    saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
+    saved = OmegaConf.to_container(load_saved_config(run_dir), resolve=True)
     current = OmegaConf.to_container(cfg, resolve=True)
-    saved.setdefault("adversary", {"name": "none"})  # runs saved before the adversary option trained without one
-    for key, default in (("out_of_range", "error"), ("allow_particle_mismatch", False)):  # saved before these existed
-        saved.get("data", {}).setdefault(key, default)
     differ = [k for k in _IDENTITY_KEYS if saved.get(k) != current.get(k)]
     if differ:
         raise RunError(

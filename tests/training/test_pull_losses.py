@@ -76,7 +76,16 @@ def test_learning_curve_verdicts():
     assert verdict(_history([0.030, 0.025, 0.0230, 0.02300, 0.02299]))["verdict"] == "converged"
     assert verdict(_history([0.030, 0.022, 0.0225, 0.0230, 0.0235]))["verdict"] == "overfitting"
     assert verdict(_history([0.03, 0.02]))["verdict"] == "too few epochs"
-    assert verdict([{"epoch": 0, "val_loss": 1.0}])["verdict"] == "too few epochs"  # runs before the curve
+    assert verdict(_history([0.03, float("nan"), 0.02]))["verdict"] == "too few epochs"  # a NaN epoch is left out
+
+
+def test_a_history_without_the_curve_keys_is_refused_naming_the_key_and_the_file(tmp_path):
+    """A history saved before the learning curve (no clusters_seen / val_sigma_rel) is an error, not an empty curve."""
+    source = tmp_path / "run" / "history.json"
+    with pytest.raises(KeyError, match=rf"{source}: epoch 0 records no clusters_seen, val_sigma_rel"):
+        verdict([{"epoch": 0, "val_loss": 1.0}], source)
+    with pytest.raises(KeyError, match=r"history: epoch 1 records no val_sigma_rel"):
+        plot_learning_curve([*_history([0.03]), {"epoch": 1, "clusters_seen": 10}], tmp_path / "lc.png")
 
 
 def test_learning_curve_plot_is_written(tmp_path):
