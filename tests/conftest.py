@@ -68,7 +68,7 @@ def tiny_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def nll_run(tmp_path_factory, tiny_data) -> Path:
     """A tiny ``loss=gaussian_nll`` transformer run (one short epoch) made by ``python -m calo_calib.run``;
-    shared by ``tests/test_uncertainty_run.py`` and ``tests/studies/test_uncertainty_study.py``."""
+    shared by ``tests/studies/test_uncertainty_run.py`` and ``tests/studies/test_uncertainty_study.py``."""
     import subprocess
     import sys
 

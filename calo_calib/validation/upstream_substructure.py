@@ -5,7 +5,7 @@ Cheap: particles are only propagated through the ID (``propagate_electrons``, ``
 showers), with the simulation's material table X_ID(|η|) (X0 along the path) and detector (``sim_overrides``).
 
 * multiplicity ⟨N_γ(k > k_min)⟩ at fixed E and |η| against Bethe–Heitler, (1/ln 2) ∫₀ᵗ ⟨E₁(−ln(1 −
-  k_min/E(t′)))⟩ dt′ with the electron's loss E(t′) = E₀e^−G, G ~ Γ(t′/ln 2) (as ``tests/test_brem_substructure.py``),
+  k_min/E(t′)))⟩ dt′ with the electron's loss E(t′) = E₀e^−G, G ~ Γ(t′/ln 2) (as ``tests/simulation/test_upstream.py``),
   and against the PDG complete-screening dN/dk = (X/X0)(1/k)(4/3 − 4/3 y + y²) with the same loss;
 * spectrum shape y = k/E (``sample_element_brem``): χ² vs Bethe–Heitler 1/(−ln(1 − y)), ratio per bin vs PDG;
 * ⟨E_radiated⟩/E₀ in the ID against 1 − e^{−X_ID} (PDG ⟨E⟩ = E₀ e^{−X/X0}); beyond the ID the
