@@ -69,6 +69,13 @@ def _quick(model: str) -> list[str]:
     return [a for a in QUICK if not (a.startswith("model.num_boost_round") and model != "bdt")]
 
 
+# For the tests of run bookkeeping (resume, continuing in place, the BDT reference), not of the network
+# or the plots: a 1-layer transformer and no plots, which are most of a tiny run's time (the smoke runs
+# above keep the default networks and check the plots).
+TINY_NET = ["model.net.embed_dim=16", "model.net.n_layers=1", "model.net.n_heads=2", "model.net.head_hidden=16"]
+NO_PLOTS = ["evaluation.plots=false"]
+
+
 def _check_run_dir(run_dir: Path, model: str) -> dict:
     for name in ("config.yaml", "metrics.json", "predictions.parquet", "summary.md"):
         assert (run_dir / name).is_file(), name
@@ -111,8 +118,8 @@ def test_one_epoch_smoke_run_through_the_entry_point(tmp_path, tiny_data, model,
 def test_network_is_compared_with_the_bdt_of_the_same_particle_and_test_data(tmp_path, tiny_data):
     runs = {"CALO_CALIB_RUNS": str(tmp_path / "runs")}
     common = [*tiny_data.run_overrides("electron"), "logger=none"]
-    _run(["model=bdt", *common, *_quick("bdt")], cwd=tmp_path, env_extra=runs)
-    _run(["model=transformer", *common, *_quick("transformer")], cwd=tmp_path, env_extra=runs)
+    _run(["model=bdt", *common, *_quick("bdt"), *NO_PLOTS], cwd=tmp_path, env_extra=runs)  # the reference: its plots are not read
+    _run(["model=transformer", *common, *_quick("transformer"), *TINY_NET], cwd=tmp_path, env_extra=runs)
     (run_dir,) = (tmp_path / "runs" / "electron").glob("transformer-pull_huber/*")  # loss=auto for a network
     metrics = _check_run_dir(run_dir, "transformer")
     assert metrics["run"]["reference_bdt_run"] is not None
@@ -123,7 +130,7 @@ def test_network_is_compared_with_the_bdt_of_the_same_particle_and_test_data(tmp
 
 def test_resume_continues_a_run_from_its_last_checkpoint(tmp_path, tiny_data):
     run_dir = tmp_path / "run"
-    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), "logger=none"]
+    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), *TINY_NET, *NO_PLOTS, "logger=none"]
     _run([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     proc = _run([f"resume={run_dir}", "trainer.epochs=2"], cwd=tmp_path)
     history = json.loads((run_dir / "history.json").read_text())
@@ -143,7 +150,8 @@ def test_bad_inputs_fail_with_a_clear_message(tmp_path, tiny_data):
 def test_a_started_run_directory_continues_in_place_and_refuses_another_config(tmp_path, tiny_data):
     """What a requeued SLURM job or a restarted torchrun worker does: same directory, same overrides."""
     run_dir = tmp_path / "run"
-    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), "logger=none", f"hydra.run.dir={run_dir}"]
+    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), *TINY_NET, *NO_PLOTS, "logger=none",
+            f"hydra.run.dir={run_dir}"]  # fmt: skip
     _run(args, cwd=tmp_path)
     proc = _run(args, cwd=tmp_path)
     assert "resuming it" in proc.stdout + proc.stderr
