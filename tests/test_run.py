@@ -69,9 +69,9 @@ def _quick(model: str) -> list[str]:
     return [a for a in QUICK if not (a.startswith("model.num_boost_round") and model != "bdt")]
 
 
-# For the tests of run bookkeeping (resume, continuing in place, the BDT reference), not of the network
-# or the plots: a 1-layer transformer and no plots, which are most of a tiny run's time (the smoke runs
-# above keep the default networks and check the plots).
+# For the tests of run bookkeeping (here the BDT reference; resume and continuing in place:
+# tests/pipeline/test_resume.py), not of the network or the plots: a 1-layer transformer and no plots,
+# which are most of a tiny run's time (the smoke runs keep the default networks and check the plots).
 TINY_NET = ["model.net.embed_dim=16", "model.net.n_layers=1", "model.net.n_heads=2", "model.net.head_hidden=16"]
 NO_PLOTS = ["evaluation.plots=false"]
 
@@ -128,16 +128,6 @@ def test_network_is_compared_with_the_bdt_of_the_same_particle_and_test_data(tmp
     assert "BDT" in (run_dir / "summary.md").read_text()
 
 
-def test_resume_continues_a_run_from_its_last_checkpoint(tmp_path, tiny_data):
-    run_dir = tmp_path / "run"
-    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), *TINY_NET, *NO_PLOTS, "logger=none"]
-    _run([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
-    proc = _run([f"resume={run_dir}", "trainer.epochs=2"], cwd=tmp_path)
-    history = json.loads((run_dir / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [0, 1]
-    assert "resumed from" in proc.stdout + proc.stderr
-
-
 def test_bad_inputs_fail_with_a_clear_message(tmp_path, tiny_data):
     proc = _run(["particle=photon", "logger=none"], cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "particle=photon" in proc.stderr
@@ -145,20 +135,6 @@ def test_bad_inputs_fail_with_a_clear_message(tmp_path, tiny_data):
     assert proc.returncode != 0 and "/nonexistent/train" in proc.stderr
     proc = _run([f"resume={tmp_path / 'nothing'}"], cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "not a run directory" in proc.stderr
-
-
-def test_a_started_run_directory_continues_in_place_and_refuses_another_config(tmp_path, tiny_data):
-    """What a requeued SLURM job or a restarted torchrun worker does: same directory, same overrides."""
-    run_dir = tmp_path / "run"
-    args = ["model=transformer", *tiny_data.run_overrides("electron"), *_quick("transformer"), *TINY_NET, *NO_PLOTS, "logger=none",
-            f"hydra.run.dir={run_dir}"]  # fmt: skip
-    _run(args, cwd=tmp_path)
-    proc = _run(args, cwd=tmp_path)
-    assert "resuming it" in proc.stdout + proc.stderr
-    assert [h["epoch"] for h in json.loads((run_dir / "history.json").read_text())] == [0]  # not retrained
-    proc = _run([*args, "loss=huber"], cwd=tmp_path, check=False)
-    assert proc.returncode != 0 and "different loss" in proc.stderr
-    assert json.loads((run_dir / "metrics.json").read_text())["run"]["loss"] == "pull_huber"  # nothing overwritten
 
 
 def test_default_loss_is_chosen_per_model_kind():

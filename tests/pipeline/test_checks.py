@@ -10,7 +10,9 @@ from calo_calib.pipeline import RunError, adversary_name, data_fingerprint_check
 
 def test_a_checkpoint_without_a_data_fingerprint_is_refused(tmp_path):
     cfg = OmegaConf.create({"resume_allow_data_change": True})  # not even the override lets it through
-    with pytest.raises(RunError, match=rf"resume={tmp_path}: the checkpoint records no data fingerprint \(extra\['data'\]"):
+    with pytest.raises(
+        RunError, match=rf"resume={tmp_path}: the checkpoint records no data fingerprint \(extra\['data'\]"
+    ):
         data_fingerprint_check(cfg, None, {"digest": "abc", "files": []}, tmp_path)
 
 
