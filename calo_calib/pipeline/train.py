@@ -117,7 +117,7 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
         "train_seconds_this_session": seconds,
         "train_clusters_per_s": float(np.median(rates)) if rates else None,
         "resumed": resuming,
-        "learning_curve": learning_curve_verdict(state.history),
+        "learning_curve": learning_curve_verdict(state.history, source=run_dir / "history.json"),
         **({"adversary": _adversary_summary(state.history, adversary)} if adversary is not None else {}),
     }
 
