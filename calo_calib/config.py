@@ -6,7 +6,8 @@ Every ``compose_*`` function (:func:`compose_run_config`,
 validation or post-processing. Inside a ``@hydra.main`` app the config comes from Hydra itself.
 
 Importing this module registers the resolvers of ``conf/run.yaml`` (``${calo_or:}``, ``${calo_stamp:}``,
-``${calo_default_loss:}``), so ``compose("run")`` and ``python -m calo_calib.run`` both resolve them.
+``${calo_default_loss:}``), so ``compose("run")`` and ``python -m calo_calib.run`` both resolve them, and
+the typed schemas of the config groups (:mod:`calo_calib.config_schema`) in Hydra's ConfigStore.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
+
+from calo_calib.config_schema import register_schemas
 
 
 def compose(config_name: str, overrides: Sequence[str] = (), *, return_hydra_config: bool = False) -> DictConfig:
@@ -93,3 +96,5 @@ if not OmegaConf.has_resolver("calo_or"):
     OmegaConf.register_new_resolver("calo_or", _first_set)
 if not OmegaConf.has_resolver("calo_stamp"):
     OmegaConf.register_new_resolver("calo_stamp", _run_stamp, use_cache=True)
+
+register_schemas()

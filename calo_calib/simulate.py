@@ -10,6 +10,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+import calo_calib.config  # noqa: F401  (registers the config schemas of conf/particle before Hydra composes)
 from calo_calib.paths import CONF_DIR
 from calo_calib.simulation.material import ConfigError
 from calo_calib.simulation.runner import run_simulation
