@@ -164,7 +164,7 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     ``model.features`` (``atlas`` by default, ``atlas+shapes`` for ``model=bdt_shapes``) chooses the
     inputs; the saved manifest records it.
     """
-    from calo_calib.models.bdt import BDTModel
+    from calo_calib.models import build_bdt
 
     particle = str(cfg.particle.name)
     bdt_dir = run_dir / "bdt"
@@ -174,19 +174,8 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     m = cfg.model
     features = str(m.get("features", "atlas"))
     try:
-        bdt = BDTModel(
-            particle,
-            binned=bool(m.binned),
-            params={**OmegaConf.to_container(m.params, resolve=True), "seed": int(cfg.seed)},
-            num_boost_round=int(m.num_boost_round),
-            early_stopping_rounds=int(m.early_stopping_rounds),
-            min_bin_clusters=int(m.min_bin_clusters),
-            loss=str(cfg.loss.name),
-            huber_delta=float(cfg.loss.delta or 0.05),
-            nthread=int(m.get("nthread", 0)),
-            max_train_target=m.get("max_train_target"),  # on its own target E_true/E_acc, after data.max_train_target
-            features=features,
-        )
+        # model.max_train_target: on its own target E_true/E_acc, after data.max_train_target
+        bdt = build_bdt(m, particle=particle, loss=str(cfg.loss.name), huber_delta=float(cfg.loss.delta or 0.05), seed=int(cfg.seed))
     except ValueError as err:  # a bad model.* value: name it before any data is read
         raise RunError(f"model ({cfg.model.name}): {err}") from None
     max_train = cfg.data.max_train_clusters

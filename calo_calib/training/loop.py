@@ -15,7 +15,6 @@ reversal, and the epoch record gains ``adv_disc_loss``, ``adv_disc_acc`` and ``a
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
