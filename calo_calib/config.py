@@ -48,6 +48,33 @@ def compose_run_config(overrides: Sequence[str] = ()) -> DictConfig:
     return compose("run", overrides)
 
 
+def one_line_error(err: BaseException) -> str:
+    """A composition error and its cause (the schema's ``full_key: trainer.epochs``) as one line."""
+    lines = [str(err)] + ([str(err.__cause__)] if err.__cause__ is not None else [])
+    parts = [line.strip() for text in lines for line in text.splitlines()]
+    if "Config search path:" in parts:  # after a missing group option: Hydra's search path, not news
+        parts = parts[: parts.index("Config search path:")]
+    keep = [p for p in parts if p and not p.startswith(("reference_type=", "object_type="))]
+    return "; ".join(dict.fromkeys(keep))
+
+
+def exit_on_composition_error(config_name: str, argv: Sequence[str], prog: str) -> None:
+    """Before ``@hydra.main`` runs a single job: compose ``config_name`` with the command line's
+    overrides and turn a composition error (an unknown key, a value of the wrong type for the schema,
+    a missing group option) into ONE line ``calo_calib.<prog>: error: ...`` instead of Hydra's
+    multi-line report. Command lines with flags (``-m``, ``--cfg``, ...) are left to Hydra.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if any(arg.startswith("-") for arg in argv):
+        return
+    try:
+        compose(config_name, argv)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise SystemExit(f"calo_calib.{prog}: error: {one_line_error(err)}") from None
+
+
 # --- the resolvers of conf/run.yaml --------------------------------------------------------------
 
 
