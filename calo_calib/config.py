@@ -48,6 +48,42 @@ def compose_run_config(overrides: Sequence[str] = ()) -> DictConfig:
     return compose("run", overrides)
 
 
+def config_file(config_name: str) -> DictConfig:
+    """``conf/<config_name>.yaml`` read as written, less its ``defaults`` and ``hydra`` nodes.
+
+    Read with OmegaConf, not composed: the training entry point and the sweep callbacks ask for one
+    from inside their own Hydra app, whose global state a compose would clear.
+    """
+    from calo_calib.paths import conf_dir
+
+    cfg = OmegaConf.load(conf_dir() / f"{config_name}.yaml")
+    for key in ("defaults", "hydra"):
+        cfg.pop(key, None)
+    return cfg
+
+
+def make_data_config() -> DictConfig:
+    """The default dataset's settings (:func:`config_file` of ``make_data``), handed to
+    :func:`calo_calib.simulation.default_data.ensure_default_data`."""
+    return config_file("make_data")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: the names of ``conf/<group>/*.yaml``, sorted."""
+    from calo_calib.paths import conf_dir
+
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def detector_config(name: str = "nominal") -> DictConfig:
+    """``conf/detector/<name>.yaml`` as written (its ``defaults`` list not applied): the nominal
+    detector, against which the simulation finds unknown ``detector.*`` keys
+    (:func:`calo_calib.simulation.knobs.validate_knobs`)."""
+    from calo_calib.paths import conf_dir
+
+    return OmegaConf.load(conf_dir() / "detector" / f"{name}.yaml")
+
+
 def one_line_error(err: BaseException) -> str:
     """A composition error and its cause (the schema's ``full_key: trainer.epochs``) as one line."""
     lines = [str(err)] + ([str(err.__cause__)] if err.__cause__ is not None else [])

@@ -21,7 +21,11 @@ __all__ = ["main"]
 @hydra.main(config_path=str(CONF_DIR), config_name="simulate", version_base=None)
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (see module docstring)."""
+    from calo_calib.config import detector_config
+    from calo_calib.simulation.api import validate_config
+
     try:
+        validate_config(cfg, nominal=detector_config("nominal"))  # unknown detector.* keys too
         run_simulation(cfg)
     except (ConfigError, FileExistsError) as err:
         raise SystemExit(f"calo_calib.simulate: error: {err}") from None

@@ -144,3 +144,20 @@ def test_every_default_lives_in_one_place():
                 assert _schema_default(schema, key) == "???", f"{path}: {key} has its default in {schema.__name__} too"
                 checked += 1
     assert checked > 60
+
+
+def test_no_library_module_reads_conf():
+    """Only the entry points (``@hydra.main(config_path=CONF_DIR)``), ``config.py`` and ``paths.py`` name
+    the config directory; everything below gets its config handed down (issue 17 item 3)."""
+    import re
+    from pathlib import Path
+
+    package = Path(calo_calib.config.__file__).parent
+    allowed = {"paths.py", "config.py", "run.py", "simulate.py", "make_data.py", "validate.py", "predict.py",
+               "pileup_study.py", "studies/zee_candle.py"}  # fmt: skip
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        name = str(path.relative_to(package))
+        if name not in allowed and re.search(r"\bCONF_DIR\b|\bconf_dir\(", path.read_text()):
+            offenders.append(name)
+    assert offenders == []
