@@ -6,7 +6,8 @@ Every ``compose_*`` function (:func:`compose_run_config`,
 validation or post-processing. Inside a ``@hydra.main`` app the config comes from Hydra itself.
 
 Importing this module registers the resolvers of ``conf/run.yaml`` (``${calo_or:}``, ``${calo_stamp:}``,
-``${calo_default_loss:}``), so ``compose("run")`` and ``python -m calo_calib.run`` both resolve them.
+``${calo_default_loss:}``), so ``compose("run")`` and ``python -m calo_calib.run`` both resolve them, and
+the typed schemas of the config groups (:mod:`calo_calib.config_schema`) in Hydra's ConfigStore.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
+
+from calo_calib.config_schema import register_schemas
 
 
 def compose(config_name: str, overrides: Sequence[str] = (), *, return_hydra_config: bool = False) -> DictConfig:
@@ -43,6 +46,69 @@ def compose(config_name: str, overrides: Sequence[str] = (), *, return_hydra_con
 def compose_run_config(overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``conf/run.yaml`` with overrides outside a Hydra app (tests, benchmarks, notebooks, studies)."""
     return compose("run", overrides)
+
+
+def config_file(config_name: str) -> DictConfig:
+    """``conf/<config_name>.yaml`` read as written, less its ``defaults`` and ``hydra`` nodes.
+
+    Read with OmegaConf, not composed: the training entry point and the sweep callbacks ask for one
+    from inside their own Hydra app, whose global state a compose would clear.
+    """
+    from calo_calib.paths import conf_dir
+
+    cfg = OmegaConf.load(conf_dir() / f"{config_name}.yaml")
+    for key in ("defaults", "hydra"):
+        cfg.pop(key, None)
+    return cfg
+
+
+def make_data_config() -> DictConfig:
+    """The default dataset's settings (:func:`config_file` of ``make_data``), handed to
+    :func:`calo_calib.simulation.default_data.ensure_default_data`."""
+    return config_file("make_data")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: the names of ``conf/<group>/*.yaml``, sorted."""
+    from calo_calib.paths import conf_dir
+
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def detector_config(name: str = "nominal") -> DictConfig:
+    """``conf/detector/<name>.yaml`` as written (its ``defaults`` list not applied): the nominal
+    detector, against which the simulation finds unknown ``detector.*`` keys
+    (:func:`calo_calib.simulation.knobs.validate_knobs`)."""
+    from calo_calib.paths import conf_dir
+
+    return OmegaConf.load(conf_dir() / "detector" / f"{name}.yaml")
+
+
+def one_line_error(err: BaseException) -> str:
+    """A composition error and its cause (the schema's ``full_key: trainer.epochs``) as one line."""
+    lines = [str(err)] + ([str(err.__cause__)] if err.__cause__ is not None else [])
+    parts = [line.strip() for text in lines for line in text.splitlines()]
+    if "Config search path:" in parts:  # after a missing group option: Hydra's search path, not news
+        parts = parts[: parts.index("Config search path:")]
+    keep = [p for p in parts if p and not p.startswith(("reference_type=", "object_type="))]
+    return "; ".join(dict.fromkeys(keep))
+
+
+def exit_on_composition_error(config_name: str, argv: Sequence[str], prog: str) -> None:
+    """Before ``@hydra.main`` runs a single job: compose ``config_name`` with the command line's
+    overrides and turn a composition error (an unknown key, a value of the wrong type for the schema,
+    a missing group option) into ONE line ``calo_calib.<prog>: error: ...`` instead of Hydra's
+    multi-line report. Command lines with flags (``-m``, ``--cfg``, ...) are left to Hydra.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if any(arg.startswith("-") for arg in argv):
+        return
+    try:
+        compose(config_name, argv)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise SystemExit(f"calo_calib.{prog}: error: {one_line_error(err)}") from None
 
 
 # --- the resolvers of conf/run.yaml --------------------------------------------------------------
@@ -93,3 +159,5 @@ if not OmegaConf.has_resolver("calo_or"):
     OmegaConf.register_new_resolver("calo_or", _first_set)
 if not OmegaConf.has_resolver("calo_stamp"):
     OmegaConf.register_new_resolver("calo_stamp", _run_stamp, use_cache=True)
+
+register_schemas()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -66,4 +67,5 @@ if __name__ == "__main__":
     from calo_calib.training.distributed import shared_run_stamp
 
     shared_run_stamp()  # torchrun: every worker must compose the same run directory
+    calo_calib.config.exit_on_composition_error("run", sys.argv[1:], "run")  # a bad key or value: one line
     main()

@@ -37,15 +37,16 @@ def test_ensure_default_data_inside_a_hydra_app_generates_once(tmp_path):
     """The training entry point calls this from inside its own Hydra app: no global Hydra state needed."""
     from hydra import compose, initialize_config_dir
 
+    from calo_calib.config import make_data_config
     from calo_calib.paths import CONF_DIR
     from calo_calib.simulation.default_data import ensure_default_data
 
     small = ["splits.train=60", "splits.val=30", "splits.test=30", "workers=1", "progress=false"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         compose(config_name="run")  # a Hydra app is "running"
-        root = ensure_default_data("photon_unconv", root=tmp_path, overrides=small)
+        root = ensure_default_data("photon_unconv", make_data_config(), root=tmp_path, overrides=small)
     shards = {s: sorted((root / "photon_unconv" / s).glob("*.parquet")) for s in ("train", "val", "test")}
     assert all(shards.values())
     mtimes = [p.stat().st_mtime_ns for s in shards.values() for p in s]
-    ensure_default_data("photon_unconv", root=tmp_path, overrides=small)  # complete splits are kept
+    ensure_default_data("photon_unconv", make_data_config(), root=tmp_path, overrides=small)  # complete splits are kept
     assert mtimes == [p.stat().st_mtime_ns for s in shards.values() for p in s]

@@ -132,6 +132,37 @@ class ClusterDataset:
         FileNotFoundError: a path that does not exist or a directory without shards.
     """
 
+    @classmethod
+    def from_config(
+        cls,
+        cfg,
+        paths: PathArg,
+        *,
+        shuffle: bool = False,
+        batch_size: int | None = None,
+        max_clusters: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        training: bool = False,
+        with_truth: bool = True,
+        nonfinite: str | None = None,
+        out_of_range: str | None = None,
+    ) -> ClusterDataset:
+        """The clusters of ``paths`` with a run config's features and selection (``conf/run.yaml``).
+
+        ``training=True`` (training and validation splits) adds the truth-level target cut
+        ``data.max_train_target``; test and inference data never get it. ``with_truth=False`` reads no
+        truth at all (unlabelled data-like clusters of the domain adaptation; the target is NaN), and
+        then never applies the truth cut. ``batch_size`` None: ``data.eval_batch_size`` rounded up to a
+        multiple of ``world_size``. ``nonfinite`` and ``out_of_range`` (None: as the run was
+        configured, ``data.nonfinite`` / ``data.out_of_range``) override the handling of bad values.
+        """
+        from calo_calib.data.configured import dataset_arguments
+
+        options = dict(shuffle=shuffle, batch_size=batch_size, max_clusters=max_clusters, rank=rank, world_size=world_size,
+                       training=training, with_truth=with_truth, nonfinite=nonfinite, out_of_range=out_of_range)  # fmt: skip
+        return cls(paths, **dataset_arguments(cfg, **options))
+
     def __init__(
         self,
         paths: PathArg,

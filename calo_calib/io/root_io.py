@@ -29,7 +29,6 @@ This module is the format's public interface; the code is split by job:
 from __future__ import annotations
 
 from calo_calib.io.root_mapping import (
-    DEFAULT_MAPPING_PATH,
     DEFAULT_TREE,
     BranchSpec,
     ColumnMapping,
@@ -41,7 +40,6 @@ from calo_calib.io.root_reader import DEFAULT_REQUIRED, DEFAULT_STEP_SIZE, root_
 from calo_calib.io.root_writer import parquet_to_root
 
 __all__ = [
-    "DEFAULT_MAPPING_PATH",
     "DEFAULT_REQUIRED",
     "DEFAULT_STEP_SIZE",
     "DEFAULT_TREE",

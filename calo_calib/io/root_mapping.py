@@ -17,12 +17,10 @@ import pyarrow as pa
 import yaml
 
 from calo_calib.io.schema import CELL_COLUMNS, COLUMN_BY_NAME
-from calo_calib.paths import CONF_DIR
 
 PathLike = str | os.PathLike[str]
 
 DEFAULT_TREE = "clusters"
-DEFAULT_MAPPING_PATH: Path = CONF_DIR / "data" / "root_columns" / "default.yaml"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from calo_calib.paths import CONF_DIR
+from calo_calib.config import config_file
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ class PileupScanAfterSweep(Callback):
         from calo_calib.studies.pileup_study import study
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        base = OmegaConf.load(CONF_DIR / "pileup_study.yaml")
-        for key in ("defaults", "hydra"):
-            base.pop(key, None)
+        base = config_file("pileup_study")
         for particle, runs in finished_runs(sweep_dir).items():
             cfg = OmegaConf.merge(
                 base,

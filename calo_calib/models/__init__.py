@@ -1,4 +1,5 @@
-"""Calibration models: the two networks (``transformer``, ``gnn_edge``) and, in ``bdt.py``, the BDT baseline.
+"""Calibration models: the two networks (``transformer``, ``gnn_edge``) and, in ``bdt.py``, the BDT baseline,
+built from their config nodes by :func:`build_network` and :func:`build_bdt` (``_target_``, ``conf/model/*.yaml``).
 
 Every network maps a batch (``docs/architecture.md``) to the multiplicative correction (B,):
 ``forward(cells (B, L, F_cell), valid (B, L), cluster (B, F_cluster), pair (B, L, 7) | None) -> (B,)``.
@@ -54,6 +55,25 @@ def build_network(
     return NETWORKS[net](n_cell_features, n_cluster_features, norm, **hparams)
 
 
+def build_bdt(model: Mapping[str, Any], *, particle: str, loss: str, huber_delta: float, seed: int):
+    """The BDT of a ``model`` config node (``conf/model/bdt*.yaml``): ``hydra.utils.instantiate`` of its
+    ``_target_`` (:class:`~calo_calib.models.bdt.BDTModel`) with its arguments, as ``model.net`` for the
+    networks, completed with what the run decides: ``particle``, the loss and Huber slope, and ``seed``
+    (added to ``model.params``). ``name``, ``kind`` and ``net`` (the networks' size) are not arguments.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+    from omegaconf import DictConfig, OmegaConf
+
+    values = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else dict(model)
+    node = OmegaConf.create({k: v for k, v in values.items() if k not in ("name", "kind", "net", "params")})
+    params = {**dict(values.get("params") or {}), "seed": int(seed)}
+    try:
+        return instantiate(node, _convert_="all", particle=particle, loss=loss, huber_delta=huber_delta, params=params)
+    except InstantiationException as err:  # BDTModel's own ValueError (a bad model.* value), not Hydra's wrapper
+        raise (err.__cause__ if isinstance(err.__cause__, ValueError) else err) from None
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (buffers such as the normalisation are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -66,6 +86,7 @@ __all__ = [
     "EdgeTransformer",
     "NetworkOutput",
     "as_output",
+    "build_bdt",
     "build_network",
     "count_parameters",
     "grl_lambda",

@@ -29,15 +29,12 @@
   Early stopping monitors the same loss (``rmse`` / ``mphe``) on the validation clusters of the bin,
   and the saved booster keeps only the trees up to the best iteration.
 
-Saved layout (:meth:`BDTModel.save`): ``<dir>/<booster>.json`` (XGBoost JSON models) and the
-manifest ``<dir>/bdt.json`` (bins, routes, params, inputs, version), each written atomically; the
-manifest is written last, so its presence marks a complete model.
+Saved layout: :mod:`calo_calib.models.bdt_files`; what goes into XGBoost: :mod:`calo_calib.models.bdt_params`.
+Built from a run config by :func:`calo_calib.models.build_bdt` (``model._target_``, ``conf/model/bdt.yaml``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,54 +44,27 @@ import numpy as np
 import xgboost as xgb
 from tqdm.auto import tqdm
 
-from calo_calib.data.high_level import (
-    BINLESS_EXTRA_INPUTS,
-    L2_DETA,
-    bdt_input_names,
-    check_features,
-    dataset_bdt_inputs,
+from calo_calib.data.high_level import BINLESS_EXTRA_INPUTS, bdt_input_names, check_features, dataset_bdt_inputs
+from calo_calib.models.bdt_files import load_model, save_model
+from calo_calib.models.bdt_params import (  # noqa: F401  (the card's constants, re-exported)
+    CRACK,
+    CRACK_ET_EDGES,
+    DEFAULT_PARAMS,
+    EDGE_ROW_MAX_WIDTH,
+    EPS_E,
+    ET_EDGES,
+    ETA_EDGES,
+    F0_MAX_ABS_ETA,
+    FORMAT_VERSION,
+    MANIFEST,
+    MAX_TRAIN_TARGET,
+    OBJECTIVES,
+    check_edges,
+    fit_targets,
+    matrix,
+    require,
+    xgb_params,
 )
-
-FORMAT_VERSION = "calo_calib.bdt/1"
-MANIFEST = "bdt.json"
-
-# Card §5.1 [S10].
-ETA_EDGES = (0.0, 0.05, 0.65, 0.8, 1.0, 1.2, 1.37, 1.52, 1.55, 1.74, 1.82, 2.0, 2.2, 2.47, 2.5)
-ET_EDGES = (0.0, 10.0, 20.0, 40.0, 60.0, 80.0, 120.0, 500.0, 1000.0, 50000.0)  # GeV, raw E_T
-CRACK_ET_EDGES = (0.0, 25.0, 50.0, 100.0, 500.0, 1000.0, 50000.0)  # GeV, crack bins
-CRACK = (1.37, 1.52)  # |eta| range of the barrel/end-cap transition
-F0_MAX_ABS_ETA = 1.8  # no presampler beyond: f0 dropped in rows starting at or above this |eta|
-EDGE_ROW_MAX_WIDTH = 2 * L2_DETA  # rows at most 2 middle cells wide drop cell_index_calo
-# Clusters with E_true/E_acc > 3 hold less than a third of the particle's energy in the accordion: a
-# noise/pile-up cluster or a fragment of a shower whose bulk was lost (~0.5% of simulated electrons,
-# E_true/E_acc up to several hundred). They are not predictable from the cluster, and with
-# loss=mse a single one dominates a leaf and the validation RMSE, so early stopping keeps a handful
-# of trees and the BDT ends up worse than the raw energy. ATLAS trains on truth-matched clusters with
-# TMVA's default Huber loss, which is insensitive to them; here they are left out of the fit.
-MAX_TRAIN_TARGET = 3.0
-
-DEFAULT_PARAMS: dict[str, Any] = {
-    "max_depth": 5,
-    "eta": 0.1,
-    "subsample": 0.8,
-    "min_child_weight": 20,
-    "tree_method": "hist",
-}
-_OBJECTIVES = {"mse": ("reg:squarederror", "rmse"), "huber": ("reg:pseudohubererror", "mphe")}
-_EPS_E = 1e-6  # GeV; below this E_acc / cluster_e the cluster cannot be calibrated (see fit/predict)
-
-
-def _check_edges(name: str, edges: Sequence[float]) -> tuple[float, ...]:
-    e = tuple(float(x) for x in edges)
-    if len(e) < 2 or any(b <= a for a, b in zip(e[:-1], e[1:])):
-        raise ValueError(f"{name} must be >= 2 strictly increasing values, got {list(edges)}")
-    return e
-
-
-def _require(features: Mapping[str, np.ndarray], names: Sequence[str], what: str) -> None:
-    for name in names:
-        if name not in features:
-            raise ValueError(f"BDT {what}: missing feature/column {name!r} (have {sorted(features)})")
 
 
 class BDTModel:
@@ -140,8 +110,8 @@ class BDTModel:
         max_train_target: float | None = MAX_TRAIN_TARGET,
         features: str = "atlas",
     ) -> None:
-        if loss not in _OBJECTIVES:
-            raise ValueError(f"BDT loss {loss!r}: expected one of {sorted(_OBJECTIVES)}")
+        if loss not in OBJECTIVES:
+            raise ValueError(f"BDT loss {loss!r}: expected one of {sorted(OBJECTIVES)}")
         if loss == "huber" and not huber_delta > 0:
             raise ValueError(f"BDT huber_delta must be > 0, got {huber_delta}")
         user = dict(params or {})
@@ -157,9 +127,9 @@ class BDTModel:
         self.features = check_features(str(features))
         self.input_names = bdt_input_names(particle, binned=True, features=self.features)  # validates particle
         self.binned = bool(binned)
-        self.eta_edges = _check_edges("eta_edges", eta_edges)
-        self.et_edges = _check_edges("et_edges", et_edges)
-        self.crack_et_edges = _check_edges("crack_et_edges", crack_et_edges)
+        self.eta_edges = check_edges("eta_edges", eta_edges)
+        self.et_edges = check_edges("et_edges", et_edges)
+        self.crack_et_edges = check_edges("crack_et_edges", crack_et_edges)
         self.crack = (float(crack[0]), float(crack[1]))
         if max_train_target is not None and not max_train_target > 1:
             raise ValueError(f"BDT max_train_target must be > 1 or None, got {max_train_target}")
@@ -226,17 +196,7 @@ class BDTModel:
     # --- training --------------------------------------------------------------------------------
 
     def _xgb_params(self, base_score: float) -> dict[str, Any]:
-        objective, metric = _OBJECTIVES[self.loss]
-        p = {**self.params, "objective": objective, "eval_metric": metric, "base_score": float(base_score)}
-        if self.loss == "huber":
-            p["huber_slope"] = self.huber_delta
-        if self.nthread > 0:
-            p["nthread"] = self.nthread
-        return p
-
-    @staticmethod
-    def _matrix(features: Mapping[str, np.ndarray], names: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.asarray(features[n], dtype=np.float32)[rows] for n in names])
+        return xgb_params(self.params, self.loss, self.huber_delta, self.nthread, base_score)
 
     def _train_one(
         self,
@@ -249,8 +209,8 @@ class BDTModel:
         va: np.ndarray,
     ) -> tuple[xgb.Booster, int]:
         """One booster on training rows ``tr`` with early stopping on validation rows ``va``."""
-        dtrain = xgb.DMatrix(self._matrix(train, names, tr), label=y[tr], feature_names=names)
-        dval = xgb.DMatrix(self._matrix(val, names, va), label=y_val[va], feature_names=names)
+        dtrain = xgb.DMatrix(matrix(train, names, tr), label=y[tr], feature_names=names)
+        dval = xgb.DMatrix(matrix(val, names, va), label=y_val[va], feature_names=names)
         start = np.median(y[tr]) if self.loss == "huber" else np.mean(y[tr])
         booster = xgb.train(
             self._xgb_params(start),
@@ -265,15 +225,7 @@ class BDTModel:
 
     def _fit_inputs(self, data: Mapping[str, np.ndarray], what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(target E_true/E_acc, usable mask, bin index) of a train/val dict."""
-        need = bdt_input_names(self.particle, binned=False, features=self.features) + ["e_acc", "truth_e"]
-        _require(data, need, what)
-        e_acc = np.asarray(data["e_acc"], dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.asarray(data["truth_e"], dtype=np.float64) / e_acc
-        # E_acc <= 0 (a cluster of pure noise in the accordion) has no meaningful E_true/E_acc target.
-        ok = (e_acc > _EPS_E) & np.isfinite(y)
-        if self.max_train_target is not None:
-            ok &= y <= self.max_train_target
+        y, ok = fit_targets(data, self.particle, self.features, self.max_train_target, what)
         return y, ok, self.bin_index(data["abs_eta"], data["e_t_raw"])
 
     def fit(
@@ -399,14 +351,14 @@ class BDTModel:
         """Predicted E_true/E_acc of every cluster, (N,) float64."""
         if not self.routes:
             raise RuntimeError("BDTModel: not trained (call fit or load)")
-        _require(features, ["abs_eta", "e_t_raw"], "predict")
+        require(features, ["abs_eta", "e_t_raw"], "predict")
         route = np.asarray(self.routes)[self.bin_index(features["abs_eta"], features["e_t_raw"])]
         out = np.full(route.shape, np.nan)
         for name in np.unique(route):
             rows = np.flatnonzero(route == name)
             names = self.booster_inputs[name]
-            _require(features, names, "predict")
-            d = xgb.DMatrix(self._matrix(features, names, rows), feature_names=names)
+            require(features, names, "predict")
+            d = xgb.DMatrix(matrix(features, names, rows), feature_names=names)
             out[rows] = self.boosters[name].predict(d)
         return out
 
@@ -417,11 +369,11 @@ class BDTModel:
         ``cluster_e`` [GeV]. correction = (E_true/E_acc)_pred × E_acc / cluster_e; NaN where
         |cluster_e| < 1 keV (no meaningful correction to an empty cluster; never in simulated data).
         """
-        _require(features, ["cluster_e", "e_acc"], "predict")
+        require(features, ["cluster_e", "e_acc"], "predict")
         ratio = self.predict_ratio(features)
         cluster_e = np.asarray(features["cluster_e"], dtype=np.float64)
         e_acc = np.asarray(features["e_acc"], dtype=np.float64)
-        ok = np.abs(cluster_e) >= _EPS_E
+        ok = np.abs(cluster_e) >= EPS_E
         return np.where(ok, ratio * e_acc / np.where(ok, cluster_e, 1.0), np.nan)
 
     # --- persistence -----------------------------------------------------------------------------
@@ -445,61 +397,11 @@ class BDTModel:
             "features": self.features,
         }
 
-    @staticmethod
-    def _write_atomic(path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
     def save(self, directory: Path | str) -> None:
         """Write ``<directory>/<booster>.json`` then the manifest ``bdt.json`` (each atomically)."""
-        if not self.routes:
-            raise RuntimeError("BDTModel: nothing to save (call fit first)")
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        for name, booster in self.boosters.items():
-            self._write_atomic(d / f"{name}.json", bytes(booster.save_raw("json")))
-        manifest = {
-            "version": FORMAT_VERSION,
-            "config": self._config(),
-            "input_names": self.input_names,
-            "bins": self.bins,
-            "routes": self.routes,
-            "boosters": {name: {"file": f"{name}.json", "inputs": self.booster_inputs[name]} for name in self.boosters},
-            "summary": self.summary,
-        }
-        self._write_atomic(d / MANIFEST, json.dumps(manifest, indent=1, default=float).encode())
+        save_model(self, directory)
 
     @classmethod
     def load(cls, directory: Path | str, nthread: int | None = None) -> BDTModel:
-        """Load a model written by :meth:`save` (``nthread`` overrides the saved thread count).
-
-        A manifest without ``features`` (written before the option existed) loads as ``atlas``.
-        """
-        d = Path(directory)
-        path = d / MANIFEST
-        if not path.exists():
-            raise FileNotFoundError(f"{d} holds no BDT: {path} is missing")
-        manifest = json.loads(path.read_text())
-        if manifest.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: version {manifest.get('version')!r}, expected {FORMAT_VERSION!r}")
-        cfg = dict(manifest["config"])
-        if nthread is not None:
-            cfg["nthread"] = nthread
-        self = cls(**cfg)
-        if len(manifest["routes"]) != len(self.bins):
-            raise ValueError(f"{path}: {len(manifest['routes'])} routes for {len(self.bins)} bins")
-        self.routes = list(manifest["routes"])
-        for name, entry in manifest["boosters"].items():
-            booster = xgb.Booster(params={"nthread": self.nthread} if self.nthread > 0 else None)
-            booster.load_model(str(d / entry["file"]))
-            self.boosters[name] = booster
-            self.booster_inputs[name] = list(entry["inputs"])
-        missing = set(self.routes) - set(self.boosters)
-        if missing:
-            raise ValueError(f"{path}: routes use boosters {sorted(missing)} that are not listed")
-        self.summary = manifest.get("summary", {})
-        return self
+        """Load a model written by :meth:`save` (``nthread`` overrides the saved thread count)."""
+        return load_model(cls, directory, nthread)

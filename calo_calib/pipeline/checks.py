@@ -10,9 +10,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from calo_calib.calibration import (
     cell_and_cluster_features,
-    make_dataset,
     run_calibration_class,
 )
+from calo_calib.data.loader import ClusterDataset
 
 log = logging.getLogger("calo_calib.pipeline")
 
@@ -130,7 +130,7 @@ def check_data(cfg: DictConfig, splits: dict[str, list[Path]]) -> None:
             for problem in check_particle(files, particle, what=what, override="data.allow_particle_mismatch=true", allow=allow):
                 log.warning("PARTICLE MISMATCH (data.allow_particle_mismatch=true): %s", problem)
         for split, training in (("val", True), ("test", False)):
-            dataset = make_dataset(cfg, splits[split], training=training)
+            dataset = ClusterDataset.from_config(cfg, splits[split], training=training)
             if len(dataset) == 0:
                 raise RunError(
                     f"{split} split is empty after the selection: no clusters left in "

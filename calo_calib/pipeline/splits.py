@@ -22,13 +22,15 @@ def resolve_splits(cfg: DictConfig) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     missing_default = [s for s, v in explicit.items() if v is None]
     if missing_default:
+        from calo_calib.config import make_data_config
         from calo_calib.simulation.default_data import ensure_default_data, split_dir
 
         root = Path(str(cfg.data.root))
         if not all((split_dir(root, particle, s) / "dataset.json").exists() for s in missing_default):
             log.info("default %s data not found in %s: generating it (once)", particle, root)
             sizes = [f"splits.{k}={int(v)}" for k, v in (cfg.data.get("make_splits") or {}).items()]
-            ensure_default_data(particle, root=root, overrides=[f"progress={str(bool(cfg.progress)).lower()}", *sizes])
+            overrides = [f"progress={str(bool(cfg.progress)).lower()}", *sizes]
+            ensure_default_data(particle, make_data_config(), root=root, overrides=overrides)
         for s in missing_default:
             out[s] = [split_dir(root, particle, s)]
     for s, v in explicit.items():

@@ -16,8 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from calo_calib.calibration import (
     build_run_network,
     cell_and_cluster_features,
-    make_dataset,
 )
+from calo_calib.data.loader import ClusterDataset
 from calo_calib.io.atomic import write_text_atomic
 from calo_calib.pipeline.checks import RunError, adversary_name, as_paths, trainer_config
 from calo_calib.tracking import Tracker
@@ -54,11 +54,11 @@ def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path,
         global_batch, env.world_size, global_batch // env.world_size, trainer_cfg.lr,
     )  # fmt: skip
     max_train = cfg.data.max_train_clusters
-    train = make_dataset(
+    train = ClusterDataset.from_config(
         cfg, splits["train"], shuffle=True, batch_size=int(cfg.data.batch_size),
         max_clusters=int(max_train) if max_train else None, rank=env.rank, world_size=env.world_size, training=True,
     )  # fmt: skip
-    val = make_dataset(cfg, splits["val"], rank=env.rank, world_size=env.world_size, training=True)
+    val = ClusterDataset.from_config(cfg, splits["val"], rank=env.rank, world_size=env.world_size, training=True)
     if len(train) == 0:
         raise RunError(f"no training clusters left after the selection in {splits['train']}: {train.counts}")
 
@@ -137,7 +137,7 @@ def _domain_adversary(cfg: DictConfig, model: torch.nn.Module, env: DistEnv):
         adv_cfg = AdversaryConfig(**OmegaConf.to_container(cfg.adversary, resolve=True))
     except (TypeError, ValueError) as err:  # unknown key or bad value: name it
         raise RunError(f"adversary: {err}") from None
-    unlabelled = make_dataset(
+    unlabelled = ClusterDataset.from_config(
         cfg, as_paths(cfg.data.unlabelled), shuffle=True, batch_size=int(cfg.data.batch_size),
         rank=env.rank, world_size=env.world_size, with_truth=False,
     )  # fmt: skip
@@ -164,7 +164,7 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     ``model.features`` (``atlas`` by default, ``atlas+shapes`` for ``model=bdt_shapes``) chooses the
     inputs; the saved manifest records it.
     """
-    from calo_calib.models.bdt import BDTModel
+    from calo_calib.models import build_bdt
 
     particle = str(cfg.particle.name)
     bdt_dir = run_dir / "bdt"
@@ -174,24 +174,13 @@ def train_bdt(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path) -> 
     m = cfg.model
     features = str(m.get("features", "atlas"))
     try:
-        bdt = BDTModel(
-            particle,
-            binned=bool(m.binned),
-            params={**OmegaConf.to_container(m.params, resolve=True), "seed": int(cfg.seed)},
-            num_boost_round=int(m.num_boost_round),
-            early_stopping_rounds=int(m.early_stopping_rounds),
-            min_bin_clusters=int(m.min_bin_clusters),
-            loss=str(cfg.loss.name),
-            huber_delta=float(cfg.loss.delta or 0.05),
-            nthread=int(m.get("nthread", 0)),
-            max_train_target=m.get("max_train_target"),  # on its own target E_true/E_acc, after data.max_train_target
-            features=features,
-        )
+        # model.max_train_target: on its own target E_true/E_acc, after data.max_train_target
+        bdt = build_bdt(m, particle=particle, loss=str(cfg.loss.name), huber_delta=float(cfg.loss.delta or 0.05), seed=int(cfg.seed))
     except ValueError as err:  # a bad model.* value: name it before any data is read
         raise RunError(f"model ({cfg.model.name}): {err}") from None
     max_train = cfg.data.max_train_clusters
-    train = make_dataset(cfg, splits["train"], max_clusters=int(max_train) if max_train else None, training=True)
-    val = make_dataset(cfg, splits["val"], training=True)
+    train = ClusterDataset.from_config(cfg, splits["train"], max_clusters=int(max_train) if max_train else None, training=True)
+    val = ClusterDataset.from_config(cfg, splits["val"], training=True)
     t0 = time.perf_counter()
     train_inputs, val_inputs = bdt.dataset_inputs(train, truth=True), bdt.dataset_inputs(val, truth=True)
     input_seconds = time.perf_counter() - t0

@@ -24,10 +24,10 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 
     ``out`` may stay unset (``???``) for in-memory use with :func:`simulate_table`.
     """
-    from calo_calib.config import compose
+    from calo_calib.config import compose, detector_config
 
     cfg = compose("simulate", overrides)
-    validate_config(cfg)
+    validate_config(cfg, nominal=detector_config("nominal"))
     return cfg
 
 
@@ -44,17 +44,19 @@ def _number(cfg: DictConfig, key: str) -> float:
     return out
 
 
-def validate_config(cfg: DictConfig) -> None:
+def validate_config(cfg: DictConfig, nominal: DictConfig | None = None) -> None:
     """Fail early, naming the field, on any configuration the simulation cannot honour.
 
     The checks run in a fixed order (particle, sizes, pile-up, gun, detector) so that a config with
-    several mistakes always reports the same one first; each group is one helper below.
+    several mistakes always reports the same one first; each group is one helper below. ``nominal``:
+    the nominal detector config, against which unknown ``detector.*`` keys are found
+    (:func:`~calo_calib.simulation.knobs.validate_knobs`; given where the config is composed).
     """
     _validate_particle(cfg)
     _validate_sizes(cfg)
     _validate_pileup(cfg)
     _validate_gun(cfg)
-    _validate_detector(cfg)
+    _validate_detector(cfg, nominal)
 
 
 def _is_count(value: object, minimum: int) -> bool:
@@ -115,10 +117,10 @@ def _validate_gun(cfg: DictConfig) -> None:
         raise ConfigError(f"gun.vertex_sigma_z must be >= 0 mm, got {g.vertex_sigma_z}")
 
 
-def _validate_detector(cfg: DictConfig) -> None:
+def _validate_detector(cfg: DictConfig, nominal: DictConfig | None = None) -> None:
     """The detector: its knobs, the material and depth models (their own checks), noise, sampling, clustering."""
     det = cfg.detector
-    validate_knobs(det)  # unknown detector keys and the data-like variant knobs
+    validate_knobs(det, nominal)  # unknown detector keys (given the nominal detector) and the data-like variant knobs
     # Building the models runs their validation; the objects themselves are not needed here.
     UpstreamMaterial.from_config(det.material)
     AccordionDepth.from_config(det.accordion)

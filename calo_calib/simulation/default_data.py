@@ -15,7 +15,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from calo_calib.paths import CONF_DIR
 from calo_calib.simulation.api import compose_config
 from calo_calib.simulation.material import ConfigError
 from calo_calib.simulation.runner import run_simulation
@@ -65,18 +64,20 @@ def make_default_data(cfg: DictConfig) -> Path:
     return Path(str(cfg.root))
 
 
-def ensure_default_data(particle: str, root: str | Path | None = None, overrides: list[str] | None = None) -> Path:
+def ensure_default_data(
+    particle: str, make_data: DictConfig, root: str | Path | None = None, overrides: list[str] | None = None
+) -> Path:
     """Make sure the default splits of ``particle`` exist (generating them if needed); returns the root.
 
-    Safe to call inside another Hydra application (the training entry point): the config is read
-    with OmegaConf, not composed through Hydra's global state.
+    Safe to call inside another Hydra application (the training entry point): nothing is composed
+    through Hydra's global state.
 
     Args:
-        overrides: dotlist overrides of ``conf/make_data.yaml`` (e.g. ``["splits.train=1000"]``).
+        make_data: the default dataset's settings (``conf/make_data.yaml`` without its ``defaults``
+            and ``hydra`` nodes: :func:`calo_calib.config.make_data_config`); not modified.
+        overrides: dotlist overrides of them (e.g. ``["splits.train=1000"]``).
     """
-    cfg = OmegaConf.load(CONF_DIR / "make_data.yaml")
-    for key in ("defaults", "hydra"):
-        cfg.pop(key, None)
+    cfg = OmegaConf.create(OmegaConf.to_container(make_data))
     cfg.particles = [particle]
     if root is not None:
         cfg.root = str(root)

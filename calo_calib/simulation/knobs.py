@@ -1,6 +1,6 @@
 """Optional detector knobs for data-like mis-modelling: their identity defaults and validation.
 
-The nominal detector (``conf/detector/nominal.yaml``) does not set these keys, so its composed
+The nominal detector (``conf/detector/nominal.yaml``, passed in by the caller where needed) does not set these keys, so its composed
 configuration, its Parquet provenance and its output stay exactly what they were before the knobs
 existed. A variant (``conf/detector/<variant>.yaml``, inheriting from nominal) sets only what it
 changes. Every knob's default is the identity: a config that sets all of them to their defaults
@@ -22,9 +22,7 @@ simulates the same bytes as nominal (tested).
 
 from __future__ import annotations
 
-import functools
 import math
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -61,15 +59,6 @@ def knob(det: DictConfig, key: str) -> Any:
     return DEFAULTS[key] if value is None else value
 
 
-@functools.cache
-def _nominal_keys() -> frozenset[str]:
-    """Dotted paths of every mapping key in ``conf/detector/nominal.yaml`` (lists are leaves)."""
-    from calo_calib.paths import conf_dir
-
-    nominal = OmegaConf.load(Path(conf_dir()) / "detector" / "nominal.yaml")
-    return frozenset(_paths(nominal))
-
-
 def _paths(node: Any, prefix: str = "") -> list[str]:
     out = []
     if isinstance(node, DictConfig):
@@ -93,14 +82,16 @@ def _positive(det: DictConfig, key: str, allow_zero: bool = False) -> float:
     return x
 
 
-def validate_knobs(det: DictConfig) -> None:
+def validate_knobs(det: DictConfig, nominal: DictConfig | None = None) -> None:
     """Fail, naming the key, on an unknown detector key or a knob value the simulation cannot honour.
 
-    Unknown keys are keys neither in ``conf/detector/nominal.yaml`` nor in :data:`DEFAULTS` (e.g. a
-    typo such as ``shower.depth_scal``), which would otherwise be silently ignored.
+    With the ``nominal`` detector config (``conf/detector/nominal.yaml``, handed down by the config
+    layer: :func:`calo_calib.config.detector_config`), unknown keys are keys neither in it nor in
+    :data:`DEFAULTS` (e.g. a typo such as ``shower.depth_scal``), which would otherwise be silently
+    ignored. Without it (a config already checked when it was composed) only the knob values are checked.
     """
-    known = _nominal_keys() | set(DEFAULTS) | {"readout.gain_map"}
-    unknown = sorted(p for p in _paths(det) if p not in known)
+    known = set(_paths(nominal)) | set(DEFAULTS) | {"readout.gain_map"} if nominal is not None else None
+    unknown = [] if known is None else sorted(p for p in _paths(det) if p not in known)
     if unknown:
         raise ConfigError(
             f"unknown detector setting(s): {', '.join('detector.' + u for u in unknown)}; "

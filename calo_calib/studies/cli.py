@@ -22,15 +22,11 @@ HELP_FLAGS = ("-h", "--help")
 
 
 def compose_study_config(name: str, overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose ``conf/<name>.yaml`` with Hydra overrides (struct mode: an unknown key raises)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    """Compose ``conf/<name>.yaml`` with Hydra overrides (struct mode: an unknown key raises), through
+    the one composer :func:`calo_calib.config.compose`."""
+    from calo_calib.config import compose
 
-    from calo_calib.paths import conf_dir
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        return compose(config_name=name, overrides=list(overrides))
+    return compose(name, overrides)
 
 
 def option_names(name: str) -> list[str]:

@@ -30,8 +30,8 @@ import pyarrow as pa
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from calo_calib.config import group_options
 from calo_calib.io.atomic import write_json_atomic, write_text_atomic
-from calo_calib.paths import CONF_DIR
 from calo_calib.provenance import git_commit
 from calo_calib.simulation import compose_config, simulate_table
 from calo_calib.simulation.material import ConfigError
@@ -51,7 +51,7 @@ PER_CLUSTER = ("response", "ps_over_true", "lost_upstream_over_true", "frac_l1",
 
 def resolve_variants(variants: str | Sequence[str] | None) -> list[str]:
     """The variant names to simulate: the given ones (checked), or every ``conf/detector/*.yaml`` but nominal."""
-    available = sorted(p.stem for p in (CONF_DIR / "detector").glob("*.yaml") if p.stem != "nominal")
+    available = [name for name in group_options("detector") if name != "nominal"]
     names = as_list(variants) if variants is not None else available
     unknown = [v for v in names if v not in available]
     if unknown:

@@ -47,14 +47,10 @@ VARIANT_SEED_OFFSET = 7919
 
 def make_variant_data(variant: str, particle: str, root: Path, n_train: int, n_test: int) -> dict[str, Path]:
     """The variant's train (used unlabelled) and test splits, generated once (:mod:`calo_calib.simulation.default_data`)."""
-    from omegaconf import OmegaConf
-
-    from calo_calib.paths import CONF_DIR
+    from calo_calib.config import make_data_config
     from calo_calib.simulation.default_data import make_default_data, split_dir
 
-    cfg = OmegaConf.load(CONF_DIR / "make_data.yaml")
-    for key in ("defaults", "hydra"):
-        cfg.pop(key, None)
+    cfg = make_data_config()
     cfg.root = str(root / variant)
     cfg.particles = [particle]
     cfg.splits = {"train": n_train, "test": n_test}  # no validation split: nothing is fitted to its labels

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calo_calib.io.root_mapping import DEFAULT_MAPPING_PATH, BranchSpec, load_mapping, scaled, unscaled
+from calo_calib.io.root_mapping import BranchSpec, load_mapping, scaled, unscaled
 from calo_calib.io.schema import COLUMNS
+from calo_calib.paths import conf_dir
 
 
 def test_mapping_validation_and_default_file():
-    default = load_mapping(DEFAULT_MAPPING_PATH)
+    default = load_mapping(conf_dir() / "data" / "root_columns" / "default.yaml")  # = load_mapping(None): same names
     assert default.tree == "clusters"
     assert {c: s.branch for c, s in default.columns.items()} == {c.name: c.name for c in COLUMNS}
     assert all(s.scale == 1.0 for s in default.columns.values())

@@ -314,3 +314,25 @@ def test_dataset_inputs_are_the_models_own(tiny_data, particle, features):
         np.testing.assert_array_equal(feats[k], ref[k], err_msg=k)
     labelled = bdt.dataset_inputs(ds, truth=True)
     assert labelled.keys() == feats.keys() | {"truth_e"} and len(labelled["truth_e"]) == len(ds)
+
+
+@pytest.mark.parametrize(("model", "loss"), [("bdt", "mse"), ("bdt_shapes", "huber")])
+def test_the_run_builds_the_bdt_through_its_target(model, loss):
+    """``model._target_`` (conf/model/bdt.yaml) instantiated by models.build_bdt: the same model as
+    the explicit constructor call the run made before (issue 17 item 3)."""
+    from calo_calib.config import compose_run_config
+    from calo_calib.models import build_bdt
+
+    cfg = compose_run_config([f"model={model}", f"loss={loss}", "particle=photon_conv"])
+    assert cfg.model._target_ == "calo_calib.models.bdt.BDTModel"
+    built = build_bdt(cfg.model, particle="photon_conv", loss=loss, huber_delta=float(cfg.loss.delta or 0.05), seed=7)
+    m = cfg.model
+    explicit = BDTModel(
+        "photon_conv", binned=m.binned, params={**m.params, "seed": 7}, num_boost_round=m.num_boost_round,
+        early_stopping_rounds=m.early_stopping_rounds, min_bin_clusters=m.min_bin_clusters, loss=loss,
+        huber_delta=float(cfg.loss.delta or 0.05), nthread=m.nthread, max_train_target=m.max_train_target,
+        features=m.features,
+    )  # fmt: skip
+    assert built._config() == explicit._config()
+    with pytest.raises(ValueError, match="num_boost_round=0"):
+        build_bdt({**m, "num_boost_round": 0}, particle="photon_conv", loss=loss, huber_delta=0.05, seed=7)

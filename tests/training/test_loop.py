@@ -142,25 +142,29 @@ def test_trainer_config_rejects_bad_values():
         TrainerConfig(precision="fp16")
 
 
-def test_trainer_defaults_live_only_in_the_yaml():
-    """conf/trainer/default.yaml is the one source of the trainer defaults (issue 17 item 3)."""
+def test_trainer_defaults_live_only_in_the_schema():
+    """The trainer defaults are written in ONE place, the schema TrainerSchema (issue 17 item 3): the
+    yaml of the group sets no key, TrainerConfig takes the schema's defaults, the composed run has them."""
     import dataclasses
 
     from omegaconf import OmegaConf
 
+    from calo_calib.config import compose_run_config
+    from calo_calib.config_schema import TrainerSchema
     from calo_calib.paths import conf_dir
-    from calo_calib.training.config import trainer_defaults
 
     yaml = OmegaConf.to_container(OmegaConf.load(conf_dir() / "trainer" / "default.yaml"))
+    assert set(yaml) == {"defaults"}, "conf/trainer/default.yaml sets no value: the schema holds the defaults"
+    assert yaml["defaults"] == ["trainer_schema", "_self_"]
+    schema = {f.name: f.default for f in dataclasses.fields(TrainerSchema)}
     fields = dataclasses.fields(TrainerConfig)
-    assert set(yaml) - {"device"} == {f.name for f in fields}, "every trainer key is a TrainerConfig field and back"
-    assert all(f.default is dataclasses.MISSING for f in fields), "no literal default in the dataclass"
-    assert trainer_defaults() == {k: v for k, v in yaml.items() if k != "device"}
-    assert dataclasses.asdict(TrainerConfig()) == trainer_defaults()
-    for f in fields:  # the YAML values have the field types (an int epochs, a float lr, ...)
+    assert set(schema) - {"device"} == {f.name for f in fields}, "every trainer key is a TrainerConfig field and back"
+    assert dataclasses.asdict(TrainerConfig()) == {k: v for k, v in schema.items() if k != "device"}
+    assert OmegaConf.to_container(compose_run_config([]).trainer) == schema
+    for f in fields:  # the defaults have the field types (an int epochs, a float lr, ...)
         assert type(getattr(TrainerConfig(), f.name)).__name__ == f.type, f.name
     partial = TrainerConfig(epochs=3, lr=1e-2)
-    assert (partial.epochs, partial.lr, partial.patience) == (3, 1e-2, yaml["patience"])
+    assert (partial.epochs, partial.lr, partial.patience) == (3, 1e-2, schema["patience"])
 
 
 def test_run_trainer_config_is_the_yaml():
