@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+
 def _from_schema(name: str) -> Any:
     """The default of ``trainer.<name>``: the field of :class:`~calo_calib.config_schema.TrainerSchema`,
     the one place the trainer defaults are written (the schema of ``conf/trainer``)."""
