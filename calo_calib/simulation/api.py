@@ -142,7 +142,7 @@ def _validate_detector(cfg: DictConfig) -> None:
 
 def _validate_clustering(cfg: DictConfig) -> None:
     """Topo-clustering thresholds: each >= 0 and ordered (a seed must also pass the growth threshold)."""
-    for key in ("seed_sigma", "grow_sigma", "boundary_sigma"):
+    for key in ("seed_sigma", "grow_sigma", "boundary_sigma", "min_et"):
         if _number(cfg, f"detector.clustering.{key}") < 0:
             raise ConfigError(f"detector.clustering.{key} must be >= 0")
     c = cfg.detector.clustering

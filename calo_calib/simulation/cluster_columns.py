@@ -30,9 +30,12 @@ class Clustered:
     phi_c: np.ndarray
 
 
-def cluster_columns(ev, info: dict, showers, lon, cl: Clustered, electron: bool) -> tuple[dict, np.ndarray]:
+def cluster_columns(
+    ev, info: dict, showers, lon, cl: Clustered, electron: bool, min_et: float = 0.0
+) -> tuple[dict, np.ndarray]:
     """Per-cluster columns (c,) of the whole batch and ``good`` (c,): the clusters that are egamma
-    clusters (positive energy, cells, and positive middle-layer energy, which gives the position)."""
+    clusters (positive energy, cells, and positive middle-layer energy, which gives the position)
+    with an EM-scale E_T = E / cosh(eta) of at least ``min_et`` GeV (the supercluster's EtThresholdCut)."""
     c, sc, masks, cells = ev.e.shape[0], showers.cluster, cl.masks, cl.cells
     layer_e = np.stack([np.where(m, e, 0.0).sum(axis=(1, 2)) for m, e in zip(masks, cells)], axis=1)  # (c, 4)
     cluster_e = layer_e.sum(axis=1)
@@ -44,7 +47,7 @@ def cluster_columns(ev, info: dict, showers, lon, cl: Clustered, electron: bool)
     dphi_rel = geo.wrap_phi(w2.phi_centre - cl.phi_c[:, None])
     cl_phi = geo.wrap_phi(cl.phi_c + (wgt * dphi_rel[:, None, :]).sum(axis=(1, 2)) / wsum)
     n_cells = sum(m.sum(axis=(1, 2)) for m in masks)
-    good = (cluster_e > 0) & (n_cells > 0) & (wgt.sum(axis=(1, 2)) > 0)
+    good = (cluster_e > 0) & (n_cells > 0) & (wgt.sum(axis=(1, 2)) > 0) & (cluster_e >= min_et * np.cosh(cl_eta))
 
     def per_cluster(x):
         return np.bincount(sc, x, c)

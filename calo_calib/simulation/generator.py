@@ -260,7 +260,7 @@ class Simulator:
         masks = topo_egamma_cluster(cells, sigma_tot, imp.windows, np.full(ev.e.shape[0], electron), det.clustering)
         cl = Clustered(cells, sigma_tot, masks, dep, imp.windows, imp.phi_c)
 
-        cols, good = cluster_columns(ev, info, showers, lon, cl, electron)
+        cols, good = cluster_columns(ev, info, showers, lon, cl, electron, float(det.clustering.min_et))
         out = selected_output(cols, good, cl, ev.sign)
         if given is not None:
             out["input_index"] = np.flatnonzero(keep)[good]

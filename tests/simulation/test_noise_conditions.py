@@ -172,3 +172,19 @@ def test_measured_conditions_match_an_independent_overlay_measurement():
             measured = nc.central_sigma(cells[layer], w, layer, eta)  # the cells the table uses, other windows
             table = float(cond.sigma_pu(layer, np.full((1, 1, 1), eta), endcap[:1], np.full(1, 30.0))[0, 0, 0])
             assert table == pytest.approx(measured, rel=0.15), (eta, layer)
+
+
+def test_superclusters_below_the_et_threshold_are_not_egamma_clusters():
+    """EtThresholdCut (1.5 GeV): the same particles, with the cut, keep exactly the clusters above it."""
+    from calo_calib.simulation.generator import Simulator
+
+    over = ["particle=electron", "gun.e_min=5", "gun.e_max=12", "gun.abs_eta_min=1.6", "detector.readout.noise=false"]
+    out = {}
+    for et in (0.0, 1.5):
+        sim = Simulator(compose_config([*over, f"detector.clustering.min_et={et}"]))
+        out[et] = sim.batch(400, np.random.default_rng(3))
+    et_all = out[0.0]["cluster_e"] / np.cosh(out[0.0]["cluster_eta"])
+    above = et_all >= 1.5
+    assert (~above).sum() > 20 and above.sum() > 20  # the cut bites at low E, high |eta|
+    np.testing.assert_array_equal(out[1.5]["truth_e"], out[0.0]["truth_e"][above])
+    assert out[1.5]["n_rejected"][0] == out[0.0]["n_rejected"][0] + (~above).sum()
