@@ -42,9 +42,9 @@ def expected_noise(det: Mapping, conditions=None) -> NoiseModel:
         if conditions is None:
             pu = sig_pu[layer] * np.cosh(a) * np.sqrt(max(mu, 0.0) / mu_ref)
         else:  # the cluster's region is that of its point; cells of one point share it
-            a = np.atleast_1d(a)
-            region = np.full(1, bool(np.median(a) >= barrel_end))
-            pu = conditions.sigma_pu(layer, a[None, :], region, np.full(1, float(mu)))[0]
+            flat = np.atleast_1d(a).ravel()
+            region = np.full(1, bool(np.median(flat) >= barrel_end))
+            pu = conditions.sigma_pu(layer, flat[None, :], region, np.full(1, float(mu)))[0].reshape(np.shape(a))
         return np.sqrt(el**2 + pu**2)
 
     return expected
