@@ -38,6 +38,10 @@ class Prepared:
     mip_e: np.ndarray  # (n, 4) mean EM-scale energy per layer as a MIP (GeV)
     nb_start: np.ndarray  # (n + 1,) CSR: same-event particles within 2 x the window of each particle
     nb_index: np.ndarray
+    eta2: np.ndarray  # (n,) float32 middle-layer impact eta, contiguous (a copy of eta_imp[LAYER_L2])
+    phi2: np.ndarray  # (n,) float32 middle-layer impact phi, contiguous
+    nb_eta: np.ndarray  # eta2[nb_index], float32: the neighbours' values in neighbour-list order
+    nb_phi: np.ndarray  # phi2[nb_index]
 
 
 def helix_impacts(lib: MinBiasLibrary, det) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
