@@ -41,7 +41,7 @@ import numpy as np
 from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.minbias import KIND_CHARGED, MinBiasLibrary, load_or_generate
 from calo_calib.simulation.pileup_library import Prepared, helix_impacts, neighbours, search_f32
-from calo_calib.simulation.pileup_overlay import CHUNK, Deposits, deposit_chunk, track_cells
+from calo_calib.simulation.pileup_overlay import CHUNK, WIDE, Deposits, deposit_chunk, track_cells
 from calo_calib.simulation.pulse import BunchTrain, CrossingResponse, crossing_response
 from calo_calib.simulation.shower import (
     Medium,
@@ -137,6 +137,9 @@ class ParticlePileup:
         shape = (e_c.size, eta_c.size, _N_START)
         self.em_frac = frac.reshape(shape + (4,))
         self.em_radii = radii.reshape(shape + (4, 3))
+        # float32 per layer and radius kind, (4, 3, rows): a shower's radii come out of one gather
+        # per layer in the (3, m) layout of the marginals (the cast commutes with the gather).
+        self.em_radii_t32 = np.ascontiguousarray(radii.transpose(1, 2, 0).astype(np.float32))
         # MIP: EM-scale energy per X0 of the accordion medium (dE/dx_min x X0 / (e/mip)).
         self.mip_per_x0 = np.array([self._mip_per_x0(m) for m in self.media])
 
@@ -354,7 +357,7 @@ class ParticlePileup:
             y_edges = ((w.phi_lo[:, :1] - phi_c[:, None] + np.arange(nph + 1)[None, :] * w.dphi) * rho[:, None]).astype(
                 np.float32
             )
-            sh = showers.in_layer(layer, rho, phi_c)
+            sh = showers.in_layer(layer, rho, phi_c, rows=x_edges.shape[1] > WIDE)
             tr = tracks.in_layer(layer, rho, phi_c)
             tr_a, tr_b, tr_e, tr_bounds = track_cells(x_edges, y_edges, tracks, tr)
             for k in range(showers.width.size):
@@ -382,7 +385,7 @@ class ParticlePileup:
             # Flat table row of each shower: np.take on rows is much faster than 3-index fancy indexing.
             row = p.em_row[pe] + q
             frac = np.take(self.em_frac.reshape(-1, 4), row, axis=0)  # (m, 4)
-            showers.radii = np.take(self.em_radii.reshape(-1, 4, 3), row, axis=0).astype(np.float32)
+            showers.radii = [np.take(t, row, axis=1) for t in self.em_radii_t32]
             energy = p.energy[pe]
             e_layer = np.zeros((pe.size, 4))
             vis = energy[:, None] * frac[:, 1:]
