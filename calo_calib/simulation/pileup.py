@@ -363,7 +363,7 @@ class ParticlePileup:
             for k in range(showers.width.size):
                 c0, c1 = k * CHUNK, min((k + 1) * CHUNK, c)
                 if showers.bounds[k + 1] > showers.bounds[k] or tracks.bounds[k + 1] > tracks.bounds[k]:
-                    cells[c0:c1] = deposit_chunk(x_edges, y_edges, showers, sh, tr_a, tr_b, tr_e, tr_bounds, k, c0, c1)
+                    deposit_chunk(x_edges, y_edges, showers, sh, tr_a, tr_b, tr_e, tr_bounds, k, c0, c1, cells[c0:c1])
             # Per-BCID mean: <mu> sum_j filled r(j) x mean energy per interaction in the cell.
             mean = self.mean_cell(layer, np.abs(w.eta_centre), w.deta[:, None], w.dphi)  # (c, ne)
             sub = (np.maximum(mu, 0.0) * self.rate_scale * d["sum_response"])[:, None] * mean

@@ -123,8 +123,10 @@ _BLOCK = 2048
 WIDE = 32
 
 
-def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int):
-    """Cells (c1 - c0, ne, nph) of the clusters c0..c1-1 of chunk ``k`` from their deposits.
+def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int,
+                  out: np.ndarray) -> None:  # fmt: skip
+    """Cells ``out`` (c1 - c0, ne, nph), C-contiguous float32, of the clusters c0..c1-1 of chunk ``k``
+    from their deposits (written in place).
 
     Each deposit's cell fractions are the product of its eta and phi marginals; the sum over the
     deposits of a cluster is one batched matrix product (ne x P) @ (P x nph), P the chunk's width
@@ -137,8 +139,8 @@ def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_
     nc = c1 - c0
     ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
     width = int(showers.width[k])
-    a_mat = np.zeros((nc * width, ne), np.float32)
-    b_mat = np.zeros((nc * width, nph), np.float32)
+    a_mat = _zeroed_scratch(0, (nc * width, ne))
+    b_mat = _zeroed_scratch(1, (nc * width, nph))
     x_t, y_t = np.ascontiguousarray(x_edges.T), np.ascontiguousarray(y_edges.T)
     for s in range(int(showers.bounds[k]), int(showers.bounds[k + 1]), _BLOCK):
         i = slice(s, min(s + _BLOCK, int(showers.bounds[k + 1])))
@@ -150,7 +152,24 @@ def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_
     a_mat.reshape(-1)[tr_a[t]] = tr_e[t]
     b_mat.reshape(-1)[tr_b[t]] = 1.0
     a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
-    return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
+    torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat), out=torch.from_numpy(out))
+
+
+# Two reusable float32 buffers for the padded deposit matrices (up to ~10 MB each): zeroing memory
+# that is already mapped is much cheaper than the page faults of a fresh allocation per chunk.
+_SCRATCH: list[np.ndarray] = [np.zeros(0, np.float32), np.zeros(0, np.float32)]
+
+
+def _zeroed_scratch(i: int, shape: tuple[int, int]) -> np.ndarray:
+    """A C-contiguous float32 array of ``shape``, all zeros, in reusable buffer ``i``."""
+    size = shape[0] * shape[1]
+    if _SCRATCH[i].size < size:
+        _SCRATCH[i] = np.zeros(size + size // 4, np.float32)  # some room for the next, wider chunks
+        view = _SCRATCH[i][:size]
+    else:
+        view = _SCRATCH[i][:size]
+        view.fill(0.0)
+    return view.reshape(shape)
 
 
 def fill_showers(mat, slot, edges, edges_t, ce, impact, radii, radii_t, energy) -> None:
