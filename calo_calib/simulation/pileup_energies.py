@@ -151,11 +151,9 @@ class MiniShowers:
             e_layer = np.zeros((pe.size, 4))
             vis = energy[:, None] * frac[:, 1:]
             pos = vis > 0
-            out = np.zeros_like(vis)
             # Each shower's a^2 once per drawn layer, in the order of the boolean selection.
             a2_pos = np.repeat(sampling_a[showers.cl] ** 2, pos.sum(axis=1))
-            out[pos] = rng.gamma(vis[pos] / a2_pos, a2_pos)
-            e_layer[:, 1:] = out
+            e_layer[:, 1:][pos] = rng.gamma(vis[pos] / a2_pos, a2_pos)
             # Presampler: Poisson count of crossing charged particles, Landau-like energy each.
             cnt = rng.poisson(energy * frac[:, 0])
             ps = np.zeros(cnt.shape)

@@ -52,14 +52,27 @@ class Deposits:
         return int(self.cl.size)
 
     @staticmethod
-    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> Deposits:
-        """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted."""
+    def layout(cl: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rank, width) of the cluster-sorted deposits ``cl`` of ``c`` clusters: each deposit's rank
+        in its cluster, and the most deposits of a cluster in each chunk of CHUNK clusters."""
         counts = np.bincount(cl, minlength=c)
         rank = np.arange(cl.size) - (np.cumsum(counts) - counts)[cl]
         n_chunks = -(-c // CHUNK)
         width = np.zeros(n_chunks * CHUNK, np.int64)
         width[:c] = counts
-        width = width.reshape(n_chunks, CHUNK).max(axis=1)
+        return rank, width.reshape(n_chunks, CHUNK).max(axis=1)
+
+    @staticmethod
+    def subset(
+        idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int,
+        layout: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Deposits:  # fmt: skip
+        """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted.
+
+        ``layout``: :meth:`layout` of ``cl`` when already computed (the same for every subset).
+        """
+        rank, width = Deposits.layout(cl, c) if layout is None else layout
+        n_chunks = width.size
         sub = cl[idx]
         o = order[idx]
         return Deposits(
