@@ -95,15 +95,16 @@ def selected_output(cols: dict, good: np.ndarray, cl: Clustered, sign: np.ndarra
         flat["cell_z"].append((z * sign[:, None, None]).reshape(c, -1))
         flat["cell_layer"].append(np.full((c, shape[1] * shape[2]), layer, dtype=np.int8))
         flat["cell_noise"].append(cl.sigma_tot[layer].reshape(c, -1))
-    mask_all = np.concatenate([m.reshape(c, -1) for m in cl.masks], axis=1)[good]
-    counts_sel = mask_all.sum(axis=1)
+    mask_all = np.concatenate([m.reshape(c, -1) for m in cl.masks], axis=1)
+    mask_all &= good[:, None]  # one boolean selection below (row-major: the good rows' cells in order)
+    counts_sel = mask_all[good].sum(axis=1)
     out = {k: v[good] for k, v in cols.items()}
     out["n_cells"] = counts_sel.astype(np.int32)
     offsets = np.zeros(int(good.sum()) + 1, dtype=np.int32)
     np.cumsum(counts_sel, out=offsets[1:])
     out["cell_offsets"] = offsets
     for name, parts in flat.items():
-        out[name] = np.concatenate(parts, axis=1)[good][mask_all]
+        out[name] = np.concatenate(parts, axis=1)[mask_all]
     out["n_rejected"] = np.array([int((~good).sum())])
     return out
 
