@@ -129,6 +129,13 @@ def _validate_detector(cfg: DictConfig, nominal: DictConfig | None = None) -> No
         values = list(det.readout[key])
         if len(values) != 4 or any(float(v) < 0 for v in values):
             raise ConfigError(f"detector.readout.{key} must be 4 values >= 0 (PS, L1, L2, L3), got {values}")
+    cond = det.readout.pileup.conditions
+    if str(cond.source) not in ("measured", "table"):
+        raise ConfigError(f"detector.readout.pileup.conditions.source: expected 'measured' or 'table', got {cond.source!r}")
+    if not _is_count(OmegaConf.select(det, "readout.pileup.conditions.windows_per_point"), 100):
+        raise ConfigError(
+            f"detector.readout.pileup.conditions.windows_per_point must be an integer >= 100, got {cond.windows_per_point!r}"
+        )
     for key in ("a_barrel_ref", "a_endcap"):
         if _number(cfg, f"detector.sampling.{key}") < 0:
             raise ConfigError(f"detector.sampling.{key} must be >= 0")
@@ -137,7 +144,7 @@ def _validate_detector(cfg: DictConfig, nominal: DictConfig | None = None) -> No
 
 def _validate_clustering(cfg: DictConfig) -> None:
     """Topo-clustering thresholds: each >= 0 and ordered (a seed must also pass the growth threshold)."""
-    for key in ("seed_sigma", "grow_sigma", "boundary_sigma"):
+    for key in ("seed_sigma", "grow_sigma", "boundary_sigma", "min_et"):
         if _number(cfg, f"detector.clustering.{key}") < 0:
             raise ConfigError(f"detector.clustering.{key} must be >= 0")
     c = cfg.detector.clustering

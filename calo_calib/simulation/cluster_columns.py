@@ -30,9 +30,12 @@ class Clustered:
     phi_c: np.ndarray
 
 
-def cluster_columns(ev, info: dict, showers, lon, cl: Clustered, electron: bool) -> tuple[dict, np.ndarray]:
+def cluster_columns(
+    ev, info: dict, showers, lon, cl: Clustered, electron: bool, min_et: float = 0.0
+) -> tuple[dict, np.ndarray]:
     """Per-cluster columns (c,) of the whole batch and ``good`` (c,): the clusters that are egamma
-    clusters (positive energy, cells, and positive middle-layer energy, which gives the position)."""
+    clusters (positive energy, cells, and positive middle-layer energy, which gives the position)
+    with an EM-scale E_T = E / cosh(eta) of at least ``min_et`` GeV (the supercluster's EtThresholdCut)."""
     c, sc, masks, cells = ev.e.shape[0], showers.cluster, cl.masks, cl.cells
     layer_e = np.stack([np.where(m, e, 0.0).sum(axis=(1, 2)) for m, e in zip(masks, cells)], axis=1)  # (c, 4)
     cluster_e = layer_e.sum(axis=1)
@@ -44,7 +47,7 @@ def cluster_columns(ev, info: dict, showers, lon, cl: Clustered, electron: bool)
     dphi_rel = geo.wrap_phi(w2.phi_centre - cl.phi_c[:, None])
     cl_phi = geo.wrap_phi(cl.phi_c + (wgt * dphi_rel[:, None, :]).sum(axis=(1, 2)) / wsum)
     n_cells = sum(m.sum(axis=(1, 2)) for m in masks)
-    good = (cluster_e > 0) & (n_cells > 0) & (wgt.sum(axis=(1, 2)) > 0)
+    good = (cluster_e > 0) & (n_cells > 0) & (wgt.sum(axis=(1, 2)) > 0) & (cluster_e >= min_et * np.cosh(cl_eta))
 
     def per_cluster(x):
         return np.bincount(sc, x, c)
@@ -92,15 +95,16 @@ def selected_output(cols: dict, good: np.ndarray, cl: Clustered, sign: np.ndarra
         flat["cell_z"].append((z * sign[:, None, None]).reshape(c, -1))
         flat["cell_layer"].append(np.full((c, shape[1] * shape[2]), layer, dtype=np.int8))
         flat["cell_noise"].append(cl.sigma_tot[layer].reshape(c, -1))
-    mask_all = np.concatenate([m.reshape(c, -1) for m in cl.masks], axis=1)[good]
-    counts_sel = mask_all.sum(axis=1)
+    mask_all = np.concatenate([m.reshape(c, -1) for m in cl.masks], axis=1)
+    mask_all &= good[:, None]  # one boolean selection below (row-major: the good rows' cells in order)
+    counts_sel = mask_all[good].sum(axis=1)
     out = {k: v[good] for k, v in cols.items()}
     out["n_cells"] = counts_sel.astype(np.int32)
     offsets = np.zeros(int(good.sum()) + 1, dtype=np.int32)
     np.cumsum(counts_sel, out=offsets[1:])
     out["cell_offsets"] = offsets
     for name, parts in flat.items():
-        out[name] = np.concatenate(parts, axis=1)[good][mask_all]
+        out[name] = np.concatenate(parts, axis=1)[mask_all]
     out["n_rejected"] = np.array([int((~good).sum())])
     return out
 

@@ -39,14 +39,17 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
 
 def _not_first_in_row(shape: tuple[int, ...]) -> np.ndarray:
     """Flat bool mask of the cells of a C-contiguous array of ``shape`` that are not first in their
-    last-axis row; cached per shape (a batch has a few shapes, each used in every growth pass)."""
-    if shape not in _NOT_FIRST:
-        if len(_NOT_FIRST) > 64:
-            _NOT_FIRST.clear()
+    last-axis row. The pattern repeats every row, so one array per row shape (the last two axes),
+    grown as needed, serves every number of clusters (the growth passes shrink it) as a prefix."""
+    key = shape[1:]
+    size = int(np.prod(shape))
+    have = _NOT_FIRST.get(key)
+    if have is None or have.size < size:
         first = np.zeros(shape[-1], bool)
         first[0] = True
-        _NOT_FIRST[shape] = ~np.broadcast_to(first, shape).reshape(-1)
-    return _NOT_FIRST[shape]
+        n_rows = max(size, 2 * (have.size if have is not None else 0)) // shape[-1]
+        _NOT_FIRST[key] = have = ~np.tile(first, n_rows)
+    return have[:size]
 
 
 _NOT_FIRST: dict[tuple[int, ...], np.ndarray] = {}

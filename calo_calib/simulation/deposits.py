@@ -151,13 +151,20 @@ def accordion_deposits(ev, showers: Showers, imp: Impacts, lon: Longitudinal, mo
         w = imp.windows[layer]
         rho = imp.layer_rho[layer][sc]
         x_edges, y_edges = _cell_edges(w, rho, imp.layer_eta[layer][sc], ev.phi[sc] + showers.phi_at(rho), sc)
-        acc_layer = 0.0
+        acc_layer = None
         for k, lay in enumerate(lon.layer_of_slice):
             if lay != layer:
                 continue
+            # (p core + (1 - p) tail) x E_slice, summed over the layer's slices from 0.0, in place.
             p = lon.p_core[:, k, None, None]
-            frac = p * rectangle_fractions(x_edges, y_edges, lon.r_core[:, k]) + (1 - p) * rectangle_fractions(x_edges, y_edges, lon.r_tail[:, k])
-            acc_layer = acc_layer + (showers.e * lon.slice_frac[:, k])[:, None, None] * frac
+            frac = np.multiply(p, rectangle_fractions(x_edges, y_edges, lon.r_core[:, k]))
+            frac += (1 - p) * rectangle_fractions(x_edges, y_edges, lon.r_tail[:, k])
+            frac *= (showers.e * lon.slice_frac[:, k])[:, None, None]
+            if acc_layer is None:
+                frac += 0.0  # as 0.0 + x: -0.0 becomes +0.0
+                acc_layer = frac
+            else:
+                acc_layer += frac
         dep[layer] = segment_sum(acc_layer, starts) * w.valid
         vis[layer] = segment_sum(acc_layer * mod[:, None, None], starts) * w.valid
     return dep, vis

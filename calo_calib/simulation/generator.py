@@ -34,6 +34,7 @@ from calo_calib.simulation.conversions import CONV_R_NONE, reconstruct_conversio
 from calo_calib.simulation.deposits import accordion_deposits, layer_impacts, longitudinal, presampler_cells
 from calo_calib.simulation.knobs import knob
 from calo_calib.simulation.material import AccordionDepth, InnerDetectorProfile, UpstreamMaterial
+from calo_calib.simulation.noise_conditions import load_or_measure
 from calo_calib.simulation.pileup import pileup_model
 from calo_calib.simulation.readout import (
     GainMap,
@@ -115,6 +116,11 @@ class Simulator:
         self.width_scale = float(knob(det, "shower.width_scale"))
         self.gain_map = GainMap.from_config(det)
         self.pileup = pileup_model(det, self.media, self.material, self.accordion)
+        # The clustering noise of the particle model: its own per-cell sigma, measured once per detector
+        # and cached (noise_conditions.py); None: the configured table (the gaussian model's own sigma).
+        self.noise_conditions = None
+        if self.pileup is not None and str(det.readout.pileup.conditions.source) == "measured":
+            self.noise_conditions = load_or_measure(self.pileup, det)
 
     # -- gun -----------------------------------------------------------------------------------
     def _gun(self, n: int, rng: np.random.Generator) -> _Event:
@@ -254,7 +260,7 @@ class Simulator:
         masks = topo_egamma_cluster(cells, sigma_tot, imp.windows, np.full(ev.e.shape[0], electron), det.clustering)
         cl = Clustered(cells, sigma_tot, masks, dep, imp.windows, imp.phi_c)
 
-        cols, good = cluster_columns(ev, info, showers, lon, cl, electron)
+        cols, good = cluster_columns(ev, info, showers, lon, cl, electron, float(det.clustering.min_et))
         out = selected_output(cols, good, cl, ev.sign)
         if given is not None:
             out["input_index"] = np.flatnonzero(keep)[good]
@@ -276,7 +282,7 @@ class Simulator:
         """Sampling fluctuations, gain map, electronic noise and pile-up on the signal cells.
 
         Returns per layer (c, ne, nph): the cell energies, the clustering noise sigma (electronic and
-        pile-up at the reference <mu>), and (for ``noise_truth``, else 0.0) the pile-up and electronic
+        pile-up at the reference <mu>: the measured conditions of the particle model, else the table), and (for ``noise_truth``, else 0.0) the pile-up and electronic
         noise added to each cell. Draw order: sampling, then per layer noise (and the per-cell pile-up
         model), then the particle pile-up.
         """
@@ -297,6 +303,8 @@ class Simulator:
             w = windows[layer]
             eta_cell = np.abs(w.eta_centre)[:, :, None] * np.ones((1, 1, w.phi_lo.shape[1]))
             s_el, s_pu_ref = noise_sigmas(layer, eta_cell, endcap, mu_ref, det)
+            if self.noise_conditions is not None:
+                s_pu_ref = self.noise_conditions.sigma_pu(layer, eta_cell, endcap, mu_ref)
             sigma_tot.append(np.hypot(s_el, s_pu_ref))
             if bool(det.readout.noise):
                 s_el_ev, s_pu_ev = noise_sigmas(layer, eta_cell, endcap, ev.mu, det)

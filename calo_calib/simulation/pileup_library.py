@@ -3,8 +3,10 @@
 :class:`Prepared` holds the library particles that reach the calorimeter with a signal, ordered by
 (event, middle-layer impact eta), with their impacts on every layer (:func:`helix_impacts`: photons
 straight, charged particles on helices in the solenoid field) and, per particle, the other particles
-of its event that can land in the same cluster window (:func:`neighbours`). Built once per detector
-configuration by :class:`calo_calib.simulation.pileup.ParticlePileup`. Angles in rad, energies in GeV.
+of its event that can land in the same cluster window (:func:`neighbours`). :func:`library_geometry`
+builds these once per library, field and window (cached per process); the per-detector parts of
+:class:`Prepared` are added by :class:`calo_calib.simulation.pileup.ParticlePileup`. Angles in rad,
+energies in GeV.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from calo_calib.simulation import geometry as geo
-from calo_calib.simulation.minbias import MinBiasLibrary
+from calo_calib.simulation.minbias import KIND_CHARGED, MinBiasLibrary
 
 
 @dataclass
@@ -38,6 +41,10 @@ class Prepared:
     mip_e: np.ndarray  # (n, 4) mean EM-scale energy per layer as a MIP (GeV)
     nb_start: np.ndarray  # (n + 1,) CSR: same-event particles within 2 x the window of each particle
     nb_index: np.ndarray
+    eta2: np.ndarray  # (n,) float32 middle-layer impact eta, contiguous (a copy of eta_imp[LAYER_L2])
+    phi2: np.ndarray  # (n,) float32 middle-layer impact phi, contiguous
+    nb_eta: np.ndarray  # eta2[nb_index], float32: the neighbours' values in neighbour-list order
+    nb_phi: np.ndarray  # phi2[nb_index]
 
 
 def helix_impacts(lib: MinBiasLibrary, det) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,3 +133,46 @@ def neighbours(key: np.ndarray, phi: np.ndarray, d_eta: float, d_phi: float) -> 
     start = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=start[1:])
     return start, np.concatenate(parts)
+
+
+def library_geometry(lib: MinBiasLibrary, det, photon_min_e: float, w_eta: float, w_phi: float) -> dict:
+    """Impacts, the anchor pool and the neighbour lists: they depend on the library, the field,
+    the barrel/end-cap boundary and the window only, so detector variants that change material
+    or shower knobs share them (cached per process)."""
+    pcfg = det.readout.pileup
+    key_parts = (
+        int(pcfg.library_events), int(pcfg.library_seed), float(pcfg.sqrt_s_gev), OmegaConf.to_yaml(det.field),
+        float(det.accordion.barrel_end), photon_min_e, w_eta, w_phi,
+    )  # fmt: skip
+    if key_parts in _GEOMETRY:
+        return _GEOMETRY[key_parts]
+    eta_imp, phi_imp, arrives = helix_impacts(lib, det)
+    energy = lib.energy.astype(np.float64)
+    usable = arrives & ((lib.kind == KIND_CHARGED) | (energy >= photon_min_e))
+    idx = np.flatnonzero(usable)
+    key = lib.event[idx].astype(np.float64) * 100.0 + eta_imp[geo.LAYER_L2][idx]  # |eta| < 50: events never mix
+    order = np.argsort(key)
+    idx = idx[order]
+    # One row (32 bytes) per particle: a deposit's 8 impacts come in one cache line, not from 8
+    # arrays of ~6 MB each (the gathers by random particle index are the cost).
+    impacts = np.concatenate([eta_imp[:, idx], phi_imp[:, idx]]).T.astype(np.float32, order="C")
+    eta_imp, phi_imp = impacts[:, :4].T, impacts[:, 4:].T
+    e2 = eta_imp[geo.LAYER_L2]
+    n = idx.size
+    pool_eta = np.concatenate([e2, -e2])
+    o = np.argsort(pool_eta)
+    nb_start, nb_index = neighbours(key[order], phi_imp[geo.LAYER_L2], 2 * w_eta, 2 * w_phi)
+    # Contiguous middle-layer copies, and the neighbours' values in neighbour-list order: the
+    # anchor search reads them in sequence instead of gathering from the 32-byte records.
+    eta2, phi2 = np.ascontiguousarray(e2), np.ascontiguousarray(phi_imp[geo.LAYER_L2])
+    out = {
+        "kind": lib.kind[idx], "energy": energy[idx], "impacts": impacts, "eta_imp": eta_imp, "phi_imp": phi_imp,
+        "pool_eta": pool_eta[o], "pool_particle": np.concatenate([np.arange(n), np.arange(n)])[o],
+        "pool_flip": np.where(o < n, 1, -1).astype(np.int8), "nb_start": nb_start, "nb_index": nb_index,
+        "eta2": eta2, "phi2": phi2, "nb_eta": eta2[nb_index], "nb_phi": phi2[nb_index],
+    }  # fmt: skip
+    _GEOMETRY[key_parts] = out
+    return out
+
+
+_GEOMETRY: dict[tuple, dict] = {}

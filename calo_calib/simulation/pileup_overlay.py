@@ -30,7 +30,8 @@ class Deposits:
     deposits: showers and tracks share the matrices); ``bounds`` (n_chunks + 1,) the deposits of
     each chunk of CHUNK clusters; ``width`` (n_chunks,) the most deposits (of both kinds) of a
     cluster in each chunk. Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
-    ``e_layer`` (m, 4) GeV and, for showers, ``radii`` (m, 4, 3) float32 mm.
+    ``e_layer`` (m, 4) GeV and, for showers, ``radii``: per layer (3, m) float32, core radius, tail
+    radius (mm) and core probability.
     """
 
     cl: np.ndarray
@@ -43,21 +44,35 @@ class Deposits:
     width: np.ndarray
     impacts: np.ndarray | None = None
     e_layer: np.ndarray | None = None
-    radii: np.ndarray | None = None
+    radii: list[np.ndarray] | None = None
+    phi_cl: np.ndarray | None = None  # (m,) the window centre phi of each deposit's cluster (cached)
 
     @property
     def n(self) -> int:
         return int(self.cl.size)
 
     @staticmethod
-    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> Deposits:
-        """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted."""
+    def layout(cl: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rank, width) of the cluster-sorted deposits ``cl`` of ``c`` clusters: each deposit's rank
+        in its cluster, and the most deposits of a cluster in each chunk of CHUNK clusters."""
         counts = np.bincount(cl, minlength=c)
         rank = np.arange(cl.size) - (np.cumsum(counts) - counts)[cl]
         n_chunks = -(-c // CHUNK)
         width = np.zeros(n_chunks * CHUNK, np.int64)
         width[:c] = counts
-        width = width.reshape(n_chunks, CHUNK).max(axis=1)
+        return rank, width.reshape(n_chunks, CHUNK).max(axis=1)
+
+    @staticmethod
+    def subset(
+        idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int,
+        layout: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Deposits:  # fmt: skip
+        """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted.
+
+        ``layout``: :meth:`layout` of ``cl`` when already computed (the same for every subset).
+        """
+        rank, width = Deposits.layout(cl, c) if layout is None else layout
+        n_chunks = width.size
         sub = cl[idx]
         o = order[idx]
         return Deposits(
@@ -74,17 +89,24 @@ class Deposits:
         """
         self.impacts = np.ascontiguousarray(np.take(p.impacts, self.part, axis=0).T)
 
-    def in_layer(self, layer: int, rho: np.ndarray, phi_c: np.ndarray) -> dict:
-        """Impact (mm, float32, frames of the cell edges), energy and radii of the deposits in ``layer``."""
+    def in_layer(self, layer: int, rho: np.ndarray, phi_c: np.ndarray, rows: bool = False) -> dict:
+        """Impact (mm, float32, frames of the cell edges), energy and radii of the deposits in ``layer``.
+
+        ``phi_c`` must be the same on every call (its gather is cached). Showers get ``radii_t``
+        (3, m) and, with ``rows`` (the wide layout of :func:`fill_showers`),
+        also ``radii`` (m, 3).
+        """
         r = rho[self.cl]
+        if self.phi_cl is None:
+            self.phi_cl = phi_c[self.cl]
         out = {
             "x": (self.flip * self.impacts[layer] * r).astype(np.float32),
-            "y": (geo.wrap_phi(self.impacts[4 + layer] + self.rot - phi_c[self.cl]) * r).astype(np.float32),
+            "y": (geo.wrap_phi(self.impacts[4 + layer] + self.rot - self.phi_cl) * r).astype(np.float32),
             "e": self.e_layer[:, layer].astype(np.float32) if self.n else np.zeros(0, np.float32),
         }
         if self.radii is not None:
-            out["radii"] = np.ascontiguousarray(self.radii[:, layer])  # (m, 3)
-            out["radii_t"] = np.ascontiguousarray(out["radii"].T)  # (3, m)
+            out["radii_t"] = self.radii[layer]  # (3, m)
+            out["radii"] = np.ascontiguousarray(out["radii_t"].T) if rows else None  # (m, 3)
         return out
 
 
@@ -111,11 +133,13 @@ def track_cells(x_edges, y_edges, tracks: Deposits, tr: dict) -> tuple[np.ndarra
 _BLOCK = 2048
 # Above this many cell edges (the strips' 60 in eta) the marginals are computed one shower per row;
 # for the narrow windows (4 to 14 edges) one edge per row, so numpy's loops run along the showers.
-_WIDE = 32
+WIDE = 32
 
 
-def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int):
-    """Cells (c1 - c0, ne, nph) of the clusters c0..c1-1 of chunk ``k`` from their deposits.
+def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int,
+                  out: np.ndarray) -> None:  # fmt: skip
+    """Cells ``out`` (c1 - c0, ne, nph), C-contiguous float32, of the clusters c0..c1-1 of chunk ``k``
+    from their deposits (written in place).
 
     Each deposit's cell fractions are the product of its eta and phi marginals; the sum over the
     deposits of a cluster is one batched matrix product (ne x P) @ (P x nph), P the chunk's width
@@ -128,19 +152,37 @@ def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_
     nc = c1 - c0
     ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
     width = int(showers.width[k])
-    a_mat = np.zeros((nc * width, ne), np.float32)
-    b_mat = np.zeros((nc * width, nph), np.float32)
+    a_mat = _zeroed_scratch(0, (nc * width, ne))
+    b_mat = _zeroed_scratch(1, (nc * width, nph))
     x_t, y_t = np.ascontiguousarray(x_edges.T), np.ascontiguousarray(y_edges.T)
     for s in range(int(showers.bounds[k]), int(showers.bounds[k + 1]), _BLOCK):
         i = slice(s, min(s + _BLOCK, int(showers.bounds[k + 1])))
-        ce, slot, r, r_t = showers.cl[i], showers.slot[i], sh["radii"][i], sh["radii_t"][:, i]
+        ce, slot, r_t = showers.cl[i], showers.slot[i], sh["radii_t"][:, i]
+        r = sh["radii"][i] if sh["radii"] is not None else None
         fill_showers(a_mat, slot, x_edges, x_t, ce, sh["x"][i], r, r_t, sh["e"][i])
         fill_showers(b_mat, slot, y_edges, y_t, ce, sh["y"][i], r, r_t, None)
     t = slice(int(tr_bounds[k]), int(tr_bounds[k + 1]))
     a_mat.reshape(-1)[tr_a[t]] = tr_e[t]
     b_mat.reshape(-1)[tr_b[t]] = 1.0
     a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
-    return torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat)).numpy()
+    torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat), out=torch.from_numpy(out))
+
+
+# Two reusable float32 buffers for the padded deposit matrices (up to ~10 MB each): zeroing memory
+# that is already mapped is much cheaper than the page faults of a fresh allocation per chunk.
+_SCRATCH: list[np.ndarray] = [np.zeros(0, np.float32), np.zeros(0, np.float32)]
+
+
+def _zeroed_scratch(i: int, shape: tuple[int, int]) -> np.ndarray:
+    """A C-contiguous float32 array of ``shape``, all zeros, in reusable buffer ``i``."""
+    size = shape[0] * shape[1]
+    if _SCRATCH[i].size < size:
+        _SCRATCH[i] = np.zeros(size + size // 4, np.float32)  # some room for the next, wider chunks
+        view = _SCRATCH[i][:size]
+    else:
+        view = _SCRATCH[i][:size]
+        view.fill(0.0)
+    return view.reshape(shape)
 
 
 def fill_showers(mat, slot, edges, edges_t, ce, impact, radii, radii_t, energy) -> None:
@@ -151,7 +193,7 @@ def fill_showers(mat, slot, edges, edges_t, ce, impact, radii, radii_t, energy) 
     radii (b, 3) and radii_t (3, b); energy (b,) float32, or None for fractions only.
     Both layouts give the same numbers (the same element-wise float32 operations).
     """
-    if edges.shape[1] > _WIDE:
+    if edges.shape[1] > WIDE:
         # Row gathers by np.take: several times faster than fancy indexing for narrow rows.
         x = np.take(edges, ce, axis=0)
         x -= impact[:, None]

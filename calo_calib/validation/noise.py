@@ -2,8 +2,8 @@
 
 Samples: the resolution points (their worker summaries keep the cells of the first clusters and the
 cluster noise √Σσ²_cell). The ``cell_noise`` column is compared with the config's formula
-σ_elec ⊕ σ_pu(η=0)·cosh|η|·√(⟨μ⟩/μ_ref) (:func:`expected_noise`; OK if the median ratio per layer and
-⟨μ⟩ is within :data:`TOLERANCE` of 1); the cluster noise with the ATLAS N(a) [S12] and the pile-up
+σ_elec ⊕ σ_pu(η=0)·cosh|η|·√(⟨μ⟩/μ_ref), or with σ_elec ⊕ the particle model's measured conditions
+(:func:`expected_noise`; OK if the median ratio per layer and ⟨μ⟩ is within :data:`TOLERANCE` of 1); the cluster noise with the ATLAS N(a) [S12] and the pile-up
 term [S13] (INFO: different objects).
 """
 
@@ -23,8 +23,12 @@ TOLERANCE = 0.05  # on the median cell-noise ratio: the column should follow the
 NoiseModel = Callable[[int, np.ndarray, float], np.ndarray]
 
 
-def expected_noise(det: Mapping) -> NoiseModel:
-    """σ_tot(layer, η, ⟨μ⟩) [GeV] of the config ``det`` (barrel/end-cap split at ``accordion.barrel_end``)."""
+def expected_noise(det: Mapping, conditions=None) -> NoiseModel:
+    """σ_tot(layer, η, ⟨μ⟩) [GeV] of the config ``det`` (barrel/end-cap split at ``accordion.barrel_end``).
+
+    ``conditions``: the particle model's measured :class:`~calo_calib.simulation.noise_conditions.NoiseConditions`,
+    which then give the pile-up part instead of the table σ_pu(η=0)·cosh|η|.
+    """
     ro = det["readout"]
     barrel_end = float(det["accordion"]["barrel_end"])
     sig_b, sig_e, sig_pu = (
@@ -35,10 +39,24 @@ def expected_noise(det: Mapping) -> NoiseModel:
     def expected(layer, eta, mu):
         a = np.abs(eta)
         el = np.where(a < barrel_end, sig_b[layer], sig_e[layer])
-        pu = sig_pu[layer] * np.cosh(a) * np.sqrt(max(mu, 0.0) / mu_ref)
+        if conditions is None:
+            pu = sig_pu[layer] * np.cosh(a) * np.sqrt(max(mu, 0.0) / mu_ref)
+        else:  # the cluster's region is that of its point; cells of one point share it
+            flat = np.atleast_1d(a).ravel()
+            region = np.full(1, bool(np.median(flat) >= barrel_end))
+            pu = conditions.sigma_pu(layer, flat[None, :], region, np.full(1, float(mu)))[0].reshape(np.shape(a))
         return np.sqrt(el**2 + pu**2)
 
     return expected
+
+
+def measured_conditions(v):
+    """The measured noise conditions of the validation's electron configuration, or None when its
+    clustering uses the table (the gaussian model, or ``conditions.source=table``)."""
+    from calo_calib.simulation import compose_config
+    from calo_calib.simulation.generator import Simulator
+
+    return Simulator(compose_config(["particle=electron", *list(v.cfg.sim_overrides or [])])).noise_conditions
 
 
 def cell_ratios(pts: Mapping[tuple, dict], mu_cfgs: Mapping[tuple, float],
@@ -66,8 +84,12 @@ def cell_ratios(pts: Mapping[tuple, dict], mu_cfgs: Mapping[tuple, float],
     return ratios, meas_pts
 
 
-def cell_rows(ratios: Mapping[tuple, list]) -> list[Row]:
-    """One row per (⟨μ⟩, layer) of :func:`cell_ratios`: OK if the median ratio is within :data:`TOLERANCE` of 1."""
+def cell_rows(ratios: Mapping[tuple, list], measured: bool = False) -> list[Row]:
+    """One row per (⟨μ⟩, layer) of :func:`cell_ratios`: OK if the median ratio is within :data:`TOLERANCE` of 1.
+
+    ``measured``: the expectation's pile-up part is the measured conditions table, not the card's formula.
+    """
+    pu = "σ_pu,conditions(η)" if measured else "σ_pu,η=0·cosh|η|"
     out = []
     for (mu, layer), rr in sorted(ratios.items()):
         rr = np.concatenate(rr)
@@ -77,7 +99,7 @@ def cell_rows(ratios: Mapping[tuple, list]) -> list[Row]:
             SECTION,
             f"cell noise σ / config expectation, {LAYER_LABELS[layer]}, mu={mu:g}",
             f"median {med:.3f} (5-95%: {spread[0]:.2f}-{spread[1]:.2f})",
-            "1 (σ_elec ⊕ σ_pu,η=0·cosh|η|·√(μ/μ_ref))",
+            f"1 (σ_elec ⊕ {pu}·√(μ/μ_ref))",
             "[E] card §4.2 values in conf/detector",
             OK if abs(med - 1) <= TOLERANCE else DEV,
             "checks the cell_noise column against the config formula (barrel/end-cap split at accordion.barrel_end)",
@@ -131,14 +153,15 @@ def _plot(v, meas_pts: list[tuple], expected: NoiseModel) -> None:
 
 def run(v) -> None:
     """Add the section's rows and figure to the :class:`~calo_calib.validation.report.Validation` ``v``."""
-    expected = expected_noise(v.det)
+    conditions = measured_conditions(v)
+    expected = expected_noise(v.det, conditions)
     pts = v.res_points()
     mu_cfgs = {
         (mu, eta, e): float(v.sim_cfgs[f"res/electron/mu{mu:g}/eta{eta:g}/E{e:g}"]["pileup"]["mu_reference"])
         for (mu, eta, e) in pts
     }
     ratios, meas_pts = cell_ratios(pts, mu_cfgs, expected)
-    v.rows.extend(cell_rows(ratios))
+    v.rows.extend(cell_rows(ratios, measured=conditions is not None))
     if meas_pts:
         _plot(v, meas_pts, expected)
     v.rows.extend(cluster_rows(pts))

@@ -255,3 +255,37 @@ def test_sampling_fluctuation_same_draws(shape):
     a = rng.uniform(0.08, 0.2, shape[0])
     got, state = sampling_fluctuation(e_dep, a, np.random.default_rng(7)), np.random.default_rng(7)
     assert _same(got, _sampling_fluctuation_reference(e_dep, a, state))
+
+
+def test_dilate_row_mask_reused_across_cluster_counts():
+    """The cached row-start mask is a prefix of one array per row shape: shrinking and growing the
+    number of clusters (as the growth passes do) gives the reference dilation every time."""
+    rng = np.random.default_rng(11)
+    for c in (300, 17, 1, 301, 650, 40):
+        for shape in ((c, 9, 13), (c, 59, 3)):
+            mask = rng.random(shape) < 0.2
+            assert _same(clustering._dilate(mask), _dilate_reference(mask))
+
+
+def test_deposit_layout_shared_by_subsets():
+    rng = np.random.default_rng(12)
+    c, m = 300, 4000
+    cl = np.sort(rng.integers(0, c, m))
+    part = rng.integers(0, 500, m)
+    d = {"flip": np.where(rng.random(m) < 0.5, -1.0, 1.0), "rotation": rng.uniform(-1, 1, m), "weight": rng.random(m)}
+    sel = rng.random(m) < 0.5
+    layout = pileup_overlay.Deposits.layout(cl, c)
+    for idx in (np.flatnonzero(sel), np.flatnonzero(~sel)):
+        a = pileup_overlay.Deposits.subset(idx, cl, part, d, np.arange(m), c)
+        b = pileup_overlay.Deposits.subset(idx, cl, part, d, np.arange(m), c, layout)
+        for field in ("cl", "part", "flip", "rot", "weight", "slot", "bounds", "width"):
+            assert _same(getattr(a, field), getattr(b, field))
+
+
+def test_scratch_matrices_are_zero_when_reused():
+    first = pileup_overlay._zeroed_scratch(0, (400, 9))
+    first[:] = 1.0
+    again = pileup_overlay._zeroed_scratch(0, (300, 13))  # same buffer, smaller
+    assert again.shape == (300, 13) and again.flags.c_contiguous and not again.any()
+    bigger = pileup_overlay._zeroed_scratch(0, (5000, 59))  # a new, larger buffer
+    assert bigger.shape == (5000, 59) and not bigger.any()

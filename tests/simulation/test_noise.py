@@ -92,9 +92,14 @@ def test_no_pileup_noise_at_zero_mu(default_cfg):
 
 
 def test_cell_noise_column_matches_configuration(electrons, default_cfg):
-    """cell_noise = sqrt(sigma_el^2 + sigma_pu(mu_reference)^2) per layer, barrel/end-cap, |cell eta|."""
+    """cell_noise = sqrt(sigma_el^2 + sigma_pu(mu_reference)^2) per layer, barrel/end-cap, |cell eta|;
+    sigma_pu from the particle model's measured conditions (noise_conditions.py)."""
+    from calo_calib.simulation.generator import Simulator
+
     d = electrons
     det = default_cfg.detector
+    cond = Simulator(default_cfg).noise_conditions
+    assert cond is not None  # the nominal detector: particle pile-up, measured conditions
     mu_ref = float(default_cfg.pileup.mu_reference)
     assert mu_ref == float(default_cfg.mu)
     off = d["offsets"]
@@ -110,8 +115,8 @@ def test_cell_noise_column_matches_configuration(electrons, default_cfg):
             m = layers == layer
             if not m.any():
                 continue
-            s_el, s_pu = expected_sigmas(det, layer, 0.0, endcap, mu_ref)
-            exp = np.hypot(s_el, s_pu * np.cosh(eta[m].astype(np.float64)))
-            np.testing.assert_allclose(noise[m], exp, rtol=2e-6, err_msg=f"cluster {i}, layer {layer}")
+            s_el, _ = expected_sigmas(det, layer, 0.0, endcap, mu_ref)
+            s_pu = cond.sigma_pu(layer, eta[m].astype(np.float64)[None, :], np.full(1, endcap), np.full(1, mu_ref))[0]
+            np.testing.assert_allclose(noise[m], np.hypot(s_el, s_pu), rtol=2e-6, err_msg=f"cluster {i}, layer {layer}")
             n_checked += int(m.sum())
     assert n_checked > 10_000

@@ -23,6 +23,22 @@ def test_expected_noise_formula():
     assert float(ex(1, 2.0, 10.0)) == pytest.approx(math.hypot(0.02, 0.005 * math.cosh(2.0) * 0.5))  # end-cap, √(10/40)
 
 
+def test_expected_noise_from_measured_conditions():
+    """The particle model's conditions replace the table's pile-up part; scalar and array |eta| alike."""
+    from calo_calib.simulation.noise_conditions import NoiseConditions
+
+    table = np.array([[0.05, 0.15]] * 4)
+    cond = NoiseConditions(40.0, np.array([0.0, 1.0]), np.array([1.5, 2.5]), table, np.full((4, 2), 0.2))
+    ex = N.expected_noise(DET, cond)
+    assert float(ex(2, 0.5, 40.0)) == pytest.approx(math.hypot(0.02, 0.10))
+    assert float(ex(2, 0.5, 10.0)) == pytest.approx(math.hypot(0.02, 0.05))  # √(10/40)
+    np.testing.assert_allclose(ex(1, np.array([2.0, 2.1]), 40.0), math.hypot(0.02, 0.2))  # end-cap point
+    pts = {(40.0, 0.5, 50.0): _point(1.0)}
+    rows = N.cell_rows(N.cell_ratios(pts, {(40.0, 0.5, 50.0): 40.0}, ex)[0], measured=True)
+    assert [r.verdict for r in rows] == [DEV] * 4  # the table's cell_noise is not the measured conditions
+    assert "conditions" in rows[0].target
+
+
 def _point(scale: float, eta: float = 0.5, mu: float = 40.0, n: int = 20) -> dict:
     ex = N.expected_noise(DET)
     layer = np.repeat(np.arange(4), n)
