@@ -243,6 +243,8 @@ class BDTModel:
             predicted), ``bins`` (per bin: edges, n_train, n_val, route, best_iteration),
             ``train_seconds``, ``train_clusters_per_s``, ``n_train_used``, ``n_train_skipped``.
         """
+        # Long (~85 lines) on purpose: one pass over the (|eta|, E_T) bins that trains, routes and records each
+        # booster; its bookkeeping (own / row / global routes) is read back by the summary at the end.
         y, ok, b = self._fit_inputs(train, "fit(train)")
         y_val, ok_val, b_val = self._fit_inputs(val, "fit(val)")
         if not ok.any() or not ok_val.any():

@@ -35,6 +35,8 @@ def seed_everything(seed: int) -> None:
 
 def train_network(cfg: DictConfig, splits: dict[str, list[Path]], run_dir: Path, env: DistEnv, tracker: Tracker) -> dict[str, Any]:
     """Train a transformer / gnn_edge network; returns a training summary. Best weights: ``checkpoints/best.pt``."""
+    # Long (~85 lines) on purpose: one linear recipe (datasets, normalisation, model, fit, best checkpoint,
+    # learning-curve verdict) whose steps share the run's state; pieces would hand most of it along.
     from calo_calib.data.checks import data_fingerprint
     from calo_calib.data.normalization import NormStats, compute_norm_stats
     from calo_calib.evaluation.learning_curve import verdict as learning_curve_verdict

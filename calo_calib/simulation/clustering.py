@@ -158,6 +158,19 @@ def topo_egamma_cluster(
     nb = neighbours(reached)
     topo = [r | (n & b) for r, n, b in zip(reached, nb, boundary_ok)]
 
+    return _supercluster_window(topo, windows, eta_h_lo, eta_h_hi, cfg)
+
+
+def _supercluster_window(
+    topo: list[np.ndarray], windows: list[LayerWindow], eta_h_lo: np.ndarray, eta_h_hi: np.ndarray, cfg
+) -> list[np.ndarray]:
+    """The egamma supercluster cells of the merged topo-clusters ``topo`` (per layer (c, ne, nph) bool).
+
+    L2/L3 cells within +-eg_half_eta middle cells in eta of the hottest middle cell (whose lower and
+    upper eta edges are ``eta_h_lo``, ``eta_h_hi`` (c,)), presampler and strip cells within the middle
+    layer's phi extent +- ``ps_l1_extra_phi`` cells; a cluster without middle-layer cells is dropped.
+    """
+    w2 = windows[LAYER_L2]
     # egamma supercluster window
     half_eta = np.where(windows[LAYER_L2].endcap, float(cfg.eg_half_eta_endcap), float(cfg.eg_half_eta_barrel))
     eta_min = eta_h_lo - half_eta * L2_DETA

@@ -180,6 +180,9 @@ def propagate_electrons(
     the nearest shower (energy-weighted line and start depth). Returns the showers (electrons
     start at X_ID) and the individual photons.
     """
+    # Long (~100 lines) on purpose: one vectorised walk through the inner-detector elements that carries
+    # eight per-electron arrays from element to element; a split must keep the order of the random
+    # draws (datasets are byte-identical for a seed) and would pass all of them between helpers.
     n = e0.shape[0]
     r_exit = np.minimum(solenoid_radius, solenoid_half_length / np.maximum(sinh_eta, 1e-9))
     e = e0.copy()

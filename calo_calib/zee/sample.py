@@ -82,6 +82,8 @@ def simulate_sample(
     (configuration, generator, counts, seed); anything else in ``out`` is replaced.
     Returns ``out``.
     """
+    # Long (~100 lines) on purpose: the reuse check, the shard loop (generator, both electrons, atomic
+    # shard writes) and the provenance record share the sample's state and its one random stream.
     from calo_calib.simulation.api import columns_to_table, simulate_given, validate_config
     from calo_calib.simulation.generator import draw_mu
 
