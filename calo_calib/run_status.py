@@ -4,8 +4,8 @@
 ``{"state": "failed", "error": ...}`` when it ends in an exception, and ``{"state": "completed"}``
 as the very last file of the run (after metrics, summary and plots). A directory whose marker is
 not ``completed`` is a crashed, killed or still running run: :mod:`calo_calib.comparison.loading` skips it with
-the reason and :mod:`calo_calib.export` refuses it. Run directories made before the marker existed
-have none; they are read as before.
+the reason and :mod:`calo_calib.export` refuses it, and so is a directory without a marker: every
+run writes one first, so a directory without it is not a finished run of this version.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def write_status(run_dir: str | os.PathLike[str], state: str, **extra: Any) -> N
 
 
 def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The marker's content; None without one (a run made before the marker existed)."""
+    """The marker's content; None without one."""
     path = Path(run_dir) / STATUS_FILE
     if not path.is_file():
         return None
@@ -42,9 +42,11 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def unfinished_reason(run_dir: str | os.PathLike[str]) -> str | None:
-    """Why ``run_dir`` is not a finished run (from its marker), or None if it is (or has no marker)."""
+    """Why ``run_dir`` is not a finished run (from its marker, or the lack of one), or None if it is."""
     status = read_status(run_dir)
-    if status is None or status.get("state") == COMPLETED:
+    if status is None:
+        return f"not a finished run: no {STATUS_FILE} (every run writes it when it starts and marks it completed last)"
+    if status.get("state") == COMPLETED:
         return None
     state = status.get("state")
     why = {"running": "still running, or crashed/killed before it finished",

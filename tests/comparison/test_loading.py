@@ -12,6 +12,7 @@ from sweep_builder import BROKEN_JSON, FAILED, LOSSES, MODELS, _job_dir
 from calo_calib.comparison.loading import find_run_dirs, load_runs, load_wandb, newest_sweep, read_overrides
 from calo_calib.comparison.table import build_table
 from calo_calib.pipeline.evaluate import _log_results
+from calo_calib.run_status import write_status
 from calo_calib.tracking import Tracker
 from tests.comparison.helpers import make_metrics, metrics_of, numbers
 
@@ -43,6 +44,7 @@ def test_missing_keys_bad_values_and_bad_sources_are_reported_not_raised(tmp_pat
     for name, (content, _) in cases.items():
         (tmp_path / "runs" / name).mkdir(parents=True)
         (tmp_path / "runs" / name / "metrics.json").write_text(json.dumps(content))
+        write_status(tmp_path / "runs" / name, "completed")  # finished runs with a bad metrics.json
     (tmp_path / "empty").mkdir()
     result = load_runs([tmp_path / "runs", tmp_path / "empty", tmp_path / "missing"])
     assert result.runs == []
@@ -77,6 +79,7 @@ def test_run_directories_outside_sweeps_and_overrides_from_the_job_name(tmp_path
     for rel in ("electron/bdt-mse/t0", "photon_conv/bdt-mse/t1", "3_loss=huber,model=bdt,particle=electron"):
         (runs / rel).mkdir(parents=True)
         (runs / rel / "metrics.json").write_text(json.dumps(make_metrics("bdt")))
+        write_status(runs / rel, "completed")
     (runs / "electron/bdt-mse/t0/bdt").mkdir()  # inside a run directory: not a run
     (runs / "electron/bdt-mse/t0/bdt/config.yaml").write_text("{}")
     (runs / "wandb" / "x").mkdir(parents=True)
@@ -171,3 +174,14 @@ def test_metrics_json_is_saved_with_the_wandb_run(tmp_path, sweep):
     metrics = metrics_of(metrics_path.parent)
     _log_results(Tracker(run), metrics, list(metrics["inclusive"]), {})
     assert run.saved == [(str(metrics_path), str(metrics_path.parent), "now")]
+
+
+def test_a_directory_without_status_json_is_not_a_finished_run(tmp_path):
+    """Every run writes status.json first and marks it completed last: without it, a directory is skipped
+    with the reason (no silent reading of directories from before the marker existed)."""
+    run = tmp_path / "runs" / "old"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps(make_metrics("bdt")))
+    loaded = load_runs([tmp_path / "runs"])
+    assert loaded.runs == []
+    assert "no status.json" in loaded.unreadable[0].reason
