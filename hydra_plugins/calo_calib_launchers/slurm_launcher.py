@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 class CaloSlurmLauncher(SlurmLauncher):
     """``SlurmLauncher`` that collects every job's result, failures included."""
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one job inside SLURM. The job unpickles this launcher (the task function travels by value),
+        so ``calo_calib.run``'s module-level requeue fix never runs there: install it here, before
+        submitit can receive the preemption signal (calo_calib/launch/requeue.py)."""
+        from calo_calib.launch.requeue import install
+
+        install()
+        return super().__call__(*args, **kwargs)
+
     def _executor(self) -> Any:
         """The submitit executor with the ``hydra.launcher.*`` parameters (as the stock launcher maps them)."""
         import submitit
