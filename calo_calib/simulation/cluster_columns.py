@@ -31,7 +31,7 @@ class Clustered:
 
 
 def cluster_columns(
-    ev, info: dict, showers, lon, cl: Clustered, electron: bool, min_et: float = 0.0
+    ev, info: dict, showers, lon, cl: Clustered, electron: bool, min_et: float
 ) -> tuple[dict, np.ndarray]:
     """Per-cluster columns (c,) of the whole batch and ``good`` (c,): the clusters that are egamma
     clusters (positive energy, cells, and positive middle-layer energy, which gives the position)

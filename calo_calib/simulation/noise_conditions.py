@@ -104,21 +104,28 @@ def empty_windows(eta: float, c: int, rng: np.random.Generator, endcap: bool | N
     return eta_c, phi_c, endcap, wins, rho
 
 
+def overlay_windows(pu, det, eta: float, mu: float, n: int, rng: np.random.Generator, endcap: bool | None = None):
+    """Pile-up cells of ``n`` empty windows at |eta| (no signal) from the model ``pu`` of detector
+    config ``det`` at <mu> ``mu``: (cells per layer (n, ne, nph) GeV, windows, endcap (n,))."""
+    from calo_calib.simulation.readout import sampling_term
+
+    eta_c, phi_c, ec, wins, rho = empty_windows(eta, n, rng, endcap=endcap)
+    cells = pu.cells(wins, rho, eta_c, phi_c, np.full(n, float(mu)), sampling_term(eta_c, ec, det), rng)
+    return cells, wins, ec
+
+
 def measure(pu, det, n_windows: int, seed: int) -> NoiseConditions:
     """Measure the conditions of the pile-up model ``pu`` (a ``ParticlePileup`` of detector ``det``).
 
     ``n_windows`` empty windows per |eta| point; the draws follow one generator of ``seed``.
     """
-    from calo_calib.simulation.readout import sampling_term
-
     mu_ref = float(det.readout.mu_ref_noise)
     rng = np.random.default_rng(seed)
     tables = []
     for region, points in ((False, BARREL_POINTS), (True, ENDCAP_POINTS)):
         table = np.full((geo.N_LAYERS, len(points)), np.nan)
         for k, eta in enumerate(points):
-            eta_c, phi_c, endcap, wins, rho = empty_windows(eta, n_windows, rng, endcap=region)
-            cells = pu.cells(wins, rho, eta_c, phi_c, np.full(n_windows, mu_ref), sampling_term(eta_c, endcap, det), rng)
+            cells, wins, _ = overlay_windows(pu, det, eta, mu_ref, n_windows, rng, endcap=region)
             for layer in range(geo.N_LAYERS):
                 table[layer, k] = central_sigma(cells[layer], wins[layer], layer, eta)
         tables.append(table)

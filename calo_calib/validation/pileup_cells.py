@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from calo_calib.simulation import geometry as geo
-from calo_calib.simulation.noise_conditions import central_sigma, empty_windows
+from calo_calib.simulation.noise_conditions import central_sigma, overlay_windows
 
 SECTION = "Pile-up"
 ETAS = (0.3, 1.0, 1.3, 1.8, 2.2)
@@ -29,13 +29,8 @@ CONDITIONS_TOLERANCE = 0.2  # conditions table vs an independent measurement: st
 
 def overlay(pu, det, eta: float, mu: float, n: int, seed: int):
     """Pile-up cells of ``n`` empty windows at |eta| (no signal) from the model ``pu`` of detector
-    config ``det``: (cells per layer (n, ne, nph) GeV, windows, endcap)."""
-    from calo_calib.simulation.readout import sampling_term
-
-    rng = np.random.default_rng(seed)
-    eta_c, phi_c, endcap, wins, rho = empty_windows(eta, n, rng)
-    cells = pu.cells(wins, rho, eta_c, phi_c, np.full(n, mu), sampling_term(eta_c, endcap, det), rng)
-    return cells, wins, endcap
+    config ``det``, the draws from a generator of ``seed``: (cells per layer (n, ne, nph) GeV, windows, endcap)."""
+    return overlay_windows(pu, det, eta, mu, n, np.random.default_rng(seed))
 
 
 def footprint_sum(cells: list[np.ndarray], wins: list) -> np.ndarray:

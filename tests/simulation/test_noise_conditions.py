@@ -157,16 +157,13 @@ def test_thresholds_and_cell_noise_use_the_measured_conditions(tmp_path, monkeyp
 def test_measured_conditions_match_an_independent_overlay_measurement():
     """The cached table against the validation's own measurement (other windows, other seed)."""
     from calo_calib.simulation.generator import Simulator
-    from calo_calib.simulation.readout import sampling_term
-
     cfg = compose_config(["particle=electron"])
     sim = Simulator(cfg)
     cond, pu, det = sim.noise_conditions, sim.pileup, cfg.detector
     rng = np.random.default_rng(99)
     n = 3000
     for eta in (0.3, 1.0):
-        eta_c, phi_c, endcap, wins, rho = nc.empty_windows(eta, n, rng)
-        cells = pu.cells(wins, rho, eta_c, phi_c, np.full(n, 30.0), sampling_term(eta_c, endcap, det), rng)
+        cells, wins, endcap = nc.overlay_windows(pu, det, eta, 30.0, n, rng)
         for layer in (1, 2):
             w = wins[layer]
             measured = nc.central_sigma(cells[layer], w, layer, eta)  # the cells the table uses, other windows
