@@ -58,9 +58,11 @@ def test_two_ranks_match_each_other_and_one_process_with_the_same_global_batch(t
         torch.testing.assert_close(p, ref, rtol=1e-3, atol=2e-4, msg=lambda m, n=name: f"{n}: {m}")
         moved = max(moved, float((ref - single["initial"][name]).abs().max()))
     assert moved > 10 * 2e-4  # training moved the weights far more than the tolerance above
+    # The losses follow the weights: the ~2e-5 weight differences above move them by ~1e-6 relative
+    # (measured 1.7e-6 in CI, 2026-12-02); other clusters or a wrong average would move them by ~1e-2.
     for h_ddp, h_one in zip(r0["history"], single["history"], strict=True):
-        assert h_ddp["train_loss"] == pytest.approx(h_one["train_loss"], rel=1e-6)
-        assert h_ddp["val_loss"] == pytest.approx(h_one["val_loss"], rel=1e-6)
+        assert h_ddp["train_loss"] == pytest.approx(h_one["train_loss"], rel=1e-4)
+        assert h_ddp["val_loss"] == pytest.approx(h_one["val_loss"], rel=1e-4)
     # Only rank 0 wrote checkpoints; the single process wrote its own.
     assert (tmp_path / "run_ws2" / "checkpoints" / "last.pt").is_file()
 
