@@ -66,6 +66,12 @@ class NoiseConditions:
         s = np.where(np.asarray(endcap).reshape(shape), s_e, s_b)
         return s * np.sqrt(np.maximum(np.asarray(mu, float).reshape(shape), 0.0) / self.mu_ref)
 
+    def scaled(self, factor: float) -> NoiseConditions:
+        """The same table with every sigma multiplied by ``factor`` (the pile-up noise knob)."""
+        if factor == 1.0:
+            return self
+        return NoiseConditions(self.mu_ref, self.barrel_points, self.endcap_points, self.barrel * factor, self.endcap * factor)
+
     def to_json(self) -> dict:
         return {
             "version": VERSION,
@@ -148,20 +154,34 @@ def central_sigma(cells: np.ndarray, w, layer: int, eta: float) -> float:
 # Detector keys that cannot change the overlay's cells (the signal's readout, the clustering, the
 # signal's upstream physics, the gaussian model's parameters): left out of the cache key so that
 # variants differing only there share one measurement. Everything else enters the key.
+# ``pileup_noise_scale`` s multiplies the minimum-bias rate by s^2, so the sigma of the overlay (a
+# compound Poisson sum, variance proportional to the rate) by exactly s: the table is measured at
+# s = 1 and scaled (:func:`load_or_measure`), as the <mu> dependence is.
 _NOT_IN_KEY = ("name", "clustering", "conversion", "brem")
 _READOUT_NOT_IN_KEY = (
     "noise", "phi_modulation", "phi_mod_amplitude_barrel", "phi_mod_amplitude_endcap", "phi_mod_shape_c",
     "phi_mod_phase_b", "phi_mod_phase_d", "sigma_elec_barrel", "sigma_elec_endcap", "sigma_pu_eta0",
-    "pu_mean_hits", "elec_noise_scale", "gain_map",
+    "pu_mean_hits", "elec_noise_scale", "pileup_noise_scale", "gain_map",
 )  # fmt: skip
+_PILEUP_SCALE = "readout.pileup_noise_scale"
 
 
 def cache_key(det) -> str:
     """Hash of everything the measurement can depend on (the overlay's library, pulse, geometry,
-    material, showers and the pile-up scale knob) and the measurement's own version."""
+    material and showers) and the measurement's own version. A data-like knob set to its identity
+    default (knobs.py) is the same detector as one that leaves it out, so it shares the key."""
     from omegaconf import OmegaConf
 
+    from calo_calib.simulation.knobs import DEFAULTS
+
     node = OmegaConf.to_container(det, resolve=True)
+    for path, default in DEFAULTS.items():
+        *parents, leaf = path.split(".")
+        parent = node
+        for part in parents:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and leaf in parent and parent[leaf] == default:
+            del parent[leaf]
     for key in _NOT_IN_KEY:
         node.pop(key, None)
     for key in _READOUT_NOT_IN_KEY:
@@ -181,16 +201,22 @@ _MEMORY: dict[str, NoiseConditions] = {}
 
 def load_or_measure(pu, det, progress: bool = True) -> NoiseConditions:
     """The cached conditions of detector ``det`` (measured with ``pu`` and cached when missing or
-    unreadable, under a file lock so that parallel workers measure once)."""
+    unreadable, under a file lock so that parallel workers measure once).
+
+    The table is measured and cached at pile-up noise scale 1 (``pu.at_unit_scale()``) and returned
+    multiplied by the detector's ``readout.pileup_noise_scale``.
+    """
+    from calo_calib.simulation.knobs import knob
+
     path = cache_path(det)
     key = str(path)
-    if key in _MEMORY:
-        return _MEMORY[key]
-    cond = _read(path)
-    if cond is None:
-        cond = _measure_locked(pu, det, path, progress)
-    _MEMORY[key] = cond
-    return cond
+    scale = float(knob(det, _PILEUP_SCALE))
+    if key not in _MEMORY:
+        cond = _read(path)
+        if cond is None:
+            cond = _measure_locked(pu if scale == 1.0 else pu.at_unit_scale(), det, path, progress)
+        _MEMORY[key] = cond
+    return _MEMORY[key].scaled(scale)
 
 
 def _read(path: Path) -> NoiseConditions | None:

@@ -42,6 +42,8 @@ as the signal); the lateral profile is the product of the 1-D marginals of the r
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from calo_calib.simulation import geometry as geo
@@ -74,6 +76,12 @@ class ParticlePileup:
         lib = load_or_generate(int(pcfg.library_events), int(pcfg.library_seed), float(pcfg.sqrt_s_gev), progress)
         self.tables = MiniShowers(det, media, material, accordion)
         self.prep = self._prepare(lib)
+
+    def at_unit_scale(self) -> ParticlePileup:
+        """This model without the pile-up noise knob (rate scale 1); shares the prepared library."""
+        unit = copy.copy(self)
+        unit.rate_scale = 1.0
+        return unit
 
     def _prepare(self, lib: MinBiasLibrary) -> Prepared:
         """Keep the particles that reach the calorimeter with a signal, ordered by (event, L2 eta)."""

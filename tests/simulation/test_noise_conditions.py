@@ -48,6 +48,10 @@ class GaussianOverlay:
     def __init__(self):
         self.calls = 0
 
+    def at_unit_scale(self):
+        self.unit_scale_calls = getattr(self, "unit_scale_calls", 0) + 1
+        return self
+
     def cells(self, windows, rho, eta_c, phi_c, mu, a, rng):
         self.calls += 1
         return [s * rng.standard_normal(w.valid.shape) * w.valid for s, w in zip(self.sigma, windows)]
@@ -100,13 +104,34 @@ def test_cache_key_follows_what_changes_the_overlay():
         "detector.clustering.seed_sigma=5.0",
         "detector.readout.sigma_elec_barrel=[0.03,0.015,0.035,0.02]",
         "+detector.readout.elec_noise_scale=1.2",
+        "detector=noise_pileup",  # its pile-up scale is applied to the scale-1 table (see below)
+        "+detector.shower.width_scale=1.0",  # knobs at their identity default: the same detector
+        "+detector.shower.depth_scale=1",
     ]
     for override in same:
         assert nc.cache_key(compose_config(["particle=electron", override]).detector) == base, override
     assert nc.cache_key(compose_config(["particle=photon_conv"]).detector) == base  # the particle is not the detector
-    for override in ("detector=material_up", "detector=noise_pileup", "detector.readout.pileup.library_events=5000",
-                     "detector.readout.pileup.conditions.seed=2"):  # fmt: skip
+    for override in ("detector=material_up", "+detector.shower.width_scale=1.08",
+                     "detector.readout.pileup.library_events=5000", "detector.readout.pileup.conditions.seed=2"):  # fmt: skip
         assert nc.cache_key(compose_config(["particle=electron", override]).detector) != base, override
+
+
+def test_pileup_noise_knob_scales_the_scale_one_table(conditions_dir):
+    """noise_pileup (pile-up noise x1.15, i.e. 1.15^2 x the minimum-bias rate) reads the nominal
+    measurement times 1.15: sigma of a compound Poisson sum scales as the square root of its rate."""
+    quick = "detector.readout.pileup.conditions.windows_per_point=100"
+    nominal = compose_config(["particle=electron", quick]).detector
+    variant = compose_config(["particle=electron", "detector=noise_pileup", quick]).detector
+    overlay = GaussianOverlay()
+    scaled = nc.load_or_measure(overlay, variant)  # measured first, by the variant, at scale 1
+    assert overlay.unit_scale_calls == 1
+    calls = overlay.calls
+    unit = nc.load_or_measure(overlay, nominal)
+    assert overlay.calls == calls  # one measurement for both
+    np.testing.assert_allclose(scaled.barrel, 1.15 * unit.barrel)
+    np.testing.assert_allclose(scaled.endcap, 1.15 * unit.endcap)
+    on_file = np.array(json.loads(nc.cache_path(nominal).read_text())["barrel"], dtype=float)
+    np.testing.assert_array_equal(on_file, unit.barrel)  # the cached file holds the scale-1 table
 
 
 @pytest.mark.slow
@@ -121,7 +146,8 @@ def test_thresholds_and_cell_noise_use_the_measured_conditions(tmp_path, monkeyp
         shutil.copy(lib, tmp_path / lib.name)
     monkeypatch.setenv("CALO_CALIB_MINBIAS_DIR", str(tmp_path))
     monkeypatch.setattr(nc, "_MEMORY", {})
-    over = ["particle=electron", "mu=60", "gun.abs_eta_max=1.3"]
+    # 300 windows per point instead of 3000: this test checks how the table is used, not its precision.
+    over = ["particle=electron", "mu=60", "gun.abs_eta_max=1.3", "detector.readout.pileup.conditions.windows_per_point=300"]
     sims = {src: Simulator(compose_config([*over, f"detector.readout.pileup.conditions.source={src}"]))
             for src in ("measured", "table")}  # fmt: skip
     cond = sims["measured"].noise_conditions
