@@ -158,6 +158,8 @@ def central_sigma(cells: np.ndarray, w, layer: int, eta: float) -> float:
 # compound Poisson sum, variance proportional to the rate) by exactly s: the table is measured at
 # s = 1 and scaled (:func:`load_or_measure`), as the <mu> dependence is.
 _NOT_IN_KEY = ("name", "clustering", "conversion", "brem")
+# The switch of the signal's sampling fluctuations (the overlay always draws its own, from the same a).
+_PATHS_NOT_IN_KEY = ("sampling.enabled",)
 _READOUT_NOT_IN_KEY = (
     "noise", "phi_modulation", "phi_mod_amplitude_barrel", "phi_mod_amplitude_endcap", "phi_mod_shape_c",
     "phi_mod_phase_b", "phi_mod_phase_d", "sigma_elec_barrel", "sigma_elec_endcap", "sigma_pu_eta0",
@@ -176,18 +178,27 @@ def cache_key(det) -> str:
 
     node = OmegaConf.to_container(det, resolve=True)
     for path, default in DEFAULTS.items():
-        *parents, leaf = path.split(".")
-        parent = node
-        for part in parents:
-            parent = parent.get(part) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and leaf in parent and parent[leaf] == default:
-            del parent[leaf]
+        _drop(node, path, only_if=default)
+    for path in _PATHS_NOT_IN_KEY:
+        _drop(node, path)
     for key in _NOT_IN_KEY:
         node.pop(key, None)
     for key in _READOUT_NOT_IN_KEY:
         node.get("readout", {}).pop(key, None)
     text = json.dumps({"version": VERSION, "detector": node}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_ANY = object()
+
+
+def _drop(node: dict, path: str, only_if=_ANY) -> None:
+    """Delete the dotted ``path`` from a nested dict (if present and, given ``only_if``, equal to it)."""
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and leaf in node and (only_if is _ANY or node[leaf] == only_if):
+        del node[leaf]
 
 
 def cache_path(det) -> Path:

@@ -107,6 +107,7 @@ def test_cache_key_follows_what_changes_the_overlay():
         "detector=noise_pileup",  # its pile-up scale is applied to the scale-1 table (see below)
         "+detector.shower.width_scale=1.0",  # knobs at their identity default: the same detector
         "+detector.shower.depth_scale=1",
+        "detector.sampling.enabled=false",  # the signal's sampling switch; the overlay draws its own
     ]
     for override in same:
         assert nc.cache_key(compose_config(["particle=electron", override]).detector) == base, override
