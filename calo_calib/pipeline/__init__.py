@@ -82,6 +82,12 @@ def train_and_evaluate(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict
             raise
         if env.is_main:
             write_status(run_dir, COMPLETED)  # the last file of the run: compare/export trust only this
+        if env.distributed:
+            # The other ranks finish training long before rank 0 has evaluated; one that tore its gloo
+            # group down while rank 0 was still connected aborted at exit once in CI ("terminate called
+            # without an active exception", 2026-12-02). All ranks leave together. Only on success:
+            # after a failure on one rank the others may sit in a collective that never matches.
+            torch.distributed.barrier()
         return metrics
     finally:
         teardown()
