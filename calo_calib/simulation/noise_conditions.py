@@ -157,13 +157,15 @@ def central_sigma(cells: np.ndarray, w, layer: int, eta: float) -> float:
 # ``pileup_noise_scale`` s multiplies the minimum-bias rate by s^2, so the sigma of the overlay (a
 # compound Poisson sum, variance proportional to the rate) by exactly s: the table is measured at
 # s = 1 and scaled (:func:`load_or_measure`), as the <mu> dependence is.
-_NOT_IN_KEY = ("name", "clustering", "conversion", "brem")
-# The switch of the signal's sampling fluctuations (the overlay always draws its own, from the same a).
-_PATHS_NOT_IN_KEY = ("sampling.enabled",)
 _READOUT_NOT_IN_KEY = (
     "noise", "phi_modulation", "phi_mod_amplitude_barrel", "phi_mod_amplitude_endcap", "phi_mod_shape_c",
     "phi_mod_phase_b", "phi_mod_phase_d", "sigma_elec_barrel", "sigma_elec_endcap", "sigma_pu_eta0",
     "pu_mean_hits", "elec_noise_scale", "pileup_noise_scale", "gain_map",
+)  # fmt: skip
+# Dotted paths under ``detector``; ``sampling.enabled`` is the switch of the signal's sampling
+# fluctuations (the overlay always draws its own, from the same a).
+_PATHS_NOT_IN_KEY = (
+    "name", "clustering", "conversion", "brem", "sampling.enabled", *(f"readout.{k}" for k in _READOUT_NOT_IN_KEY),
 )  # fmt: skip
 _PILEUP_SCALE = "readout.pileup_noise_scale"
 
@@ -181,10 +183,6 @@ def cache_key(det) -> str:
         _drop(node, path, only_if=default)
     for path in _PATHS_NOT_IN_KEY:
         _drop(node, path)
-    for key in _NOT_IN_KEY:
-        node.pop(key, None)
-    for key in _READOUT_NOT_IN_KEY:
-        node.get("readout", {}).pop(key, None)
     text = json.dumps({"version": VERSION, "detector": node}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
