@@ -37,7 +37,11 @@ BARREL_POINTS = tuple(round(0.05 + 0.1 * k, 3) for k in range(14)) + (1.42,)
 ENDCAP_POINTS = (1.48,) + tuple(round(1.55 + 0.1 * k, 3) for k in range(10))
 _ETA_HALF_USED = 0.03  # cells within +-0.03 of the window centre in eta (well inside the window)
 _PHI_USED = (1, 1, 7, 7)  # central phi cells used per layer (PS and strips windows have 3 wide cells)
-VERSION = 1  # bump when the measurement changes: old cache files are then ignored
+# Bump when the measurement changes (old cache files are then ignored), including a change of the
+# overlay's float32 arithmetic: a table differing in its last bits moves a few threshold decisions,
+# so the same seed would no longer give the same bytes as a fresh checkout. 2: tracks scattered
+# into their cells, numpy's atan on AVX-512 (2026-12-02).
+VERSION = 2
 
 
 @dataclass(frozen=True)

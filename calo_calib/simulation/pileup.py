@@ -50,7 +50,7 @@ from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.minbias import KIND_CHARGED, MinBiasLibrary, load_or_generate
 from calo_calib.simulation.pileup_energies import ETA_STEP, N_START, MiniShowers
 from calo_calib.simulation.pileup_library import Prepared, library_geometry, search_f32
-from calo_calib.simulation.pileup_overlay import CHUNK, WIDE, Deposits, deposit_chunk, track_cells
+from calo_calib.simulation.pileup_overlay import WIDE, Deposits, layer_cells
 from calo_calib.simulation.pulse import BunchTrain, CrossingResponse, crossing_response
 from calo_calib.simulation.shower import Medium
 
@@ -199,15 +199,13 @@ class ParticlePileup:
         part = d["particle"][order]
         em = p.kind[part] != KIND_CHARGED
         # Showers and tracks are handled apart from here on, each in deposit order (so in cluster order).
-        layout = Deposits.layout(cl, c)
-        showers, tracks = (Deposits.subset(np.flatnonzero(sel), cl, part, d, order, c, layout) for sel in (em, ~em))
+        showers, tracks = (Deposits.subset(np.flatnonzero(sel), cl, part, d, order, c) for sel in (em, ~em))
         for deposits in (showers, tracks):
             deposits.gather_impacts(p)
         self.tables.draw(p, showers, tracks, sampling_a, rng)
 
         out_cells = []
         for layer, w in enumerate(windows):
-            cells = np.zeros(w.valid.shape, np.float32)
             rho = layer_rho[layer]
             # Cell edges in mm from the window's first edge (eta) and from the window centre (phi).
             eta_edges = np.concatenate([w.eta_lo, w.eta_lo[:, -1:] + w.deta[:, None]], axis=1)
@@ -218,11 +216,7 @@ class ParticlePileup:
             )
             sh = showers.in_layer(layer, rho, phi_c, rows=x_edges.shape[1] > WIDE)
             tr = tracks.in_layer(layer, rho, phi_c)
-            tr_a, tr_b, tr_e, tr_bounds = track_cells(x_edges, y_edges, tracks, tr)
-            for k in range(showers.width.size):
-                c0, c1 = k * CHUNK, min((k + 1) * CHUNK, c)
-                if showers.bounds[k + 1] > showers.bounds[k] or tracks.bounds[k + 1] > tracks.bounds[k]:
-                    deposit_chunk(x_edges, y_edges, showers, sh, tr_a, tr_b, tr_e, tr_bounds, k, c0, c1, cells[c0:c1])
+            cells = layer_cells(x_edges, y_edges, showers, sh, tracks, tr)
             # Per-BCID mean: <mu> sum_j filled r(j) x mean energy per interaction in the cell.
             mean = self.mean_cell(layer, np.abs(w.eta_centre), w.deta[:, None], w.dphi)  # (c, ne)
             sub = (np.maximum(mu, 0.0) * self.rate_scale * d["sum_response"])[:, None] * mean

@@ -1,9 +1,9 @@
 """The pile-up deposits of a batch of clusters in their cells (the overlay's inner loop).
 
 :class:`Deposits` holds the drawn pile-up particles (mini-showers or MIP tracks) of the batch, sorted
-by cluster; :func:`deposit_chunk` adds them to the cells of one layer for a chunk of clusters as one
-batched matrix product of their lateral marginals (:func:`marginal_fractions`, :func:`fill_showers`)
-and the tracks' single cells (:func:`track_cells`). Called by
+by cluster; :func:`layer_cells` adds them to the cells of one layer: the showers of each chunk of clusters as one
+batched matrix product of their lateral marginals (:func:`deposit_chunk`, :func:`marginal_fractions`,
+:func:`fill_showers`), the tracks as a scatter into the one cell each crosses (:func:`track_cells`). Called by
 :meth:`calo_calib.simulation.pileup.ParticlePileup.cells`. Energies in GeV, lengths in mm.
 """
 
@@ -26,10 +26,9 @@ class Deposits:
 
     Arrays (m,): cluster ``cl``, library particle ``part``, eta reflection ``flip`` (+-1), phi
     rotation ``rot`` (rad), crossing response ``weight``; ``slot`` the deposit's row in its chunk's
-    padded deposit matrices (local cluster x width + rank of the deposit among all its cluster's
-    deposits: showers and tracks share the matrices); ``bounds`` (n_chunks + 1,) the deposits of
-    each chunk of CHUNK clusters; ``width`` (n_chunks,) the most deposits (of both kinds) of a
-    cluster in each chunk. Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
+    padded deposit matrices (local cluster x width + rank of the deposit among its cluster's deposits
+    of this kind); ``bounds`` (n_chunks + 1,) the deposits of each chunk of CHUNK clusters;
+    ``width`` (n_chunks,) the most deposits of a cluster in each chunk. Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
     ``e_layer`` (m, 4) GeV and, for showers, ``radii``: per layer (3, m) float32, core radius, tail
     radius (mm) and core probability.
     """
@@ -63,22 +62,18 @@ class Deposits:
         return rank, width.reshape(n_chunks, CHUNK).max(axis=1)
 
     @staticmethod
-    def subset(
-        idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int,
-        layout: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> Deposits:  # fmt: skip
+    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> Deposits:
         """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted.
 
-        ``layout``: :meth:`layout` of ``cl`` when already computed (the same for every subset).
+        The padded layout (``slot``, ``width``) is the subset's own: each kind has its own matrices.
         """
-        rank, width = Deposits.layout(cl, c) if layout is None else layout
-        n_chunks = width.size
         sub = cl[idx]
+        rank, width = Deposits.layout(sub, c)
         o = order[idx]
         return Deposits(
             sub, part[idx], d["flip"][o], d["rotation"][o], d["weight"][o],
-            (sub % CHUNK) * width[sub // CHUNK] + rank[idx],
-            np.searchsorted(sub, np.minimum(np.arange(n_chunks + 1) * CHUNK, c)), width,
+            (sub % CHUNK) * width[sub // CHUNK] + rank,
+            np.searchsorted(sub, np.minimum(np.arange(width.size + 1) * CHUNK, c)), width,
         )  # fmt: skip
 
     def gather_impacts(self, p: Prepared) -> None:
@@ -110,12 +105,11 @@ class Deposits:
         return out
 
 
-def track_cells(x_edges, y_edges, tracks: Deposits, tr: dict) -> tuple[np.ndarray, ...]:
-    """Flat entries of the tracks (MIPs: the one cell each crosses) in the padded deposit matrices.
+def track_cells(x_edges, y_edges, tracks: Deposits, tr: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The cell each track (MIP) crosses, for the tracks inside the window (in deposit order).
 
-    Returns, for the tracks inside the window only (in deposit order), the flat index into the eta
-    matrix (slot x ne + eta cell) and into the phi matrix (slot x nph + phi cell), the energy, and
-    (n_chunks + 1,) the range of each chunk's tracks in these arrays.
+    Returns the flat cell index into the layer's (c, ne, nph) cells (cluster x ne x nph + eta cell x
+    nph + phi cell) and the energy (GeV, float32).
     """
     ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
     ct = tracks.cl
@@ -124,8 +118,30 @@ def track_cells(x_edges, y_edges, tracks: Deposits, tr: dict) -> tuple[np.ndarra
     ix = np.floor((tr["x"] - x0[ct]) / (x_edges[:, 1] - x0)[ct]).astype(np.int64)
     iy = np.floor((tr["y"] - y0[ct]) / (y_edges[:, 1] - y0)[ct]).astype(np.int64)
     keep = np.flatnonzero((ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph))
-    slot = tracks.slot[keep]
-    return slot * ne + ix[keep], slot * nph + iy[keep], tr["e"][keep], np.searchsorted(keep, tracks.bounds)
+    return (ct[keep] * ne + ix[keep]) * nph + iy[keep], tr["e"][keep]
+
+
+def layer_cells(x_edges, y_edges, showers: Deposits, sh: dict, tracks: Deposits, tr: dict) -> np.ndarray:
+    """The pile-up energy (GeV, before the per-BCID mean subtraction) in one layer's window cells.
+
+    Showers spread over the window: the product of their eta and phi marginals, summed per cluster
+    as one batched matrix product per chunk (:func:`deposit_chunk`). Tracks put their energy in the
+    one cell they cross, added by a scatter (a track is a single entry: no matrix row for it).
+
+    Args: x_edges (c, ne+1), y_edges (c, nph+1) cell edges in mm; ``showers``, ``tracks`` and ``sh``,
+    ``tr`` their :meth:`Deposits.in_layer`. Returns (c, ne, nph) float32.
+    """
+    c = x_edges.shape[0]
+    ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
+    cells = np.zeros((c, ne, nph), np.float32)
+    for k in range(showers.width.size):
+        if showers.bounds[k + 1] > showers.bounds[k]:
+            c0, c1 = k * CHUNK, min((k + 1) * CHUNK, c)
+            deposit_chunk(x_edges, y_edges, showers, sh, k, c0, c1, cells[c0:c1])
+    cell, energy = track_cells(x_edges, y_edges, tracks, tr)
+    if cell.size:
+        cells += np.bincount(cell, energy, cells.size).astype(np.float32).reshape(cells.shape)
+    return cells
 
 
 # Showers per pass of the marginal-fraction arithmetic: its float32 temporaries (block x up to 60
@@ -136,18 +152,16 @@ _BLOCK = 2048
 WIDE = 32
 
 
-def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_e, tr_bounds, k: int, c0: int, c1: int,
-                  out: np.ndarray) -> None:  # fmt: skip
+def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, k: int, c0: int, c1: int, out: np.ndarray) -> None:
     """Cells ``out`` (c1 - c0, ne, nph), C-contiguous float32, of the clusters c0..c1-1 of chunk ``k``
-    from their deposits (written in place).
+    from their showers (written in place).
 
-    Each deposit's cell fractions are the product of its eta and phi marginals; the sum over the
-    deposits of a cluster is one batched matrix product (ne x P) @ (P x nph), P the chunk's width
-    (zero-padded). Showers spread over the window; tracks (MIPs) fill the one cell they cross.
+    Each shower's cell fractions are the product of its eta and phi marginals; the sum over the
+    showers of a cluster is one batched matrix product (ne x P) @ (P x nph), P the chunk's width
+    (zero-padded).
 
     Args: x_edges (c, ne+1), y_edges (c, nph+1) cell edges in mm; ``showers`` and ``sh`` (its
-    :meth:`Deposits.in_layer`); tr_a, tr_b, tr_e, tr_bounds: the tracks inside the window, from
-    :func:`track_cells`.
+    :meth:`Deposits.in_layer`).
     """
     nc = c1 - c0
     ne, nph = x_edges.shape[1] - 1, y_edges.shape[1] - 1
@@ -161,9 +175,6 @@ def deposit_chunk(x_edges, y_edges, showers: Deposits, sh: dict, tr_a, tr_b, tr_
         r = sh["radii"][i] if sh["radii"] is not None else None
         fill_showers(a_mat, slot, x_edges, x_t, ce, sh["x"][i], r, r_t, sh["e"][i])
         fill_showers(b_mat, slot, y_edges, y_t, ce, sh["y"][i], r, r_t, None)
-    t = slice(int(tr_bounds[k]), int(tr_bounds[k + 1]))
-    a_mat.reshape(-1)[tr_a[t]] = tr_e[t]
-    b_mat.reshape(-1)[tr_b[t]] = 1.0
     a_mat, b_mat = a_mat.reshape(nc, width, ne), b_mat.reshape(nc, width, nph)
     torch.bmm(torch.from_numpy(a_mat).transpose(1, 2), torch.from_numpy(b_mat), out=torch.from_numpy(out))
 

@@ -259,11 +259,40 @@ def rectangle_fractions(x_edges: np.ndarray, y_edges: np.ndarray, r: np.ndarray)
     # The (s, nx+1, ny+1) grid work in torch: its broadcasting loops are much faster than numpy's
     # on these narrow grids, and its vectorised atan ~3x faster than numpy's scalar loop. Each
     # product and sum is its own (exactly rounded) float32 operation, as in numpy.
-    g = xa * (ty[:, None, :] * ta[:, :, None]).contiguous().atan_() + yb * (tx[:, :, None] * tb[:, None, :]).contiguous().atan_()
+    g = xa * _atan_(ty[:, None, :] * ta[:, :, None]) + yb * _atan_(tx[:, :, None] * tb[:, None, :])
     g = g.numpy()
     g *= np.float32(1.0 / (2.0 * np.pi))
     # float32 cancellation can leave -1e-8 in empty cells: clip to keep energies non-negative.
     return np.maximum(_corner_difference(g), 0.0)
+
+
+def np_cpu_features() -> dict[str, bool]:
+    """The CPU features numpy's runtime dispatch found ({} if this numpy does not say)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy < 2
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__
+        except ImportError:
+            return {}
+    return dict(__cpu_features__)
+
+
+# numpy dispatches its float32 arctan to an AVX-512 (SVML) kernel where the CPU has AVX512_SKX,
+# ~7x faster than torch's atan there (0.43 vs 3.0 ns per element, AMD EPYC Zen 4, 2026-12-02);
+# without it numpy's loop is scalar and torch's vectorised atan is the faster one. The choice is
+# fixed per machine (the same CPU features give the same kernel, so the same bytes).
+_NUMPY_SIMD_ATAN = bool(np_cpu_features().get("AVX512_SKX", False))
+
+
+def _atan_(t: torch.Tensor) -> torch.Tensor:
+    """atan of the float32 tensor ``t`` as a new contiguous tensor, in place in that copy."""
+    t = t.contiguous()
+    if _NUMPY_SIMD_ATAN:
+        a = t.numpy()
+        np.arctan(a, out=a)
+        return t
+    return t.atan_()
 
 
 def _corner_difference(g: np.ndarray) -> np.ndarray:

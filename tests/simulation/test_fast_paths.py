@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from calo_calib.simulation import clustering, pileup_library, pileup_overlay
+from calo_calib.simulation import clustering, pileup_library, pileup_overlay, shower
 from calo_calib.simulation import geometry as geo
 from calo_calib.simulation.shower import _corner_difference, rectangle_fractions
 
@@ -110,12 +110,14 @@ def test_fill_showers_scatters_energy_times_fractions(k):
         assert _same(mat, ref)
 
 
-def _atan_(x):
+def _atan_(x, numpy_kernel: bool):
+    if numpy_kernel:
+        return np.arctan(x)
     torch.from_numpy(x).atan_()
     return x
 
 
-def _rectangle_reference(x_edges, y_edges, r):
+def _rectangle_reference(x_edges, y_edges, r, numpy_kernel: bool):
     x = x_edges.astype(np.float32)
     y = y_edges.astype(np.float32)
     r2 = (r * r).astype(np.float32)[:, None]
@@ -123,21 +125,38 @@ def _rectangle_reference(x_edges, y_edges, r):
     inv_b = 1.0 / np.sqrt(y * y + r2)
     xa = (x * inv_a)[:, :, None]
     yb = (y * inv_b)[:, None, :]
-    g = xa * _atan_(y[:, None, :] * inv_a[:, :, None]) + yb * _atan_(x[:, :, None] * inv_b[:, None, :])
+    g = xa * _atan_(y[:, None, :] * inv_a[:, :, None], numpy_kernel) + yb * _atan_(
+        x[:, :, None] * inv_b[:, None, :], numpy_kernel
+    )
     g *= np.float32(1.0 / (2.0 * np.pi))
     return np.maximum(g[:, 1:, 1:] - g[:, :-1, 1:] - g[:, 1:, :-1] + g[:, :-1, :-1], 0.0)
 
 
+@pytest.mark.parametrize("numpy_kernel", [True, False], ids=["numpy-atan", "torch-atan"])
 @pytest.mark.parametrize("nx, ny", [(9, 13), (59, 3), (5, 13), (9, 3), (1, 1)])
-def test_rectangle_fractions_matches_reference(nx, ny):
+def test_rectangle_fractions_matches_reference(nx, ny, numpy_kernel, monkeypatch):
+    monkeypatch.setattr(shower, "_NUMPY_SIMD_ATAN", numpy_kernel)
     rng = np.random.default_rng(nx * 100 + ny)
     s = 700
     x = np.sort(rng.normal(0.0, 80.0, (s, nx + 1)), axis=1)
     y = np.sort(rng.normal(0.0, 80.0, (s, ny + 1)), axis=1)
     r = rng.uniform(3.0, 60.0, s)
-    assert _same(rectangle_fractions(x, y, r), _rectangle_reference(x, y, r))
+    assert _same(rectangle_fractions(x, y, r), _rectangle_reference(x, y, r, numpy_kernel))
     g = rng.normal(size=(s, nx + 1, ny + 1)).astype(np.float32)
     assert _same(_corner_difference(g), g[:, 1:, 1:] - g[:, :-1, 1:] - g[:, 1:, :-1] + g[:, :-1, :-1])
+
+
+def test_atan_kernels_agree_to_float32_precision():
+    """The per-machine choice of atan kernel (numpy's SIMD or torch's) changes the fractions only
+    in the last float32 bits: both kernels are within 2 ulp of the float64 arctan."""
+    rng = np.random.default_rng(21)
+    x = np.concatenate([rng.normal(0.0, 3.0, 200_000), rng.uniform(-1e4, 1e4, 1000), [0.0, -0.0, 1.0, -1.0]])
+    x = x.astype(np.float32)
+    exact = np.arctan(x.astype(np.float64))
+    for numpy_kernel in (True, False):
+        got = _atan_(x.copy(), numpy_kernel).astype(np.float64)
+        ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+        assert np.max(np.abs(got - exact) / ulp) <= 2.0
 
 
 def _dilate_reference(mask):
@@ -212,7 +231,13 @@ def _track_cells_reference(x_edges, y_edges, tracks, tr):
     ix = np.floor((tr["x"] - x_edges[ct, 0]) / (x_edges[ct, 1] - x_edges[ct, 0])).astype(np.int64)
     iy = np.floor((tr["y"] - y_edges[ct, 0]) / (y_edges[ct, 1] - y_edges[ct, 0])).astype(np.int64)
     ok = (ix >= 0) & (ix < ne) & (iy >= 0) & (iy < nph)
-    return np.where(ok, tracks.slot * ne + ix, -1), np.where(ok, tracks.slot * nph + iy, -1), tr["e"]
+    return ct[ok], ix[ok], iy[ok], tr["e"][ok]
+
+
+def _edges(rng, c, ne, nph):
+    x_edges = (rng.uniform(-300, 0, (c, 1)) + np.arange(ne + 1) * rng.uniform(3, 40, (c, 1))).astype(np.float32)
+    y_edges = (rng.uniform(-100, 0, (c, 1)) + np.arange(nph + 1) * rng.uniform(20, 40, (c, 1))).astype(np.float32)
+    return x_edges, y_edges
 
 
 @pytest.mark.parametrize("ne, nph", [(9, 3), (59, 3), (9, 13), (5, 13)])
@@ -220,21 +245,52 @@ def test_track_cells_keep_the_tracks_inside(ne, nph):
     rng = np.random.default_rng(ne * nph)
     c, m = 400, 6000
     tracks = _deposits(rng, c, m, 1000)
-    x_edges = (rng.uniform(-300, 0, (c, 1)) + np.arange(ne + 1) * rng.uniform(3, 40, (c, 1))).astype(np.float32)
-    y_edges = (rng.uniform(-100, 0, (c, 1)) + np.arange(nph + 1) * rng.uniform(20, 40, (c, 1))).astype(np.float32)
+    x_edges, y_edges = _edges(rng, c, ne, nph)
     tr = {
         "x": rng.uniform(-400, 400, m).astype(np.float32),
         "y": rng.uniform(-200, 200, m).astype(np.float32),
         "e": rng.exponential(0.1, m).astype(np.float32),
     }
     tr["x"][:50] = x_edges[tracks.cl[:50], 3]  # exactly on a cell edge
-    a, b, e, bounds = pileup_overlay.track_cells(x_edges, y_edges, tracks, tr)
-    ra, rb, re = _track_cells_reference(x_edges, y_edges, tracks, tr)
-    assert bounds.size == tracks.bounds.size
-    for k in range(bounds.size - 1):  # per chunk: the in-window tracks the earlier _deposit scattered
-        t, rt = slice(bounds[k], bounds[k + 1]), slice(tracks.bounds[k], tracks.bounds[k + 1])
-        ok = ra[rt] >= 0
-        assert _same(a[t], ra[rt][ok]) and _same(b[t], rb[rt][ok]) and _same(e[t], re[rt][ok])
+    cell, e = pileup_overlay.track_cells(x_edges, y_edges, tracks, tr)
+    rc, rx, ry, re = _track_cells_reference(x_edges, y_edges, tracks, tr)
+    assert 0 < cell.size < m
+    assert _same(cell, (rc * ne + rx) * nph + ry) and _same(e, re)
+
+
+@pytest.mark.parametrize("ne, nph", [(9, 3), (59, 3), (9, 13), (5, 13)])
+def test_layer_cells_is_the_sum_of_the_deposits(ne, nph):
+    """Showers (outer product of their eta and phi marginals, times their energy) and tracks (their
+    energy in the one cell they cross) summed per cluster, against a loop over the deposits."""
+    rng = np.random.default_rng(100 + ne * nph)
+    c = 300  # three chunks of CHUNK = 128 clusters, the last one partial
+    x_edges, y_edges = _edges(rng, c, ne, nph)
+    cl_sh = np.sort(rng.integers(0, c - 20, 4000))  # the last 20 clusters get no shower
+    d_sh = {"flip": np.ones(cl_sh.size), "rotation": np.zeros(cl_sh.size), "weight": np.ones(cl_sh.size)}
+    showers = pileup_overlay.Deposits.subset(np.arange(cl_sh.size), cl_sh, cl_sh, d_sh, np.arange(cl_sh.size), c)
+    _, radii = _marginal_inputs(rng, cl_sh.size, 3)
+    sh = {
+        "x": rng.normal(0.0, 100.0, cl_sh.size).astype(np.float32),
+        "y": rng.normal(0.0, 60.0, cl_sh.size).astype(np.float32),
+        "e": rng.exponential(0.3, cl_sh.size).astype(np.float32),
+        "radii_t": np.ascontiguousarray(radii.T),
+        "radii": radii if ne + 1 > pileup_overlay.WIDE else None,
+    }
+    tracks = _deposits(rng, c, 9000, 100)
+    tr = {
+        "x": rng.uniform(-400, 400, tracks.n).astype(np.float32),
+        "y": rng.uniform(-200, 200, tracks.n).astype(np.float32),
+        "e": rng.exponential(0.1, tracks.n).astype(np.float32),
+    }
+    got = pileup_overlay.layer_cells(x_edges, y_edges, showers, sh, tracks, tr)
+    ref = np.zeros((c, ne, nph))
+    fx = _marginal_reference(x_edges[cl_sh] - sh["x"][:, None], radii) * sh["e"][:, None]
+    fy = _marginal_reference(y_edges[cl_sh] - sh["y"][:, None], radii)
+    np.add.at(ref, cl_sh, fx[:, :, None].astype(np.float64) * fy[:, None, :])
+    rc, rx, ry, re = _track_cells_reference(x_edges, y_edges, tracks, tr)
+    np.add.at(ref, (rc, rx, ry), re)
+    assert got.shape == (c, ne, nph) and got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
 
 
 def _sampling_fluctuation_reference(e_dep, a, rng):
@@ -267,19 +323,26 @@ def test_dilate_row_mask_reused_across_cluster_counts():
             assert _same(clustering._dilate(mask), _dilate_reference(mask))
 
 
-def test_deposit_layout_shared_by_subsets():
+def test_each_deposit_kind_has_its_own_padded_layout():
+    """Showers and tracks get their own matrix slots: unique within each chunk, dense per cluster,
+    and the chunk width is the most deposits of that kind in one cluster of the chunk."""
     rng = np.random.default_rng(12)
     c, m = 300, 4000
     cl = np.sort(rng.integers(0, c, m))
     part = rng.integers(0, 500, m)
     d = {"flip": np.where(rng.random(m) < 0.5, -1.0, 1.0), "rotation": rng.uniform(-1, 1, m), "weight": rng.random(m)}
-    sel = rng.random(m) < 0.5
-    layout = pileup_overlay.Deposits.layout(cl, c)
+    sel = rng.random(m) < 0.3
     for idx in (np.flatnonzero(sel), np.flatnonzero(~sel)):
-        a = pileup_overlay.Deposits.subset(idx, cl, part, d, np.arange(m), c)
-        b = pileup_overlay.Deposits.subset(idx, cl, part, d, np.arange(m), c, layout)
-        for field in ("cl", "part", "flip", "rot", "weight", "slot", "bounds", "width"):
-            assert _same(getattr(a, field), getattr(b, field))
+        dep = pileup_overlay.Deposits.subset(idx, cl, part, d, np.arange(m), c)
+        assert _same(dep.cl, cl[idx]) and _same(dep.part, part[idx]) and _same(dep.flip, d["flip"][idx])
+        counts = np.bincount(dep.cl, minlength=c)
+        for k in range(dep.width.size):
+            lo, hi = dep.bounds[k], dep.bounds[k + 1]
+            chunk = slice(k * pileup_overlay.CHUNK, min((k + 1) * pileup_overlay.CHUNK, c))
+            assert dep.width[k] == counts[chunk].max()
+            assert np.unique(dep.slot[lo:hi]).size == hi - lo
+            assert np.all(dep.slot[lo:hi] < (chunk.stop - chunk.start) * dep.width[k])
+            assert np.all(dep.slot[lo:hi] // dep.width[k] == dep.cl[lo:hi] % pileup_overlay.CHUNK)
 
 
 def test_scratch_matrices_are_zero_when_reused():
