@@ -144,7 +144,11 @@ def _validate_detector(cfg: DictConfig, nominal: DictConfig | None = None) -> No
 
 def _validate_clustering(cfg: DictConfig) -> None:
     """Topo-clustering thresholds: each >= 0 and ordered (a seed must also pass the growth threshold)."""
-    for key in ("seed_sigma", "grow_sigma", "boundary_sigma", "min_et"):
+    for key in (
+        "seed_sigma", "grow_sigma", "boundary_sigma", "min_et", "satellite_min_e", "satellite_window_eta",
+        "satellite_window_phi", "electron_window_eta", "electron_window_phi", "track_match_deta",
+        "track_match_dphi", "track_match_dphi_brem",
+    ):  # fmt: skip
         if _number(cfg, f"detector.clustering.{key}") < 0:
             raise ConfigError(f"detector.clustering.{key} must be >= 0")
     c = cfg.detector.clustering

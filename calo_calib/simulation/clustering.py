@@ -1,22 +1,25 @@
-"""4-2-0 topo-clustering and the egamma supercluster window (card §4.3, [S14][S15]).
+"""4-2-0 topo-clustering (card §4.3, [S14]): the labelled topo-clusters of every window in a batch.
 
 Runs on the simulated window of every cluster in a batch at once. Neighbours are "super3D"-like:
 the 8 surrounding cells in the same layer, and cells of the adjacent layer whose (eta, phi)
-rectangles overlap. Cuts are on |E| / sigma_tot (SeedCutsInAbsE).
+rectangles overlap. Cuts are on |E| / sigma_tot (SeedCutsInAbsE). A topo-cluster is a connected
+set of cells above the growth threshold holding at least one seed cell; the cells above the
+boundary threshold that touch it are its perimeter. The egamma supercluster built from these
+topo-clusters (seed, satellites, window) is in :mod:`calo_calib.simulation.supercluster`.
 
-Simplifications (docs/simulation.md): no cluster splitting; all topo-clusters whose seed lies in a
-satellite window around the hottest middle cell are merged (5x5 middle cells, wider in phi for
-electrons, standing in for the Run-2 brem satellites); the supercluster then keeps cells within
-+-3/2 (barrel) or +-5/2 (end-cap) middle cells in eta of the hottest middle cell, with no phi
-restriction in the middle and back layers, and presampler/strip cells within the middle layer's
-phi extent +-1 middle cell.
+Simplification (docs/simulation.md): no cluster splitting (no local-maximum splitter), as in
+egamma's topo-cluster input.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
-from calo_calib.simulation.geometry import L2_DETA, L2_DPHI, LAYER_L2, N_LAYERS, LayerWindow
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from calo_calib.simulation.geometry import N_LAYERS, LayerWindow
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
@@ -76,50 +79,144 @@ def _spread(mask: np.ndarray, eta_ov: np.ndarray, phi_ov: np.ndarray) -> np.ndar
     return np.matmul(t, phi_ov) > 0.5  # (c, neB, nphB)
 
 
-def topo_egamma_cluster(
-    energy: list[np.ndarray],
-    sigma: list[np.ndarray],
-    windows: list[LayerWindow],
-    is_electron: np.ndarray,
-    cfg,
-) -> list[np.ndarray]:
-    """Select the cells of each cluster.
+@dataclass
+class TopoClusters:
+    """The labelled topo-clusters of a batch of windows (k topo-clusters in all).
+
+    ``labels`` per layer (c, ne, nph) int64: the topo-cluster of each growth cell (cells above the
+    growth threshold connected to a seed), -1 elsewhere; perimeter cells are not labelled (they are
+    added to the merged supercluster by :meth:`with_perimeter`). ``row`` (k,) the window (batch row)
+    of each topo-cluster; ``e`` (k,) [GeV] the energy of its growth cells; ``eta``, ``phi`` (k,) their
+    |E|-weighted barycentre over all layers (positive-eta frame; phi absolute, contiguous with the
+    window's cells).
+    """
+
+    labels: list[np.ndarray]
+    row: np.ndarray
+    e: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    boundary_ok: list[np.ndarray]
+    overlaps: dict
+
+    def with_perimeter(self, core: list[np.ndarray]) -> list[np.ndarray]:
+        """``core`` (per layer (c, ne, nph) bool growth cells of merged topo-clusters) plus their
+        perimeter: the touching cells above the boundary threshold."""
+        nb = _neighbours(core, self.overlaps)
+        return [m | (n & b) for m, n, b in zip(core, nb, self.boundary_ok)]
+
+
+def topo_clusters(
+    energy: list[np.ndarray], sigma: list[np.ndarray], windows: list[LayerWindow], cfg
+) -> TopoClusters:
+    """Label the 4-2-0 topo-clusters of every window.
 
     Args:
         energy: per layer (c, ne, nph) cell energies (GeV, noise included).
         sigma: per layer (c, ne, nph) total noise sigma used for the thresholds (GeV).
         windows: per layer the simulated cells.
-        is_electron: (c,) bool, electrons get the wider phi satellite window.
-        cfg: the ``detector.clustering`` node.
-    Returns:
-        Per layer a (c, ne, nph) bool mask of the cells in the final cluster.
+        cfg: the ``detector.clustering`` node (``seed_sigma``, ``grow_sigma``, ``boundary_sigma``).
     """
     valid = [w.valid for w in windows]
     sig = [np.abs(e) / np.maximum(s, 1e-9) for e, s in zip(energy, sigma)]
-    grow_ok = [v & (s > float(cfg.grow_sigma)) for v, s in zip(valid, sig)]
+    grow = [v & (s > float(cfg.grow_sigma)) for v, s in zip(valid, sig)]
     boundary_ok = [v & (s >= float(cfg.boundary_sigma)) for v, s in zip(valid, sig)]
+    overlaps = _layer_overlaps(windows)
 
-    # Hottest middle-layer cell: centre of the satellite and supercluster windows.
-    e2 = np.where(valid[LAYER_L2], energy[LAYER_L2], -np.inf)
-    c, ne2, nph2 = e2.shape
-    flat = np.argmax(e2.reshape(c, -1), axis=1)
-    i_h, j_h = np.divmod(flat, nph2)
-    rows = np.arange(c)
-    w2 = windows[LAYER_L2]
-    eta_h = w2.eta_centre[rows, i_h]
-    eta_h_lo = w2.eta_lo[rows, i_h]
-    eta_h_hi = eta_h_lo + w2.deta
-    phi_h = w2.phi_centre[rows, j_h]
+    # Growth cells are the nodes of a graph whose edges are the neighbour relations between them; a
+    # topo-cluster is a connected component holding a seed. Node ids: growth cells in layer order.
+    node = []
+    n_nodes = 0
+    for g in grow:
+        ids = np.full(g.shape, -1, np.int64)
+        k = int(g.sum())
+        ids[g] = np.arange(n_nodes, n_nodes + k)
+        node.append(ids)
+        n_nodes += k
+    src, dst = _same_layer_edges(grow, node)
+    for (a, b), (eta_ab, phi_ab, _, _) in overlaps.items():
+        s_ab, d_ab = _cross_layer_edges(grow[a], grow[b], node[a], node[b], eta_ab, phi_ab)
+        src.append(s_ab)
+        dst.append(d_ab)
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
+    n_comp, comp = connected_components(graph, directed=False)
 
-    half_phi_seed = np.where(is_electron, float(cfg.seed_window_phi_electron), float(cfg.seed_window_phi))
-    half_eta_seed = float(cfg.seed_window_eta)
-    seeds = []
-    for w, v, s in zip(windows, valid, sig):
-        in_eta = np.abs(w.eta_centre - eta_h[:, None]) <= (half_eta_seed + 0.5) * L2_DETA
-        in_phi = np.abs(w.phi_centre - phi_h[:, None]) <= (half_phi_seed[:, None] + 0.5) * L2_DPHI
-        seeds.append(v & (s > float(cfg.seed_sigma)) & in_eta[:, :, None] & in_phi[:, None, :])
+    # Keep the components with a seed cell, numbered 0..k-1.
+    seeded = np.zeros(n_comp, bool)
+    for g, s, ids in zip(grow, sig, node):
+        seeded[comp[ids[g & (s > float(cfg.seed_sigma))]]] = True
+    number = np.where(seeded, np.cumsum(seeded) - 1, -1)
+    k = int(seeded.sum())
+    labels, row = [], np.zeros(k, np.int64)
+    e_sum, w_sum, eta_sum, phi_sum = (np.zeros(k) for _ in range(4))
+    for g, ids, e, w in zip(grow, node, energy, windows):
+        lab = np.full(g.shape, -1, np.int64)
+        lab[g] = number[comp[ids[g]]]
+        labels.append(lab)
+        c_idx, i_idx, j_idx = np.nonzero(lab >= 0)
+        lk = lab[c_idx, i_idx, j_idx]
+        ek = e[c_idx, i_idx, j_idx]
+        row[lk] = c_idx
+        e_sum += np.bincount(lk, ek, k)
+        wk = np.abs(ek)
+        w_sum += np.bincount(lk, wk, k)
+        eta_sum += np.bincount(lk, wk * w.eta_centre[c_idx, i_idx], k)
+        phi_sum += np.bincount(lk, wk * w.phi_centre[c_idx, j_idx], k)
+    w_sum = np.maximum(w_sum, 1e-12)
+    return TopoClusters(labels, row, e_sum, eta_sum / w_sum, phi_sum / w_sum, boundary_ok, overlaps)
 
-    # Cross-layer overlap matrices in both directions.
+
+def _same_layer_edges(grow: list[np.ndarray], node: list[np.ndarray]) -> tuple[list, list]:
+    """Edges between growth cells that touch in their layer (sides and corners), one per pair.
+
+    Works on the list of growth cells (a small fraction of the window), each tried against its
+    neighbours to the right and in the next eta row.
+    """
+    src, dst = [], []
+    for g, ids in zip(grow, node):
+        _, ne, nph = g.shape
+        flat = np.flatnonzero(g)
+        i, j = (flat // nph) % ne, flat % nph
+        g_flat, ids_flat = g.reshape(-1), ids.reshape(-1)
+        for di, dj in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            inside = (i + di < ne) & (j + dj >= 0) & (j + dj < nph)
+            a = flat[inside]
+            b = a + (di * nph + dj)
+            ok = g_flat[b]
+            src.append(ids_flat[a[ok]])
+            dst.append(ids_flat[b[ok]])
+    return src, dst
+
+
+def _cross_layer_edges(grow_a, grow_b, node_a, node_b, eta_ab, phi_ab):
+    """Edges between growth cells of layers a and b whose (eta, phi) rectangles overlap.
+
+    ``eta_ab`` (c, ne_b, ne_a) and ``phi_ab`` (c, nph_a, nph_b) are the 0/1 overlap matrices. The cells
+    of b overlapping one cell of a are a contiguous block (regular grids), so each growth cell of a
+    is tried against the cells of its block only.
+    """
+    c_idx, i_idx, j_idx = np.nonzero(grow_a)
+    eta_ov = eta_ab[c_idx, :, i_idx] > 0.5  # (m, ne_b)
+    phi_ov = phi_ab[c_idx, j_idx, :] > 0.5  # (m, nph_b)
+    k0, nk = np.argmax(eta_ov, axis=1), eta_ov.sum(axis=1)
+    l0, nl = np.argmax(phi_ov, axis=1), phi_ov.sum(axis=1)
+    ne_b, nph_b = grow_b.shape[1:]
+    src, dst = [], []
+    for dk in range(int(nk.max(initial=0))):
+        for dl in range(int(nl.max(initial=0))):
+            k = np.minimum(k0 + dk, ne_b - 1)
+            col = np.minimum(l0 + dl, nph_b - 1)
+            ok = (dk < nk) & (dl < nl) & grow_b[c_idx, k, col]
+            src.append(node_a[c_idx[ok], i_idx[ok], j_idx[ok]])
+            dst.append(node_b[c_idx[ok], k[ok], col[ok]])
+    if not src:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(src), np.concatenate(dst)
+
+
+def _layer_overlaps(windows: list[LayerWindow]) -> dict:
+    """Per adjacent layer pair (a, a + 1): the overlap matrices (eta_ab, phi_ab, eta_ba, phi_ba)."""
     overlaps = {}
     for a in range(N_LAYERS - 1):
         eta_ov, phi_ov = _overlaps(windows[a], windows[a + 1])
@@ -129,68 +226,13 @@ def topo_egamma_cluster(
             eta_ov,
             np.ascontiguousarray(np.swapaxes(phi_ov, 1, 2)),
         )
-
-    def neighbours(mask: list[np.ndarray], rows: np.ndarray | None = None) -> list[np.ndarray]:
-        """Neighbours of the True cells; ``rows`` restricts the work to some clusters."""
-        out = [_dilate(m) for m in mask]
-        for (a, b), ovs in overlaps.items():
-            eta_ab, phi_ab, eta_ba, phi_ba = ovs if rows is None else (o[rows] for o in ovs)
-            out[b] |= _spread(mask[a], eta_ab, phi_ab)
-            out[a] |= _spread(mask[b], eta_ba, phi_ba)
-        return out
-
-    # Grow from the seeds through cells above the growth threshold. Only clusters that still
-    # changed in the last pass are processed, so the cost follows the slowest few clusters only.
-    reached = [s.copy() for s in seeds]
-    active = np.arange(reached[0].shape[0])
-    for _ in range(256):
-        sub = [r[active] for r in reached]
-        nb = neighbours(sub, active)
-        new = [r | (n & g[active]) for r, n, g in zip(sub, nb, grow_ok)]
-        changed = np.zeros(active.shape[0], bool)
-        for r, nw in zip(sub, new):
-            changed |= (r != nw).any(axis=(1, 2))
-        for layer in range(N_LAYERS):
-            reached[layer][active] = new[layer]
-        active = active[changed]
-        if active.size == 0:
-            break
-    nb = neighbours(reached)
-    topo = [r | (n & b) for r, n, b in zip(reached, nb, boundary_ok)]
-
-    return _supercluster_window(topo, windows, eta_h_lo, eta_h_hi, cfg)
+    return overlaps
 
 
-def _supercluster_window(
-    topo: list[np.ndarray], windows: list[LayerWindow], eta_h_lo: np.ndarray, eta_h_hi: np.ndarray, cfg
-) -> list[np.ndarray]:
-    """The egamma supercluster cells of the merged topo-clusters ``topo`` (per layer (c, ne, nph) bool).
-
-    L2/L3 cells within +-eg_half_eta middle cells in eta of the hottest middle cell (whose lower and
-    upper eta edges are ``eta_h_lo``, ``eta_h_hi`` (c,)), presampler and strip cells within the middle
-    layer's phi extent +- ``ps_l1_extra_phi`` cells; a cluster without middle-layer cells is dropped.
-    """
-    w2 = windows[LAYER_L2]
-    # egamma supercluster window
-    half_eta = np.where(windows[LAYER_L2].endcap, float(cfg.eg_half_eta_endcap), float(cfg.eg_half_eta_barrel))
-    eta_min = eta_h_lo - half_eta * L2_DETA
-    eta_max = eta_h_hi + half_eta * L2_DETA
-    final = []
-    for w, t in zip(windows, topo):
-        centre = w.eta_centre
-        in_eta = (centre > eta_min[:, None]) & (centre < eta_max[:, None])
-        final.append(t & in_eta[:, :, None])
-    # Presampler and strip cells within the middle layer's phi extent +- extra cells.
-    sel2 = final[LAYER_L2]
-    has2 = sel2.any(axis=(1, 2))
-    phi_cols = sel2.any(axis=1)  # (c, nph2)
-    big = 1e9
-    phi_lo2 = np.where(phi_cols, w2.phi_lo, big).min(axis=1)
-    phi_hi2 = np.where(phi_cols, w2.phi_lo + w2.dphi, -big).max(axis=1)
-    extra = float(cfg.ps_l1_extra_phi) * L2_DPHI
-    for layer in (0, 1):
-        w = windows[layer]
-        ov = (w.phi_lo < (phi_hi2 + extra - 1e-7)[:, None]) & ((w.phi_lo + w.dphi) > (phi_lo2 - extra + 1e-7)[:, None])
-        final[layer] = final[layer] & ov[:, None, :]
-    # A cluster without middle-layer cells is no egamma cluster.
-    return [f & has2[:, None, None] for f in final]
+def _neighbours(mask: list[np.ndarray], overlaps: dict) -> list[np.ndarray]:
+    """Per layer (c, ne, nph) bool: the cells touching a True cell of ``mask`` (itself included)."""
+    out = [_dilate(m) for m in mask]
+    for (a, b), (eta_ab, phi_ab, eta_ba, phi_ba) in overlaps.items():
+        out[b] |= _spread(mask[a], eta_ab, phi_ab)
+        out[a] |= _spread(mask[b], eta_ba, phi_ba)
+    return out

@@ -25,6 +25,8 @@ class ConversionReco:
     conv_pt: np.ndarray  # GeV, |sum| of the reconstructed track pT (0 if none)
     pt1: np.ndarray  # GeV, leading reconstructed track pT
     pt2: np.ndarray  # GeV, sub-leading (0 if single track)
+    track1: np.ndarray  # bool, conversion electron 1 (energy e1) is a track of the vertex
+    track2: np.ndarray  # bool, conversion electron 2 is a track of the vertex
 
     def conv_r(self) -> np.ndarray:
         """The calibration input convR: the radius if pT_conv > 3 GeV, else 799 mm."""
@@ -89,7 +91,8 @@ def reconstruct_conversions(
     single = (t1 | t2) & ~double
     m1, m2 = measured_pt(e1, keep1, trt_only), measured_pt(e2, keep2, trt_only)
     # A single-track conversion keeps the harder track.
-    lead_single = np.where(t1 & (~t2 | (pt_true1 >= pt_true2)), m1, m2)
+    lead_is_1 = t1 & (~t2 | (pt_true1 >= pt_true2))
+    lead_single = np.where(lead_is_1, m1, m2)
     pt1 = np.where(double, np.maximum(m1, m2), np.where(single, lead_single, 0.0))
     pt2 = np.where(double, np.minimum(m1, m2), 0.0)
 
@@ -112,4 +115,6 @@ def reconstruct_conversions(
     r_reco[fake] = rng.uniform(float(cfg.trt_min_r), 800.0, nf)
     pt1[fake] = rng.uniform(0.05, 0.9, nf) * e_photon[fake] / cosh_eta[fake]
     pt2[fake] = 0.0
-    return ConversionReco(ctype, r_reco, pt1 + pt2, pt1, pt2)
+    track1 = double | (single & lead_is_1)
+    track2 = double | (single & ~lead_is_1)
+    return ConversionReco(ctype, r_reco, pt1 + pt2, pt1, pt2, track1, track2)

@@ -29,7 +29,6 @@ from calo_calib.simulation.cluster_columns import (
     noise_truth_columns,
     selected_output,
 )
-from calo_calib.simulation.clustering import topo_egamma_cluster
 from calo_calib.simulation.conversions import CONV_R_NONE, reconstruct_conversions
 from calo_calib.simulation.deposits import accordion_deposits, layer_impacts, longitudinal, presampler_cells
 from calo_calib.simulation.knobs import knob
@@ -45,7 +44,14 @@ from calo_calib.simulation.readout import (
     sampling_term,
 )
 from calo_calib.simulation.shower import accordion_media
-from calo_calib.simulation.upstream import CONVERSION_MEAN_X0, Showers, propagate_electrons, sample_pair_fraction
+from calo_calib.simulation.supercluster import SAME_TRACK, VERTEX_TRACKS, WINDOW_ONLY, Tracks, egamma_supercluster
+from calo_calib.simulation.upstream import (
+    CONVERSION_MEAN_X0,
+    R_REF_MM,
+    Showers,
+    propagate_electrons,
+    sample_pair_fraction,
+)
 
 
 @dataclass
@@ -166,12 +172,21 @@ class Simulator:
             "conv_pt_ratio": np.ones(n),
             "conv_pt": np.zeros(n),
             "reco": None,
+            # Up to two reconstructed tracks per particle (the electron; the legs of a Si conversion),
+            # for the supercluster's track matching: their lines beyond the field (relative azimuth at
+            # R_REF_MM, direction), (n, 2) rad, and which exist (n, 2) bool.
+            "track_phi_ref": np.zeros((n, 2)),
+            "track_psi": np.zeros((n, 2)),
+            "track_valid": np.zeros((n, 2), bool),
         }
         if self.generate == "electron":
             if charge is None:
                 charge = np.where(rng.random(n) < 0.5, -1.0, 1.0)
             res = self._propagate(idx, ev.e, charge, np.zeros(n), x_id, cosh_eta, sinh_eta, rng)
             info["brem_fraction"] = 1.0 - res.keep_fraction
+            info["track_phi_ref"][:, 0] = res.track_phi_ref
+            info["track_psi"][:, 0] = res.track_psi
+            info["track_valid"][:, 0] = True
             return res.showers, info
 
         t_conv = rng.exponential(CONVERSION_MEAN_X0, n)
@@ -195,12 +210,19 @@ class Simulator:
                 sinh_eta[both_idx], rng,
             )  # fmt: skip
             keep1[conv], keep2[conv] = res.keep_fraction[: ci.size], res.keep_fraction[ci.size :]
+            for leg, part in enumerate((slice(None, ci.size), slice(ci.size, None))):
+                info["track_phi_ref"][ci, leg] = res.track_phi_ref[part]
+                info["track_psi"][ci, leg] = res.track_psi[part]
             parts.append(res.showers)
             info["brem_fraction"][conv] = 1.0 - (e1 * keep1[conv] + e2 * keep2[conv]) / ev.e[conv]
         reco = reconstruct_conversions(
             conv, np.where(conv, r_conv, 0.0), x * ev.e, (1 - x) * ev.e, keep1, keep2, ev.e, cosh_eta,
             self.det.conversion, rng,
         )  # fmt: skip
+        # Only Si conversions lend their tracks to the satellite search (photonSuperClusterBuilder
+        # UseOnlySi, [S]); ctype 1 singleSi, 3 doubleSi.
+        si = (reco.conversion_type == 1) | (reco.conversion_type == 3)
+        info["track_valid"] = np.stack([si & reco.track1, si & reco.track2], axis=1)
         info.update(
             converted=conv,
             conv_r=r_conv,
@@ -257,7 +279,8 @@ class Simulator:
         e_ps_cells = presampler_cells(det, ev, showers, imp, lon, starts, rng)
         cells, sigma_tot, pu_cells, el_cells = self._readout(ev, imp, e_ps_cells, vis, rng)
         electron = self.generate == "electron"
-        masks = topo_egamma_cluster(cells, sigma_tot, imp.windows, np.full(ev.e.shape[0], electron), det.clustering)
+        rule, tracks = self._tracks(ev, info, imp)
+        masks = egamma_supercluster(cells, sigma_tot, imp.windows, rule, tracks, det.clustering)
         cl = Clustered(cells, sigma_tot, masks, dep, imp.windows, imp.phi_c)
 
         cols, good = cluster_columns(ev, info, showers, lon, cl, electron, float(det.clustering.min_et))
@@ -269,6 +292,25 @@ class Simulator:
         if self.keep_l2_window:
             out.update(l2_window_columns(cl, good, ev.sign))
         return out
+
+    def _tracks(self, ev: _Event, info: dict, imp) -> tuple[np.ndarray, Tracks]:
+        """The satellite rule (c,) and the tracks extrapolated to the middle layer of each cluster."""
+        rho2 = imp.layer_rho[geo.LAYER_L2][:, None]
+        phi_rel = (R_REF_MM * info["track_phi_ref"] + info["track_psi"] * (rho2 - R_REF_MM)) / rho2
+        valid = info["track_valid"]
+        # Brem photons leave along the track's earlier tangents: between its perigee direction
+        # (relative azimuth 0) and its impact.
+        tracks = Tracks(
+            np.repeat(imp.layer_eta[geo.LAYER_L2][:, None], 2, axis=1),
+            ev.phi[:, None] + phi_rel,
+            np.where(phi_rel > 0, -1.0, 1.0),
+            valid,
+        )
+        if self.generate == "electron":
+            rule = np.full(ev.e.shape[0], SAME_TRACK)
+        else:
+            rule = np.where(valid.any(axis=1), VERTEX_TRACKS, WINDOW_ONLY)
+        return rule, tracks
 
     def _type_selection(self, info: dict, n: int) -> np.ndarray:
         """(n,) the particles of the selected reconstructed type (``particle.select``)."""

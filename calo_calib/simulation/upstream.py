@@ -81,6 +81,10 @@ class ElectronResult:
     showers: Showers  # the electrons' own showers and their brem photons
     e_track: np.ndarray | None = None  # (n,) the electron's energy after all brem (soft too), GeV
     photons: BremPhotons | None = None  # the individual photons above min_photon_e
+    # The electron's own line beyond the field (its track extrapolated to the calorimeter), used by the
+    # supercluster's track matching: relative azimuth at R_REF_MM and direction, (n,) rad each.
+    track_phi_ref: np.ndarray | None = None
+    track_psi: np.ndarray | None = None
 
 
 def _advance(r_a, phi_a, psi_a, r_b, k):
@@ -281,7 +285,7 @@ def propagate_electrons(
     photons = BremPhotons(
         own, cat["e"], cat["e_parent"], cat["r"], cat["phi_ref"], cat["psi"], cat["t"], t_start, is_slot
     )  # fmt: skip
-    return ElectronResult(s_e[0::n_slot], 1.0 - e_brem_hard / e0, showers, e_track, photons)
+    return ElectronResult(s_e[0::n_slot], 1.0 - e_brem_hard / e0, showers, e_track, photons, el_phi_ref, psi_out)
 
 
 def sample_pair_fraction(n: int, rng: np.random.Generator) -> np.ndarray:
