@@ -199,7 +199,8 @@ class ParticlePileup:
         part = d["particle"][order]
         em = p.kind[part] != KIND_CHARGED
         # Showers and tracks are handled apart from here on, each in deposit order (so in cluster order).
-        showers, tracks = (Deposits.subset(np.flatnonzero(sel), cl, part, d, order, c) for sel in (em, ~em))
+        showers = Deposits.subset(np.flatnonzero(em), cl, part, d, order, c)
+        tracks = Deposits.subset(np.flatnonzero(~em), cl, part, d, order, c, padded=False)
         for deposits in (showers, tracks):
             deposits.gather_impacts(p)
         self.tables.draw(p, showers, tracks, sampling_a, rng)

@@ -28,7 +28,8 @@ class Deposits:
     rotation ``rot`` (rad), crossing response ``weight``; ``slot`` the deposit's row in its chunk's
     padded deposit matrices (local cluster x width + rank of the deposit among its cluster's deposits
     of this kind); ``bounds`` (n_chunks + 1,) the deposits of each chunk of CHUNK clusters;
-    ``width`` (n_chunks,) the most deposits of a cluster in each chunk. Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
+    ``width`` (n_chunks,) the most deposits of a cluster in each chunk (the three are empty for the
+    tracks, which need no padded layout). Filled later: ``impacts`` (8, m) float32 (:meth:`gather_impacts`),
     ``e_layer`` (m, 4) GeV and, for showers, ``radii``: per layer (3, m) float32, core radius, tail
     radius (mm) and core probability.
     """
@@ -62,19 +63,24 @@ class Deposits:
         return rank, width.reshape(n_chunks, CHUNK).max(axis=1)
 
     @staticmethod
-    def subset(idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int) -> Deposits:
+    def subset(
+        idx: np.ndarray, cl: np.ndarray, part: np.ndarray, d: dict, order: np.ndarray, c: int, padded: bool = True
+    ) -> Deposits:
         """Deposits ``idx`` of all the (cluster-sorted) deposits ``cl``, ``part``; ``d`` from draw, unsorted.
 
-        The padded layout (``slot``, ``width``) is the subset's own: each kind has its own matrices.
+        With ``padded`` the subset gets its own padded layout (``slot``, ``bounds``, ``width``) for the
+        batched matrix products of the showers; without (the tracks, which are scattered into their
+        cells) those arrays are empty.
         """
         sub = cl[idx]
-        rank, width = Deposits.layout(sub, c)
         o = order[idx]
-        return Deposits(
-            sub, part[idx], d["flip"][o], d["rotation"][o], d["weight"][o],
-            (sub % CHUNK) * width[sub // CHUNK] + rank,
-            np.searchsorted(sub, np.minimum(np.arange(width.size + 1) * CHUNK, c)), width,
-        )  # fmt: skip
+        if padded:
+            rank, width = Deposits.layout(sub, c)
+            slot = (sub % CHUNK) * width[sub // CHUNK] + rank
+            bounds = np.searchsorted(sub, np.minimum(np.arange(width.size + 1) * CHUNK, c))
+        else:
+            slot, bounds, width = (np.zeros(0, np.int64) for _ in range(3))
+        return Deposits(sub, part[idx], d["flip"][o], d["rotation"][o], d["weight"][o], slot, bounds, width)
 
     def gather_impacts(self, p: Prepared) -> None:
         """``self.impacts`` (8, m): the impact eta (rows 0-3) and phi (4-7) per layer of each deposit.

@@ -286,8 +286,7 @@ _NUMPY_SIMD_ATAN = bool(np_cpu_features().get("AVX512_SKX", False))
 
 
 def _atan_(t: torch.Tensor) -> torch.Tensor:
-    """atan of the float32 tensor ``t`` as a new contiguous tensor, in place in that copy."""
-    t = t.contiguous()
+    """atan of the float32 tensor ``t``, in place (``t`` is a fresh product, overwritten and returned)."""
     if _NUMPY_SIMD_ATAN:
         a = t.numpy()
         np.arctan(a, out=a)
