@@ -233,3 +233,26 @@ def test_labelled_topo_clusters_are_the_growth_from_every_seed():
         touching = _neighbours(mine, topo.overlaps)
         for lab, t in zip(topo.labels, touching):
             assert set(np.unique(lab[t & (lab >= 0)]).tolist()) <= {k}
+
+
+@pytest.mark.parametrize("particle", ["electron", "photon_conv"])
+def test_track_satellites_recover_energy_outside_the_window(particle):
+    """Same events with and without the track rules (a 0 eta window matches nothing): the electron's
+    brem satellites in 5 x 12 cells and the conversion legs beyond 5 x 5 cells are kept by the track
+    match, so less energy is left outside the cluster and the cluster has more cells (its energy can
+    also fall: the added perimeter cells carry noise of either sign)."""
+    from calo_calib.simulation.api import compose_config, simulate_columns
+
+    runs = {}
+    for name, extra in (("nominal", []), ("window only", ["detector.clustering.track_match_deta=0.0"])):
+        cfg = compose_config([f"particle={particle}", "mu=20", "gun.e_min=10", "gun.e_max=40", *extra])
+        runs[name], _ = simulate_columns(cfg, 1500, 21)
+    nominal, window = runs["nominal"], runs["window only"]
+    # The same particles (a cluster may pass the E_T cut in one run only): matched on the true energy.
+    _, a, b = np.intersect1d(nominal["truth_e"], window["truth_e"], return_indices=True)
+    assert a.size > 1450
+    n_cells_n, n_cells_w = np.diff(nominal["cell_offsets"])[a], np.diff(window["cell_offsets"])[b]
+    assert np.all(n_cells_n >= n_cells_w)  # merging more topo-clusters never removes cells
+    assert np.mean(n_cells_n > n_cells_w) > 0.03  # the track rules act on a few % of the clusters
+    outside_n, outside_w = nominal["truth_e_outside_cluster"][a], window["truth_e_outside_cluster"][b]
+    assert np.mean(outside_n) < np.mean(outside_w)
