@@ -33,7 +33,6 @@ RESULTS_MD = REPO / "benchmarks" / "results" / "calibration.md"
 
 def main(argv: list[str]) -> None:
     from calo_calib.config import compose_run_config
-    from calo_calib.evaluation.scorecard import scorecard
     from calo_calib.pipeline import train_and_evaluate
 
     models = ["bdt", "bdt_shapes", "transformer", "gnn_edge"]
@@ -46,44 +45,51 @@ def main(argv: list[str]) -> None:
     commit = git_commit()  # the code that runs is the code at start (later commits must not relabel it)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     root = Path(os.environ.get("CALO_CALIB_RUNS", "runs")) / "bench" / stamp
-    records = []
     for model in models:
         cfg = compose_run_config([f"model={model}", "compare_to=auto", *overrides])
         run_dir = root / str(cfg.particle.name) / f"{model}-{cfg.loss.name}" / "run"
         t0 = time.perf_counter()
         metrics = train_and_evaluate(cfg, run_dir)
-        wall = time.perf_counter() - t0
-        training = metrics["run"]["training"]
+        rec = record(cfg, metrics, time.perf_counter() - t0, commit, run_dir, overrides)
+        # Each model's record is appended as soon as it exists: a benchmark stopped later keeps it.
+        _append([rec])
+        name = rec["model"]
         inc = metrics["inclusive"]
-        ratio = (metrics.get("comparison_to_bdt") or {}).get("inclusive", {})
-        card = scorecard(metrics, str(cfg.model.name))
-        records.append({
-            "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-            **machine_info(),
-            "commit": commit,
-            "particle": str(cfg.particle.name),
-            "model": str(cfg.model.name),
-            "loss": str(cfg.loss.name),
-            "n_train": training.get("n_train"),
-            "n_test": metrics.get("n_clusters"),
-            "sigma_rel": {m: inc[m]["sigma_rel"] for m in inc},
-            "sigma_rel_err": {m: inc[m]["sigma_rel_err"] for m in inc},
-            "ratio_to_bdt": ratio.get("ratio"),
-            "ratio_to_bdt_err": ratio.get("ratio_err"),
-            "bins_vs_bdt": card["bins_vs_bdt"],
-            "gap_closed": card["gap_closed"],
-            "linearity_max_dev_above_20": card["linearity"]["max_abs_deviation_above"],
-            "linearity_worst_bin": card["linearity"]["worst_bin"],
-            "train_clusters_per_s": training.get("train_clusters_per_s") or training.get("train_clusters_per_s_total"),
-            "epochs_run": training.get("epochs_run"),
-            "wall_seconds": wall,
-            "run_dir": str(run_dir),
-            "overrides": overrides,
-        })  # fmt: skip
-        name = str(cfg.model.name)
         print(f"{name}: sigma_rel {inc[name]['sigma_rel']:.4f} (raw {inc['raw']['sigma_rel']:.4f}, "
-              f"oracle {inc['oracle']['sigma_rel']:.4f}), {wall:.0f} s", flush=True)  # fmt: skip
-    _append(records)
+              f"oracle {inc['oracle']['sigma_rel']:.4f}), {rec['wall_seconds']:.0f} s", flush=True)  # fmt: skip
+
+
+def record(cfg, metrics: dict, wall: float, commit: str, run_dir: Path, overrides: list[str], date_utc: str | None = None) -> dict:
+    """The benchmark record of one trained model: its run ``metrics`` (``metrics.json``), wall time (s)."""
+    from calo_calib.evaluation.scorecard import scorecard
+
+    training = metrics["run"]["training"]
+    inc = metrics["inclusive"]
+    ratio = (metrics.get("comparison_to_bdt") or {}).get("inclusive", {})
+    card = scorecard(metrics, str(cfg.model.name))
+    return {
+        "date_utc": date_utc or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        **machine_info(),
+        "commit": commit,
+        "particle": str(cfg.particle.name),
+        "model": str(cfg.model.name),
+        "loss": str(cfg.loss.name),
+        "n_train": training.get("n_train"),
+        "n_test": metrics.get("n_clusters"),
+        "sigma_rel": {m: inc[m]["sigma_rel"] for m in inc},
+        "sigma_rel_err": {m: inc[m]["sigma_rel_err"] for m in inc},
+        "ratio_to_bdt": ratio.get("ratio"),
+        "ratio_to_bdt_err": ratio.get("ratio_err"),
+        "bins_vs_bdt": card["bins_vs_bdt"],
+        "gap_closed": card["gap_closed"],
+        "linearity_max_dev_above_20": card["linearity"]["max_abs_deviation_above"],
+        "linearity_worst_bin": card["linearity"]["worst_bin"],
+        "train_clusters_per_s": training.get("train_clusters_per_s") or training.get("train_clusters_per_s_total"),
+        "epochs_run": training.get("epochs_run"),
+        "wall_seconds": wall,
+        "run_dir": str(run_dir),
+        "overrides": overrides,
+    }
 
 
 def _append(records: list[dict]) -> None:
