@@ -19,6 +19,9 @@ MODULES = (
     "calo_calib.validation.lateral",
     "calo_calib.validation.upstream_substructure",
     "calo_calib.validation.radial_containment",
+    "calo_calib.validation.resolution_causes",
+    "calo_calib.validation.pileup_granularity",
+    "calo_calib.validation.delta_e_noise",
 )
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
 SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral", "n_upstream")

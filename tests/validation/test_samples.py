@@ -40,4 +40,6 @@ def test_build_samples_quick():
     keys = [s.key for s in S.build_samples(cfg)]
     assert keys[:2] == ["res/electron/mu0/eta0.1/E10", "res/electron/mu0/eta0.1/E100"]
     assert {"scan/electron", "scan/photon", "etamod/electron", "corr/photon/eta0.1", "default/photon_conv"} <= set(keys)
-    assert len(keys) == 2 * 2 * 2 + 2 + 1 + 1 + 3 and len(set(keys)) == len(keys)
+    probes = ["rescause/electron/material1.5/eta1.2/E100", "rescause/electron/material1.5/eta1.6/E100"]
+    assert keys[-2:] == probes  # the material probes of calo_calib/validation/resolution_causes.py
+    assert len(keys) == 2 * 2 * 2 + 2 + 1 + 1 + 3 + 2 and len(set(keys)) == len(keys)
