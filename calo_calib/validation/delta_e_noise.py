@@ -28,11 +28,13 @@ def toy_shift(overrides: list[str], n: int, mu_high: float, seed: int) -> dict:
     """ΔE mean [GeV] of ``n`` clusters simulated with ``overrides`` (a ⟨μ⟩ = 0 shower-shape sample) as
     simulated and with the strips' σ_pu(``mu_high``) added.
 
-    Returns ``{"mean0", "mean_toy", "shift", "err"}`` (err: standard error of the paired shift).
+    Returns ``{"mean0", "mean_toy", "shift", "err", "sigma_strip"}`` [GeV]: the two means, their paired
+    difference and its standard error, and the median σ added to a strip.
     """
     import pyarrow as pa
 
     from calo_calib.data.shower_shapes import shower_shapes_from_table
+    from calo_calib.data.shower_shapes_middle import BARREL_END
     from calo_calib.simulation import compose_config, simulate_table
     from calo_calib.simulation.generator import Simulator
 
@@ -43,7 +45,7 @@ def toy_shift(overrides: list[str], n: int, mu_high: float, seed: int) -> dict:
     flat_e = e.flatten().to_numpy().astype(np.float64)
     eta = np.abs(table["cell_eta"].combine_chunks().flatten().to_numpy().astype(np.float64))
     layer = table["cell_layer"].combine_chunks().flatten().to_numpy()
-    endcap = eta >= 1.475  # the end-cap starts at the crack's centre (strip variables are barrel here)
+    endcap = eta >= BARREL_END
     strips = layer == 1
     sigma = cond.sigma_pu(1, eta[:, None], endcap, np.full(eta.size, float(mu_high)))[:, 0]
     rng = np.random.default_rng(seed + 1)

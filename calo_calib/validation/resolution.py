@@ -65,6 +65,11 @@ def results(data: Mapping[str, dict], particles: Sequence[str], nboot: int, rng:
     return out
 
 
+def within_band(ratio: float, err_ratio: float) -> bool:
+    """σ_rel / model within ±:data:`TOLERANCE` of 1, allowing 2 × its statistical error ``err_ratio``."""
+    return abs(ratio - 1) <= TOLERANCE + 2 * err_ratio
+
+
 def rows(res: Sequence[dict]) -> list[Row]:
     """One row per point of :func:`results`: OK within ±:data:`TOLERANCE` (+2σ stat.), else DEVIATION
     with the direction (better or worse than the full-simulation model)."""
@@ -75,7 +80,7 @@ def rows(res: Sequence[dict]) -> list[Row]:
             " + [S13] pile-up √32·(60+40ln(E_T/10)/ln5) MeV" if r["mu"] > 0 else ""
         )
         err_ratio = r["err_lin"] / r["model"]
-        if abs(ratio - 1) <= TOLERANCE + 2 * err_ratio:
+        if within_band(ratio, err_ratio):
             verdict, why = OK, "within ±20% (+2σ stat.)"
         elif ratio < 1:
             verdict, why = DEV, "BETTER than the ATLAS full-sim model (simulation may be too optimistic)"

@@ -29,6 +29,7 @@ import numpy as np
 from calo_calib.validation import targets as T
 from calo_calib.validation.common import INFO, PAL, Row, layers, pct, res_points, tag
 from calo_calib.validation.metrics import apply_linear_calibration, bootstrap_error, fit_linear_calibration, sigma_rel
+from calo_calib.validation.resolution import TOLERANCE, within_band
 from calo_calib.validation.samples import Sample, fixed_overrides
 
 SECTION = "Causes of the resolution deviations (diagnosis)"
@@ -39,7 +40,6 @@ LOSSES = {
     "leak": ("truth_e_leak_behind", "leakage behind"),
 }
 """Put-back terms: key -> (truth column, label)."""
-TOLERANCE = 0.2  # the resolution check's band (calo_calib.validation.resolution.TOLERANCE)
 BREM_SPLIT = (0.1, 0.5)  # truth brem fraction: "little" below, "most of the energy" above
 MIN_TARGET = 0.2  # put-back targets below this fraction of E_true are left out (see put_back)
 SEED_SALT = 0x5E5  # the section's bootstrap stream: SeedSequence([cfg.seed, SEED_SALT])
@@ -96,7 +96,7 @@ def diagnosis(r: dict) -> str:
     """The cause sentence of one point of :func:`results` (``r``: its decomposition plus ``model``)."""
     model, (s, _) = r["model"], r["nominal"]
     if s > model:
-        inside = [k for k in LOSSES if abs(r[k][0] / model - 1) <= TOLERANCE + 2 * r[k][1] / model]
+        inside = [k for k in LOSSES if within_band(r[k][0] / model, r[k][1] / model)]
         best = min(LOSSES, key=lambda k: r[k][0])
         if inside:
             k = min(inside, key=lambda k: r[k][0])
@@ -121,20 +121,19 @@ def results(v) -> list[dict]:
     rng = np.random.default_rng(np.random.SeedSequence([int(v.cfg.seed), SEED_SALT]))
     # The resolution check's own bootstrap error decides which points deviate, so that this section
     # lists exactly the points the check flags (its σ_rel is the same number as "nominal" here).
-    check = {(c["particle"], c["mu"], c["eta"], c["e"]): c["err_lin"] for c in v.results.get("resolution", [])}
+    check = {(c["particle"], c["mu"], c["eta"], c["e"]): c["err_lin"] for c in v.results["resolution"]}
     out = []
     for particle in v.cfg.resolution_particles:
         for (mu, eta, e), d in sorted(res_points(v.data, particle).items()):
             r = decompose(d, v.nboot, rng)
             r.update(particle=particle, mu=mu, eta=eta, e=e, model=float(T.resolution_model(e, eta, mu)))
-            r["check_err"] = check.get((particle, mu, eta, e), r["nominal"][1])
+            r["check_err"] = check[(particle, mu, eta, e)]
             out.append(r)
     return out
 
 
 def _deviates(r: dict) -> bool:
-    s, err = r["nominal"][0], r.get("check_err", r["nominal"][1])
-    return abs(s / r["model"] - 1) > TOLERANCE + 2 * err / r["model"]
+    return not within_band(r["nominal"][0] / r["model"], r["check_err"] / r["model"])
 
 
 def rows(res: list[dict]) -> list[Row]:
@@ -156,7 +155,7 @@ def rows(res: list[dict]) -> list[Row]:
     return out
 
 
-def probe_samples(cfg) -> list[Sample]:
+def samples(cfg) -> list[Sample]:
     """Electrons at the material probe points with ``detector.material.scale`` = ``material_scale`` (μ = 0)."""
     sec = cfg.get("resolution_causes", {})
     if not sec.get("enabled", True):
@@ -172,10 +171,6 @@ def probe_samples(cfg) -> list[Sample]:
             int(s.n_per_point), {"particle": "electron", "e": float(e), "eta": float(eta), "scale": scale},
         ))  # fmt: skip
     return out
-
-
-def samples(cfg) -> list[Sample]:
-    return probe_samples(cfg)
 
 
 def probe_rows(v, res: list[dict], rng: np.random.Generator) -> list[Row]:

@@ -69,3 +69,10 @@ def test_strip_noise_alone_raises_delta_e():
     none = D.toy_shift(ov, 300, 0.0, 5)
     assert none["shift"] == 0.0  # σ_pu(0) = 0: the toy adds nothing
     assert high["shift"] > 3 * high["err"] and high["sigma_strip"] > 0
+
+
+def test_a_point_deviates_exactly_when_the_resolution_check_flags_it():
+    # 1.3 × the model: outside ±20 % with a small check error, inside once 2σ of the check's error covers it.
+    r = {"nominal": (0.013, 0.0), "model": 0.01, "check_err": 0.0001}
+    assert R._deviates(r)
+    assert not R._deviates({**r, "check_err": 0.001})
