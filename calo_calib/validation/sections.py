@@ -22,6 +22,8 @@ MODULES = (
     "calo_calib.validation.resolution_causes",
     "calo_calib.validation.pileup_granularity",
     "calo_calib.validation.delta_e_noise",
+    "calo_calib.validation.longitudinal_tail",
+    "calo_calib.validation.strip_crosstalk",
 )
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
 SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral", "n_upstream")

@@ -76,3 +76,97 @@ def test_a_point_deviates_exactly_when_the_resolution_check_flags_it():
     r = {"nominal": (0.013, 0.0), "model": 0.01, "check_err": 0.0001}
     assert R._deviates(r)
     assert not R._deviates({**r, "check_err": 0.001})
+
+
+# --- f1, f3 and the GFlash longitudinal tail ---------------------------------------------------------
+
+from calo_calib.validation import longitudinal_tail as LT  # noqa: E402
+
+
+def _detector():
+    from calo_calib.simulation import compose_config
+
+    return compose_config(["particle=electron"]).detector
+
+
+def test_pdg_containment_depth_follows_the_formula_for_lead():
+    # Pb: Z = 82, E_c = 7.43 MeV; 40 GeV: ln(40000/7.43) − 0.5 + 6.56 + 9.6 = 24.25 X0
+    assert LT.pdg_t95(40.0, 82.0, 7.43) == pytest.approx(np.log(40000 / 7.43) - 0.5 + 0.08 * 82 + 9.6)
+    assert LT.pdg_t95(40.0, 82.0, 7.43) == pytest.approx(24.25, abs=0.01)
+
+
+def test_containment_depth_and_fraction_beyond_are_inverse():
+    from calo_calib.simulation.shower import accordion_media
+
+    media = accordion_media(_detector().accordion)
+    t95 = LT.containment_depth(40.0, media, 0.95, 5000, np.random.default_rng(3))
+    beyond = LT.fraction_beyond(40.0, media, np.array([t95]), 5000, np.random.default_rng(3))[0]
+    assert beyond == pytest.approx(0.05, abs=0.001)
+    # a deeper containment needs more depth, and a more energetic shower goes deeper
+    assert LT.containment_depth(40.0, media, 0.99, 5000, np.random.default_rng(3)) > t95
+    assert LT.containment_depth(100.0, media, 0.95, 5000, np.random.default_rng(3)) > t95
+
+
+def test_efolding_of_a_profile_is_its_tail_length():
+    from calo_calib.simulation.shower import accordion_media
+
+    media = accordion_media(_detector().accordion)
+    lam = LT.efolding(40.0, media, 22.0, 5000, np.random.default_rng(4))
+    # the fluctuation-averaged gamma tail falls more slowly than the median shower's exp(−β t)
+    from calo_calib.validation.targets import gflash_mean_longitudinal
+
+    _, beta = gflash_mean_longitudinal(40.0)
+    assert 1.0 / beta < lam < 10.0
+
+
+def test_a_later_shower_start_lowers_f1_and_raises_the_tail():
+    det = _detector()
+    n = 2000
+    e, a = np.full(n, 40.0), np.full(n, 0.3)
+    early = LT.expected_fractions(e, a, LT.x_id(det, a), det, np.random.default_rng(5))
+    late = LT.expected_fractions(e, a, LT.x_id(det, a) + 9 / 7, det, np.random.default_rng(5))
+    assert late["f1_acc"].mean() < 0.8 * early["f1_acc"].mean()
+    assert late["back"].mean() > early["back"].mean() and late["leak"].mean() > early["leak"].mean()
+    # a shower starting at the end of the strips leaves nothing in them
+    at_l1 = LT.expected_fractions(e, a, np.full(n, 6.0), det, np.random.default_rng(5))
+    assert np.allclose(at_l1["f1_acc"], 0.0)
+    assert np.all((early["back"] > 0) & (early["back"] < 0.05))
+
+
+# --- strip cross-talk toy ------------------------------------------------------------------------------
+
+from calo_calib.validation import strip_crosstalk as XT  # noqa: E402
+
+
+def _strip_row(energies, phi=0.1, eta0=0.2, seg=0):
+    """Cells of one φ row of strips with the given energies (plus a middle cell that must not change)."""
+    k = len(energies)
+    eta = eta0 + XT.BARREL_STRIP_PITCH * np.arange(k)
+    return (np.r_[energies, 5.0], np.r_[eta, eta0], np.full(k + 1, phi), np.r_[np.ones(k, int), 2], np.full(k + 1, seg))
+
+
+def test_crosstalk_moves_a_fraction_to_each_neighbour_and_conserves_the_interior():
+    e, eta, phi, layer, seg = _strip_row([0.0, 0.0, 1.0, 0.0, 0.0])
+    out = XT.apply_crosstalk(e, eta, phi, layer, seg, 0.05)
+    assert np.allclose(out[:5], [0.0, 0.05, 0.9, 0.05, 0.0])
+    assert out[5] == 5.0  # the middle cell is not a strip
+    assert out[:5].sum() == pytest.approx(1.0)
+
+
+def test_crosstalk_never_mixes_phi_rows_or_clusters():
+    a = _strip_row([0.0, 1.0, 0.0], phi=0.1, seg=0)
+    b = _strip_row([0.0, 0.0, 0.0], phi=0.1 + 2 * np.pi / 64, seg=0)  # the next φ row of the same cluster
+    c = _strip_row([0.0, 0.0, 0.0], phi=0.1, seg=1)  # the same strips, another cluster
+    e, eta, phi, layer, seg = (np.r_[x, y, z] for x, y, z in zip(a, b, c))
+    out = XT.apply_crosstalk(e, eta, phi, layer, seg, 0.08)
+    assert np.allclose(out[4:], e[4:])  # rows b and c get nothing
+    assert np.allclose(out[:3], [0.08, 0.84, 0.08])
+
+
+def test_crosstalk_widens_the_profile_by_two_c_in_squared_strips():
+    prof = np.exp(-0.5 * (np.arange(-15, 16) / 1.3) ** 2)
+    e, eta, phi, layer, seg = _strip_row(prof)
+    out = XT.apply_crosstalk(e, eta, phi, layer, seg, 0.08)[:-1]
+    i = np.arange(-15, 16)
+    w2 = lambda p: (p * i * i).sum() / p.sum()  # noqa: E731
+    assert w2(out) - w2(prof) == pytest.approx(2 * 0.08, rel=0.01)
