@@ -30,6 +30,8 @@ from calo_calib.simulation.upstream import Showers
 
 # Depth slices per accordion layer: the radial profile widens with depth, so each layer is
 # integrated in slices, each with the radial parameters at the slice's energy-weighted mean depth.
+# The knob detector.shower.depth_slice_factor multiplies them (a convergence check; the diagnosis
+# "Depth slices of the lateral integration" in the validation report shows the nominal is converged).
 SLICES_PER_LAYER = {geo.LAYER_L1: 1, geo.LAYER_L2: 2, geo.LAYER_L3: 1}
 LAR_X0_MM = 140.0
 
@@ -115,7 +117,7 @@ def longitudinal(sim, ev, showers: Showers, endcap: np.ndarray, rng: np.random.G
     bounds = [x_acc[sc]]
     layer_of_slice = []
     for layer, lo, hi in ((1, x_acc, l1), (2, l1, l2), (3, l2, l3)):
-        k = SLICES_PER_LAYER[layer]
+        k = SLICES_PER_LAYER[layer] * sim.depth_slice_factor
         for j in range(1, k + 1):
             bounds.append(lo[sc] + (hi[sc] - lo[sc]) * j / k)
             layer_of_slice.append(layer)

@@ -120,6 +120,8 @@ class Simulator:
         # Data-like detector knobs (calo_calib/simulation/knobs.py); their defaults are the identity.
         self.depth_scale = float(knob(det, "shower.depth_scale"))
         self.width_scale = float(knob(det, "shower.width_scale"))
+        # Numerics (not a mis-modelling): how finely each accordion layer is cut in depth.
+        self.depth_slice_factor = int(knob(det, "shower.depth_slice_factor"))
         self.gain_map = GainMap.from_config(det)
         self.pileup = pileup_model(det, self.media, self.material, self.accordion)
         # The clustering noise of the particle model: its own per-cell sigma, measured once per detector

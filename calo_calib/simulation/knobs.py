@@ -11,6 +11,8 @@ simulates the same bytes as nominal (tested).
 | ``material.bumps``                 | ``[]``  | localised extra X0 in an \\|eta\\| x phi window        | material.py |
 | ``shower.depth_scale``             | 1       | longitudinal profile stretched by this factor        | shower.py |
 | ``shower.width_scale``             | 1       | both radial components scaled (Moliere-radius-like)  | shower.py |
+| ``shower.depth_slice_factor``      | 1       | numerics, not a mis-modelling: each accordion layer's | deposits.py |
+|                                    |         | depth slices multiplied (a convergence check)        |         |
 | ``readout.elec_noise_scale``       | 1       | electronic noise sigma multiplied                    | readout.py |
 | ``readout.pileup_noise_scale``     | 1       | pile-up noise sigma multiplied                       | readout.py |
 | ``readout.gain_map.sigma_barrel``  | 0       | rms of the per-region gain miscalibration, barrel    | readout.py |
@@ -41,12 +43,14 @@ DEFAULTS: dict[str, Any] = {
     "material.bumps": [],
     "shower.depth_scale": 1.0,
     "shower.width_scale": 1.0,
+    "shower.depth_slice_factor": 1,
     "readout.elec_noise_scale": 1.0,
     "readout.pileup_noise_scale": 1.0,
     **{f"readout.gain_map.{k}": v for k, v in GAIN_MAP_DEFAULTS.items()},
 }
 """Every optional knob (path under ``detector``) and its identity value."""
 
+MAX_DEPTH_SLICE_FACTOR = 64  # 64 x (1, 2, 1) slices already resolves the profile far below 0.1 X0
 MAX_GAIN_SIGMA = 0.2  # beyond this a Gaussian gain could reach zero: not a miscalibration any more
 ETA_COVERAGE = 2.5  # the gain map covers -2.5 < eta < 2.5 (the EM calorimeter's precision region)
 
@@ -101,6 +105,11 @@ def validate_knobs(det: DictConfig, nominal: DictConfig | None = None) -> None:
         _positive(det, key)
     for key in ("readout.elec_noise_scale", "readout.pileup_noise_scale"):
         _positive(det, key, allow_zero=True)
+    factor = knob(det, "shower.depth_slice_factor")
+    if not isinstance(factor, int) or isinstance(factor, bool) or not 1 <= factor <= MAX_DEPTH_SLICE_FACTOR:
+        raise ConfigError(
+            f"detector.shower.depth_slice_factor must be an integer in 1..{MAX_DEPTH_SLICE_FACTOR}, got {factor!r}"
+        )
     for side in ("sigma_barrel", "sigma_endcap"):
         s = _positive(det, f"readout.gain_map.{side}", allow_zero=True)
         if s > MAX_GAIN_SIGMA:

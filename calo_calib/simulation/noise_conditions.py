@@ -167,9 +167,10 @@ _READOUT_NOT_IN_KEY = (
     "pu_mean_hits", "elec_noise_scale", "pileup_noise_scale", "gain_map",
 )  # fmt: skip
 # Dotted paths under ``detector``; ``sampling.enabled`` is the switch of the signal's sampling
-# fluctuations (the overlay always draws its own, from the same a).
+# fluctuations (the overlay always draws its own, from the same a); ``shower.depth_slice_factor``
+# slices only the signal's showers (the overlay's pile-up showers have their own, pileup_energies.py).
 _PATHS_NOT_IN_KEY = (
-    "name", "clustering", "conversion", "brem", "sampling.enabled", *(f"readout.{k}" for k in _READOUT_NOT_IN_KEY),
+    "name", "clustering", "shower.depth_slice_factor", "conversion", "brem", "sampling.enabled", *(f"readout.{k}" for k in _READOUT_NOT_IN_KEY),
 )  # fmt: skip
 _PILEUP_SCALE = "readout.pileup_noise_scale"
 

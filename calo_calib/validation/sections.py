@@ -24,6 +24,9 @@ MODULES = (
     "calo_calib.validation.delta_e_noise",
     "calo_calib.validation.longitudinal_tail",
     "calo_calib.validation.strip_crosstalk",
+    "calo_calib.validation.depth_slices",
+    "calo_calib.validation.calibration_method",
+    "calo_calib.validation.lever_arm",
 )
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
 SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral", "n_upstream")

@@ -105,6 +105,7 @@ def test_nominal_file_sets_no_knob():
 ALL_DEFAULT_KNOBS = [
     "+detector.shower.depth_scale=1.0",
     "+detector.shower.width_scale=1.0",
+    "+detector.shower.depth_slice_factor=1",
     "+detector.readout.elec_noise_scale=1.0",
     "+detector.readout.pileup_noise_scale=1.0",
     "+detector.readout.gain_map={sigma_barrel:0.0,sigma_endcap:0.0,region_deta:0.2,region_n_phi:32,seed:3}",
@@ -134,6 +135,8 @@ def test_nominal_equals_explicit_default_knobs(particle):
         ("+detector.shower.width_scale=0", "detector.shower.width_scale"),
         ("+detector.shower.width_scale=wide", "detector.shower.width_scale"),
         ("+detector.shower.depth_scal=1.05", "detector.shower.depth_scal"),
+        ("+detector.shower.depth_slice_factor=0", "detector.shower.depth_slice_factor"),
+        ("+detector.shower.depth_slice_factor=2.5", "detector.shower.depth_slice_factor"),
         ("+detector.readout.elec_noise_scale=-0.1", "detector.readout.elec_noise_scale"),
         ("+detector.readout.gain_map={sigma_barrel:0.5}", "detector.readout.gain_map.sigma_barrel"),
         ("+detector.readout.gain_map={sigma_barrel:0.01,region_n_phi:0}", "detector.readout.gain_map.region_n_phi"),

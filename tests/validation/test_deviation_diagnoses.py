@@ -1,4 +1,5 @@
-"""The diagnosis sections of the validation: resolution put-back, pile-up granularity, ΔE noise toy."""
+"""The diagnosis sections of the validation: resolution put-back, pile-up granularity, ΔE noise toy, f1/f3 tail,
+strip cross-talk and the per-point fit against a global BDT."""
 
 from __future__ import annotations
 
@@ -170,3 +171,89 @@ def test_crosstalk_widens_the_profile_by_two_c_in_squared_strips():
     i = np.arange(-15, 16)
     w2 = lambda p: (p * i * i).sum() / p.sum()  # noqa: E731
     assert w2(out) - w2(prof) == pytest.approx(2 * 0.08, rel=0.01)
+
+
+# --- the per-point linear fit against a global BDT (calibration_method.py) ---------------------------------
+
+
+class _ConstantCorrection:
+    """A stand-in calibration with a known output (the real BDT is exercised in the next test)."""
+
+    def __init__(self, k: float) -> None:
+        self.k = k
+
+    def predict_correction(self, d):
+        return np.full(d["cluster_e"].shape, self.k)
+
+
+def test_compare_point_evaluates_the_calibration_on_the_odd_clusters():
+    from calo_calib.validation import calibration_method as CM
+    from calo_calib.validation.metrics import sigma_rel
+
+    d = _sample(n=2000)
+    r = CM.compare_point(_ConstantCorrection(1.1), d, 5, np.random.default_rng(0))
+    odd = np.arange(2000) % 2 == 1
+    assert r["n_eval"] == 1000
+    # a constant correction leaves the relative width of E_cluster/E_true on the odd clusters
+    assert r["sigma_bdt"] == pytest.approx(sigma_rel(d["cluster_e"][odd] / d["truth_e"][odd]), rel=1e-9)
+    assert r["median_bdt"] == pytest.approx(1.1 * np.median(d["cluster_e"][odd] / d["truth_e"][odd]), rel=1e-9)
+    assert r["sigma_lin"] < r["sigma_bdt"] * 1.05  # the layer fit cannot be much worse than a scale
+
+
+def test_a_broad_bdt_lands_near_the_per_point_fit():
+    from calo_calib.simulation import compose_config, simulate_table
+    from calo_calib.validation import calibration_method as CM
+    from calo_calib.validation.samples import fixed_overrides
+
+    model = CM.train_bdt(CM.training_overrides({}, 0.0, []), 2000, 3)
+    table = simulate_table(compose_config(fixed_overrides("electron", 100.0, 1.2, 0.05, 0.0)), 600, 4)
+    r = CM.compare_point(model, CM._table_arrays(table, "electron"), 5, np.random.default_rng(0))
+    assert 0.97 < r["median_bdt"] < 1.03  # calibrated
+    assert r["sigma_bdt"] < 1.6 * r["sigma_lin"]
+
+
+# --- the upstream lever arm (lever_arm.py) -----------------------------------------------------------------
+
+
+def test_brem_and_pair_samplers_follow_their_spectra():
+    from scipy.integrate import quad
+
+    from calo_calib.validation import lever_arm as LA
+
+    rng = np.random.default_rng(0)
+    y_min = 1e-3
+    y = LA.sample_brem_y(200_000, np.full(200_000, y_min), rng)
+    dens = lambda u: (4 / 3 - 4 / 3 * u + u * u) / u  # noqa: E731
+    total = quad(dens, y_min, 1)[0]
+    assert total == pytest.approx(LA.brem_rate(np.array([y_min]))[0], rel=1e-9)
+    # fraction above y = 0.1 and the mean energy fraction, against the analytic spectrum
+    assert np.mean(y > 0.1) == pytest.approx(quad(dens, 0.1, 1)[0] / total, abs=0.005)
+    assert np.mean(y) == pytest.approx(quad(lambda u: u * dens(u), y_min, 1)[0] / total, rel=0.02)
+    x = LA.sample_pair_x(200_000, rng)
+    assert np.mean(x) == pytest.approx(0.5, abs=0.005)
+    # 1 - 4/3 x(1-x) is lowest at x = 1/2: symmetric sharing is the least likely
+    assert np.mean(np.abs(x - 0.5) < 0.1) < 0.2 < np.mean(np.abs(x - 0.5) > 0.4)
+
+
+def test_lever_arm_vanishes_when_the_material_sits_at_accordion_density_against_the_front():
+    from calo_calib.validation import lever_arm as LA
+
+    x0 = 1.0
+    length = x0 * LA.ACCORDION_X0_MM  # radial = path at eta = 0
+    regions = [LA.Region(1500.0 - length, 1500.0, x0)]
+    s = LA.cascade(20_000.0, regions, 0.0, 1500.0, np.random.default_rng(1))
+    np.testing.assert_allclose(s["z_atlas"], s["z_compact"], rtol=1e-9, atol=1e-9)
+    assert s["e"].size > 3  # a cascade happened
+    # spread over 25 cm with a gap, the same cascade lands wider
+    far = LA.cascade(20_000.0, [LA.Region(1150.0, 1400.0, x0)], 0.0, 1500.0, np.random.default_rng(1))
+    w = far["e"]
+    assert np.sum(w * far["z_atlas"] ** 2) > 10 * np.sum(w * far["z_compact"] ** 2)
+
+
+def test_cascade_conserves_energy_up_to_ionisation_and_cuts():
+    from calo_calib.validation import lever_arm as LA
+
+    regions = [LA.Region(1150.0, 1400.0, 1.5)]
+    s = LA.cascade(40_000.0, regions, 0.3, 1500.0, np.random.default_rng(2))
+    lost = 40_000.0 - s["e"].sum()
+    assert 0 < lost < 40_000.0 * 0.05  # a 40 GeV shower loses a few % in 1.5 X0

@@ -56,6 +56,9 @@ def test_validate_quick(tmp_path):
         "Shower shapes vs ⟨μ⟩",
         "Electron resolution vs ⟨μ⟩",
         "Upstream substructure: brem photons and conversions",
+        "Depth slices of the lateral integration (diagnosis)",
+        "The per-point linear fit against a global BDT (diagnosis)",
+        "The upstream lever arm and the strip widths (toy cascade; diagnosis)",
     ):
         assert section in readme, section
     for png in EXPECTED_PNGS:
