@@ -17,7 +17,9 @@ the noise. Reading:
 * for a point **better** than the model, the losses' share σ_loss = √(σ² − σ_floor²) is compared with
   the share the model leaves after the same floor, √(model² − σ_floor²); the material probes
   (``resolution_causes.material_probes``, simulated with ``detector.material.scale`` =
-  ``resolution_causes.material_scale``) show how far more upstream material moves σ_rel.
+  ``resolution_causes.material_scale``) show how far more upstream material moves σ_rel, and the
+  ``resolution_causes.variant_probes`` ([variant, E, |η|]) how far a data-like detector variant of
+  ``conf/detector/`` (e.g. the φ-structured services of ``material_phi``) moves it.
 
 Nothing here is a target: the rows are INFO, and the section changes no simulation parameter.
 """
@@ -156,7 +158,8 @@ def rows(res: list[dict]) -> list[Row]:
 
 
 def samples(cfg) -> list[Sample]:
-    """Electrons at the material probe points with ``detector.material.scale`` = ``material_scale`` (μ = 0)."""
+    """Electrons at the material probe points with ``detector.material.scale`` = ``material_scale`` and at the
+    variant probe points with ``detector=<variant>`` (μ = 0)."""
     sec = cfg.get("resolution_causes", {})
     if not sec.get("enabled", True):
         return []
@@ -170,6 +173,13 @@ def samples(cfg) -> list[Sample]:
             + [f"detector.material.scale={scale:g}"] + list(cfg.sim_overrides or []),
             int(s.n_per_point), {"particle": "electron", "e": float(e), "eta": float(eta), "scale": scale},
         ))  # fmt: skip
+    for variant, e, eta in sec.get("variant_probes", []):
+        out.append(Sample(
+            f"rescause/electron/variant-{variant}/eta{float(eta):g}/E{float(e):g}", "resolution_causes",
+            fixed_overrides("electron", float(e), float(eta), float(cfg.eta_half_width), 0.0)
+            + [f"detector={variant}"] + list(cfg.sim_overrides or []),
+            int(s.n_per_point), {"particle": "electron", "e": float(e), "eta": float(eta), "variant": str(variant)},
+        ))  # fmt: skip
     return out
 
 
@@ -181,7 +191,9 @@ def probe_rows(v, res: list[dict], rng: np.random.Generator) -> list[Row]:
         if not key.startswith("rescause/electron/"):
             continue
         _, _, mat, eta, e = key.split("/")
-        scale, eta, e = float(mat[len("material") :]), float(eta[3:]), float(e[1:])
+        variant = mat[len("variant-") :] if mat.startswith("variant-") else None
+        scale = None if variant else float(mat[len("material") :])
+        eta, e = float(eta[3:]), float(e[1:])
         r_probe = decompose(d, v.nboot, rng)
         base = nominal.get((eta, e))
         model = float(T.resolution_model(e, eta, 0.0))
@@ -191,16 +203,17 @@ def probe_rows(v, res: list[dict], rng: np.random.Generator) -> list[Row]:
         up = r_probe["loss_mean"]["upstream"] + r_probe["loss_mean"]["passive"]
         out.append(Row(
             SECTION,
-            f"σ_rel electron |η|={eta:g} E={e:g} GeV ⟨μ⟩=0 with ×{scale:g} upstream material",
+            f"σ_rel electron |η|={eta:g} E={e:g} GeV ⟨μ⟩=0 "
+            + (f"with the {variant} detector variant" if variant else f"with ×{scale:g} upstream material"),
             f"{pct(s)} ± {pct(err)} (nominal material {pct(s0)})",
             f"model {pct(model)}",
-            "[S12]; detector.material.scale probe",
+            f"[S12]; detector={variant} probe (an [E] variant)" if variant else "[S12]; detector.material.scale probe",
             INFO,
             f"{s / model:.2f} × model (nominal {s0 / model:.2f}×); mean upstream + passive loss {pct(up0, 1)} → "
             f"{pct(up, 1)} of E",
         ))  # fmt: skip
         v.results.setdefault("resolution_causes_probes", []).append(
-            {"eta": eta, "e": e, "scale": scale, "sigma": s, "err": err, "sigma_nominal": s0, "model": model}
+            {"eta": eta, "e": e, "scale": scale, "variant": variant, "sigma": s, "err": err, "sigma_nominal": s0, "model": model}
         )
     return out
 

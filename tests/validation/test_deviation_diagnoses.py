@@ -257,3 +257,19 @@ def test_cascade_conserves_energy_up_to_ionisation_and_cuts():
     s = LA.cascade(40_000.0, regions, 0.3, 1500.0, np.random.default_rng(2))
     lost = 40_000.0 - s["e"].sum()
     assert 0 < lost < 40_000.0 * 0.05  # a 40 GeV shower loses a few % in 1.5 X0
+
+
+def test_probe_rows_name_the_material_scale_and_the_detector_variant():
+    from types import SimpleNamespace
+
+    d = _sample(n=2000)
+    base = R.decompose(d, 5, np.random.default_rng(0))
+    res = [{**base, "mu": 0.0, "particle": "electron", "eta": 1.6, "e": 100.0}]
+    v = SimpleNamespace(nboot=5, results={}, data={
+        "rescause/electron/material1.5/eta1.6/E100": d, "rescause/electron/variant-material_phi/eta1.6/E100": d})
+    rows = R.probe_rows(v, res, np.random.default_rng(1))
+    names = [r.quantity for r in rows]
+    assert any("×1.5 upstream material" in q for q in names)
+    assert any("with the material_phi detector variant" in q for q in names)
+    got = {p["variant"] or f"x{p['scale']:g}": p for p in v.results["resolution_causes_probes"]}
+    assert set(got) == {"x1.5", "material_phi"} and got["material_phi"]["scale"] is None

@@ -40,6 +40,9 @@ def test_build_samples_quick():
     keys = [s.key for s in S.build_samples(cfg)]
     assert keys[:2] == ["res/electron/mu0/eta0.1/E10", "res/electron/mu0/eta0.1/E100"]
     assert {"scan/electron", "scan/photon", "etamod/electron", "corr/photon/eta0.1", "default/photon_conv"} <= set(keys)
-    probes = ["rescause/electron/material1.5/eta1.2/E100", "rescause/electron/material1.5/eta1.6/E100"]
-    assert keys[-2:] == probes  # the material probes of calo_calib/validation/resolution_causes.py
-    assert len(keys) == 2 * 2 * 2 + 2 + 1 + 1 + 3 + 2 and len(set(keys)) == len(keys)
+    probes = ["rescause/electron/material1.5/eta1.2/E100", "rescause/electron/material1.5/eta1.6/E100",
+              "rescause/electron/variant-material_phi/eta1.6/E100", "rescause/electron/variant-material_phi/eta1.6/E50"]
+    assert keys[-4:] == probes  # the material and variant probes of calo_calib/validation/resolution_causes.py
+    assert len(keys) == 2 * 2 * 2 + 2 + 1 + 1 + 3 + 4 and len(set(keys)) == len(keys)
+    variant = next(s for s in S.build_samples(cfg) if s.key == probes[-1])
+    assert "detector=material_phi" in variant.overrides and variant.meta["variant"] == "material_phi"
