@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calo_calib.simulation.upstream import sample_pair_fraction
 from calo_calib.validation.common import INFO
 
 SECTION = "The upstream lever arm and the strip widths (toy cascade; diagnosis)"
@@ -76,18 +77,6 @@ def brem_rate(y_min: np.ndarray) -> np.ndarray:
     return 4.0 / 3.0 * np.log(1.0 / y_min) - 4.0 / 3.0 * (1.0 - y_min) + 0.5 * (1.0 - y_min**2)
 
 
-def sample_pair_x(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Electron energy fractions x from the complete-screening pair spectrum 1 − 4/3 x(1 − x) (x in (0, 1))."""
-    out = np.empty(n)
-    todo = np.arange(n)
-    while todo.size:
-        x = rng.random(todo.size)
-        acc = rng.random(todo.size) < 1.0 - 4.0 / 3.0 * x * (1.0 - x)
-        out[todo[acc]] = x[acc]
-        todo = todo[~acc]
-    return out
-
-
 def cascade(e_mev: float, regions: list[Region], abs_eta: float, r_front: float, rng: np.random.Generator,
             step: float = 0.02, e_cut: float = 5.0, de_dx0: float = 38.8, primary_photon: bool = False,
             gamma_cut: float = 20.0) -> dict[str, np.ndarray]:  # fmt: skip
@@ -128,7 +117,7 @@ def cascade(e_mev: float, regions: list[Region], abs_eta: float, r_front: float,
             conv = photon & (rng.random(e.size) < 7.0 / 9.0 * dt)
             if conv.any():
                 idx = np.flatnonzero(conv)
-                x = sample_pair_x(idx.size, rng)
+                x = sample_pair_fraction(idx.size, rng)
                 e_pos = (1.0 - x) * e[idx]
                 e[idx] = x * e[idx]
                 photon[idx] = False
