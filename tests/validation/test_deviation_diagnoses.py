@@ -275,3 +275,55 @@ def test_probe_rows_name_the_material_scale_and_the_detector_variant():
     assert any("with the material_phi detector variant" in q for q in names)
     got = {p["variant"] or f"x{p['scale']:g}": p for p in v.results["resolution_causes_probes"]}
     assert set(got) == {"x1.5", "material_phi"} and got["material_phi"]["scale"] is None
+
+
+# --- out-of-cone energy against ATLAS's calibration hits (calib_hits.py) ---------------------------------
+
+
+def test_transcribed_calibration_hit_coefficients_leave_less_outside_a_wider_window():
+    from calo_calib.validation import calib_hits as CH
+
+    x = np.linspace(10.0, 18.0, 9)  # shower depths of photons in the barrel [X0]
+    for abs_eta in CH.ATLAS_OOC[(3, 5)]:
+        ooc35, ooc37 = CH.atlas_ooc((3, 5), abs_eta, x), CH.atlas_ooc((3, 7), abs_eta, x)
+        assert np.all(ooc37 > 0) and np.all(ooc35 > ooc37), abs_eta
+        assert np.all(ooc35 < 10.0), abs_eta  # a few percent of the in-cluster energy
+    # the hand-evaluated polynomial of the |eta| = 0.3125 bin at X = 14 X0
+    assert CH.atlas_ooc((3, 7), 0.3125, np.array([14.0]))[0] == pytest.approx(1.2164 + 0.69209 * 14 - 0.034918 * 196)
+
+
+def test_window_energies_grow_with_the_window_and_hold_the_whole_profile():
+    from calo_calib.simulation import compose_config, shower
+    from calo_calib.validation import calib_hits as CH
+    from calo_calib.validation.longitudinal import layer_boundaries
+
+    det = compose_config([]).detector
+    media = shower.accordion_media(det.accordion)
+    rng = np.random.default_rng(3)
+    n = 200
+    params = shower.longitudinal_params(np.full(n, 50.0), np.zeros(n, int), media, rng, 0.1, 1.0, 1.0)
+    from omegaconf import OmegaConf
+
+    bounds = [float(b) for b in layer_boundaries(OmegaConf.to_container(det, resolve=True), 0.3)]
+    t0 = np.full(n, bounds[0] - 2.0)
+    centre = CH.window_energies(params, t0, bounds, 0.3, np.zeros((n, 2)), windows=((3, 5), (3, 7), (7, 7), (41, 41)))
+    edge = CH.window_energies(params, t0, bounds, 0.3, np.full((n, 2), 0.5), windows=((3, 7),))
+    acc = centre["acc"]
+    assert np.all(centre[(3, 5)] < centre[(3, 7)]) and np.all(centre[(3, 7)] < centre[(7, 7)])
+    assert np.all(centre[(41, 41)] <= acc * (1 + 1e-9)) and np.all(centre[(41, 41)] > 0.99 * acc)
+    assert np.allclose(centre["layers"].sum(1), acc)
+    # a shower hitting the corner of its cell leaves more of itself outside the cell-aligned window
+    assert np.mean(edge[(3, 7)] / acc) < np.mean(centre[(3, 7)] / acc)
+
+
+def test_photon_point_reports_consistent_out_of_cone_fractions():
+    from calo_calib.simulation import compose_config
+    from calo_calib.validation import calib_hits as CH
+
+    r = CH.photon_point(compose_config([]).detector, 0.3125, 50.0, 300, np.random.default_rng(5))
+    assert r["3x5"]["sim"] > r["3x7"]["sim"] > 0.0
+    assert 10.0 < r["depth_x0"] < 18.0
+    assert 0.9 < r["r_eta"] < 1.0 and 0.9 < r["r_phi"] < 1.0
+    # moving ATLAS's excess (or deficit) of out-of-cone energy into the R_eta ring lowers (raises) R_eta
+    assert (r["r_eta_lowest"] < r["r_eta"]) == (r["3x7"]["atlas"] > r["3x7"]["sim"])
+    assert r["r_eta_strict"] < min(r["r_eta"], r["r_eta_lowest"])

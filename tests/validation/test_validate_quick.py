@@ -59,6 +59,7 @@ def test_validate_quick(tmp_path):
         "Depth slices of the lateral integration (diagnosis)",
         "The per-point linear fit against a global BDT (diagnosis)",
         "The upstream lever arm and the strip widths (toy cascade; diagnosis)",
+        "Out-of-cone energy against ATLAS's calibration hits (Geant4; diagnosis)",
     ):
         assert section in readme, section
     for png in EXPECTED_PNGS:
