@@ -327,3 +327,17 @@ def test_photon_point_reports_consistent_out_of_cone_fractions():
     # moving ATLAS's excess (or deficit) of out-of-cone energy into the R_eta ring lowers (raises) R_eta
     assert (r["r_eta_lowest"] < r["r_eta"]) == (r["3x7"]["atlas"] > r["3x7"]["sim"])
     assert r["r_eta_strict"] < min(r["r_eta"], r["r_eta_lowest"])
+
+
+def test_leakage_point_compares_the_truth_leakage_with_the_calibration_hits():
+    from calo_calib.validation import calib_hits as CH
+
+    r = CH.leakage_point("electron", 0.3125, 50.0, 200, 7)
+    assert r["n"] > 150
+    assert 0.0 < r["sim"] < 5.0 and 0.0 < r["atlas"] < 5.0  # percent of the accordion energy
+    assert 9.0 < r["depth_x0"] < 16.0
+    assert r["ratio"] == pytest.approx(r["atlas"] / r["sim"])
+    assert r["f3_scaled"] == pytest.approx(r["f3_median"] * r["ratio"])
+    # the parametrisation at the hand-evaluated depth of 12 X0
+    x = 12.0
+    assert CH.atlas_leak("electron", 0.3125, np.array([x]))[0] == pytest.approx(-0.26134 + 0.055322 * x + 1.3015e-6 * np.exp(x))
