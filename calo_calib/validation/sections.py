@@ -28,6 +28,7 @@ MODULES = (
     "calo_calib.validation.calibration_method",
     "calo_calib.validation.lever_arm",
     "calo_calib.validation.calib_hits",
+    "calo_calib.validation.strip_position",
 )
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
 SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral", "n_upstream")

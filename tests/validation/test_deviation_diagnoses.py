@@ -341,3 +341,47 @@ def test_leakage_point_compares_the_truth_leakage_with_the_calibration_hits():
     # the parametrisation at the hand-evaluated depth of 12 X0
     x = 12.0
     assert CH.atlas_leak("electron", 0.3125, np.array([x]))[0] == pytest.approx(-0.26134 + 0.055322 * x + 1.3015e-6 * np.exp(x))
+
+
+# --- w_s3 against the impact position in the strip (strip_position.py) ----------------------------------
+
+
+def test_relative_position_follows_athena():
+    from calo_calib.validation.strip_position import relative_position
+
+    pitch = 0.025 / 8
+    cell = 0.3
+    assert relative_position(cell, cell, pitch) == pytest.approx(0.0, abs=1e-9)  # at the strip centre
+    # a quarter pitch either side: |u| = 0.25, signs opposite
+    up, down = relative_position(cell + pitch / 4, cell, pitch), relative_position(cell - pitch / 4, cell, pitch)
+    assert abs(up) == pytest.approx(0.25) and abs(down) == pytest.approx(0.25) and up * down < 0
+    # always folded into [-0.5, 0.5]
+    u = relative_position(cell + np.linspace(-3, 3, 101) * pitch, np.full(101, cell), np.full(101, pitch))
+    assert np.all((u >= -0.5) & (u <= 0.5))
+
+
+def test_quadratic_fit_and_the_interpolated_crossing():
+    from calo_calib.validation.strip_position import ATLAS_SLOPE, fit_quadratic, scale_at_atlas_slope
+
+    rng = np.random.default_rng(0)
+    u = rng.uniform(-0.5, 0.5, 20000)
+    w = 0.55 + 0.76 * u**2 + rng.normal(0, 0.05, u.size)
+    a, b, b_err = fit_quadratic(u, w)
+    assert a == pytest.approx(0.55, abs=0.003) and abs(b - 0.76) < 4 * b_err < 0.05
+    hit = scale_at_atlas_slope(np.array([1.0, 0.5]), np.array([0.3, 0.9]), np.array([0.68, 0.57]))
+    f = (ATLAS_SLOPE - 0.3) / 0.6
+    assert hit == pytest.approx((1.0 - 0.5 * f, 0.68 - 0.11 * f))
+    assert scale_at_atlas_slope(np.array([1.0, 0.8]), np.array([0.3, 0.4]), np.array([0.7, 0.65])) is None
+
+
+def test_ws3_and_position_on_simulated_clusters():
+    from calo_calib.simulation import compose_config, simulate_table
+    from calo_calib.validation.strip_position import fit_quadratic, ws3_and_position
+
+    ov = ["particle=electron", "gun.spectrum=fixed", "gun.e_min=40", "gun.e_max=1000", "gun.abs_eta_min=0.2",
+          "gun.abs_eta_max=0.7", "mu=0", "pileup.mu_rel_sigma=0"]  # fmt: skip
+    ws3, u = ws3_and_position(simulate_table(compose_config(ov), 400, 5))
+    assert ws3.size > 350 and np.all((u >= -0.5) & (u <= 0.5)) and np.all(ws3 >= 0) and np.all(ws3 <= 1.0)
+    # a shower at the edge of its strip shares more energy with the neighbours than one at the centre
+    a, b, _ = fit_quadratic(u, ws3)
+    assert 0.3 < a < 0.9 and b > 0
