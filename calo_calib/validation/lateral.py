@@ -253,8 +253,9 @@ def run(v) -> None:
     """
     # the checks and plots import this module's estimators, hence imported here
     from calo_calib.simulation import compose_config
-    from calo_calib.validation.lateral_checks import particle_section, sample_note, spot_section
+    from calo_calib.validation.lateral_checks import particle_section, sample_note, spot_section, width_condition_row
     from calo_calib.validation.lateral_plots import plot
+    from calo_calib.validation.shower_shapes import core_width
 
     c = _section_cfg(v.cfg)
     if c is None:
@@ -280,6 +281,20 @@ def run(v) -> None:
     res["spot_vs_sampling"], row, note = spot_section(pe, per[pe][0], per[pe][1], det)
     v.rows.append(row)
     v.note(SECTION, note)
+    # The R_eta core width without pile-up and without electronic noise: the [E] target is intrinsic
+    wc = c.get("width_conditions", {})
+    res["width_conditions"] = {}
+    for k, particle in enumerate(p for p in wc.get("particles", []) if p in per):
+        widths = {"mu": float(core_width(per[particle][1]["r_eta"]))}
+        for j, (key, more) in enumerate((("mu0", []), ("mu0_no_noise", ["+detector.readout.elec_noise_scale=0"]))):
+            cfg0 = compose_config([o for o in overrides(c, str(particle), extra) if not o.startswith("mu=")] + ["mu=0"] + more)
+            d0 = simulate_windows(cfg0, n, int(v.cfg.seed) + 7100 + 10 * k + j, int(c.get("batch", 1000)))
+            sh0 = lateral_shapes(d0["l2_window_e"], d0["l2_window_eta"], d0["cluster_eta"], d0["l2_window_valid"])
+            widths[key] = float(core_width(sh0["r_eta"]))
+        d, sh = per[particle]
+        e77 = block(d["l2_window_e"], sh["hot_i"], sh["hot_j"], 7, 7).sum(axis=(1, 2))
+        res["width_conditions"][particle] = widths
+        v.rows.append(width_condition_row(str(particle), widths, float(np.median(e77)), float(c.get("mu", 40))))
     v.results["lateral"] = res
     v.note(SECTION, sample_note(n, c))
     plot(v, per, res, c)

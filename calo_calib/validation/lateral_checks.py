@@ -174,3 +174,23 @@ def sample_note(n: int, c) -> str:
             "around the hottest cell of its central 7×7; w_η2 corrected with egammaqweta2c::Correct (eta = "
             "cluster_eta, etacell = hottest-cell centre). Peak = half-sample mode, width = σ68, OK if inside the "
             "target band within 2σ (bootstrap).")  # fmt: skip
+
+
+def width_condition_row(particle: str, widths: Mapping[str, float], e77_median: float, mu: float) -> Row:
+    """The R_η core width (σ68) of one particle at the section's ⟨μ⟩, at ⟨μ⟩ = 0 and at ⟨μ⟩ = 0 without
+    electronic noise (``widths``: keys ``mu``, ``mu0``, ``mu0_no_noise``), against the intrinsic [E] width.
+
+    The quadrature difference between ⟨μ⟩ and 0 is the pile-up term of physics_cells.md §2,
+    √28 σ_cell / E(7×7), shown for σ_cell = 50 MeV at the sample's median E(7×7) (``e77_median`` [GeV]).
+    """
+    pu = float(np.sqrt(max(widths["mu"] ** 2 - widths["mu0"] ** 2, 0.0)))
+    formula = float(np.sqrt(28.0) * 0.050 / e77_median) if e77_median > 0 else float("nan")
+    return Row(
+        SECTION,
+        f"R_η core width (σ68) vs noise, {particle}: ⟨μ⟩ = {mu:g} / 0 / 0 without electronic noise",
+        f"{widths['mu']:.4f} / {widths['mu0']:.4f} / {widths['mu0_no_noise']:.4f}",
+        "0.005–0.01 (intrinsic, [E])", "[E] physics_cells.md §2 (core widths; pile-up term)", INFO,
+        f"pile-up term √(σ68(⟨μ⟩)² − σ68(0)²) = {pu:.4f}; physics_cells.md §2: √28 σ_cell / E(7×7) = {formula:.4f} "
+        f"at σ_cell = 50 MeV and the median E(7×7) = {e77_median:.1f} GeV (more if the pile-up is correlated "
+        "across cells, as particle pile-up is)",
+    )  # fmt: skip

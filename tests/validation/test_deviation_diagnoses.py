@@ -385,3 +385,14 @@ def test_ws3_and_position_on_simulated_clusters():
     # a shower at the edge of its strip shares more energy with the neighbours than one at the centre
     a, b, _ = fit_quadratic(u, ws3)
     assert 0.3 < a < 0.9 and b > 0
+
+
+def test_width_condition_row_reports_the_pile_up_term_in_quadrature():
+    from calo_calib.validation.common import INFO
+    from calo_calib.validation.lateral_checks import width_condition_row
+
+    row = width_condition_row("electron", {"mu": 0.013, "mu0": 0.005, "mu0_no_noise": 0.004}, 25.0, 40.0)
+    assert row.verdict == INFO
+    assert row.simulated == "0.0130 / 0.0050 / 0.0040"
+    assert f"= {np.sqrt(0.013**2 - 0.005**2):.4f};" in row.comment  # the quadrature difference
+    assert f"= {np.sqrt(28) * 0.05 / 25.0:.4f} at" in row.comment  # physics_cells.md's pile-up term
