@@ -134,7 +134,8 @@ def test_section_quick(tmp_path):
     v = Validation(cfg, {}, {"x": compose_config(["particle=electron"])}, tmp_path)
     L.run(v)
     rows = [r for r in v.rows if r.section == L.SECTION]
-    assert len(rows) == 2 * 7 + 1
+    # 7 rows per particle, the spot-statistics row, and the R_eta width at <mu> = 0 for both particles
+    assert len(rows) == 2 * 7 + 1 + 2
     assert {r.verdict for r in rows} <= {"OK", "DEVIATION", "INFO"}
     res = v.results["lateral"]
     assert res["electron"]["n"] == 80 and res["photon_conv"]["n"] == 80
@@ -142,4 +143,7 @@ def test_section_quick(tmp_path):
     assert 0.8 < r_eta <= 1.0
     assert 0.004 < res["electron"]["variables"]["w_eta2"]["peak"] < 0.015
     assert len(res["spot_vs_sampling"]["cells"]) == len(L.CELL_OFFSETS)
+    for particle in ("electron", "photon_conv"):
+        w = res["width_conditions"][particle]
+        assert 0 < w["mu0_no_noise"] and 0 < w["mu0"] and 0 < w["mu"]  # three core widths of R_eta
     assert (tmp_path / "lateral_widths.png").stat().st_size > 10_000
