@@ -49,7 +49,10 @@ ATLAS_OOC = {
     (3, 7): {0.3125: (1.2164, 0.69209, -0.034918), 0.6125: (2.3084, 0.46453, -0.022344),
              1.0125: (7.8201, -0.098258, -0.0038942)},
 }  # fmt: skip
+# the same for electrons (CaloSwCalHitsOutOfCone_v9_ele35 / ele37), the |η| = 0.3125 bin only [S4]
+ATLAS_OOC_ELECTRON = {(3, 5): {0.3125: (10.735, -0.69039, 0.018539)}, (3, 7): {0.3125: (5.9973, -0.080786, -0.0039151)}}
 WINDOWS = ((3, 3), (3, 5), (3, 7), (7, 7))
+SRC_BAND = "[S4] athena CaloSwCalibHitsCalibration_v9.py, OutOfCone_v9_{ele35 − ele37, gam35_unconv − gam37_unconv} (Geant4, GEO-18, 2011)"
 SRC_LEAK = "[S4] athena CaloSwCalibHitsCalibration_v9.py, CaloSwCalHitsLongLeakage_v9_{ele,gam_unconv} (Geant4, GEO-18, 2011)"
 # (c1, c2, c3) of the barrel leakage percentage c3 + c1 X + c2 exp(X), by particle and |η| bin centre [S4].
 # The photon bin at 0.3125 is a poor fit in the file (chi2/NDF 869): its neighbour 0.2875 (6.5) is used.
@@ -101,6 +104,35 @@ def leakage_point(particle: str, abs_eta: float, e_gev: float, n: int, seed: int
         "sim": float(np.mean(leak)), "sim_err": float(np.std(leak) / np.sqrt(leak.size)), "atlas": float(np.mean(ref)),
         "ratio": ratio, "f3_median": float(np.median(f3)), "f3_scaled": float(np.median(f3)) * ratio,
     }  # fmt: skip
+
+
+def middle_phi_band(particle: str, lateral_cfg, abs_eta: tuple[float, float], n: int, seed: int,
+                    sim_overrides=()) -> dict:  # fmt: skip
+    """Energy between 5 and 7 φ cells (3 η cells) of the full simulation's middle-layer window, over
+    E(3×7), and the mean R_φ, for ``n`` clusters of ``particle`` at ⟨μ⟩ = 0 without electronic noise
+    (E_T of the lateral section's config ``lateral_cfg``; |η| in ``abs_eta``); windows around the hottest
+    middle cell (:mod:`calo_calib.validation.lateral`)."""
+    from calo_calib.simulation import compose_config
+    from calo_calib.validation import lateral
+
+    ov = [o for o in lateral.overrides(lateral_cfg, particle, list(sim_overrides)) if not o.startswith(("mu=", "gun.abs_eta"))]
+    ov += ["mu=0", "+detector.readout.elec_noise_scale=0", f"gun.abs_eta_min={abs_eta[0]:g}", f"gun.abs_eta_max={abs_eta[1]:g}"]
+    d = lateral.simulate_windows(compose_config(ov), n, seed, int(lateral_cfg.get("batch", 1000)))
+    sh = lateral.lateral_shapes(d["l2_window_e"], d["l2_window_eta"], d["cluster_eta"], d["l2_window_valid"])
+    e = {w: lateral.block(d["l2_window_e"], sh["hot_i"], sh["hot_j"], *w).sum(axis=(1, 2)) for w in ((3, 3), (3, 5), (3, 7))}
+    ok = e[(3, 7)] > 0
+    band = 100.0 * (e[(3, 7)][ok] - e[(3, 5)][ok]) / e[(3, 7)][ok]
+    return {"particle": particle, "n": int(ok.sum()), "band_5_7": float(np.mean(band)),
+            "band_err": float(np.std(band) / np.sqrt(max(band.size, 1))), "r_phi_mean": float(np.mean(e[(3, 3)][ok] / e[(3, 7)][ok]))}  # fmt: skip
+
+
+def atlas_phi_band(particle: str, depth_x0: np.ndarray) -> np.ndarray:
+    """ATLAS's energy between 5 and 7 φ cells (3 η cells, all layers) at |η| = 0.3125: ooc(3×5) − ooc(3×7) [%]
+    of ``ele35``/``ele37`` or ``gam35_unconv``/``gam37_unconv`` [S4]."""
+    tab = ATLAS_OOC_ELECTRON if particle == "electron" else ATLAS_OOC
+    x = np.asarray(depth_x0, float)
+    (a1, a2, a3), (b1, b2, b3) = tab[(3, 5)][0.3125], tab[(3, 7)][0.3125]
+    return (a1 - b1) + (a2 - b2) * x + (a3 - b3) * x * x
 
 
 def window_energies(params, t0: np.ndarray, bounds: list[float], abs_eta: float, offsets: np.ndarray,
@@ -255,6 +287,26 @@ def run(v) -> None:
            "cells; the R_φ after it scales the profile's 3 → 7 φ band by ATLAS/simulated of that difference. "
            "Not modelled here: the accordion's φ-smearing and upstream "
            "spread.")  # fmt: skip
+    # The phi band of electrons (brem included) against unconverted photons, from the full simulation's
+    # middle window: the simulated electron/photon ratio next to ATLAS's (all layers)
+    band_rows = {}
+    lat = v.cfg.get("lateral", {})
+    n_band = 300 if v.cfg.quick else int(c.get("n_band", 4000))
+    for k, particle in enumerate(("electron", "photon_unconv")):
+        r = middle_phi_band(particle, lat, (0.3, 0.325), n_band, int(v.cfg.seed) + SEED_OFFSET + 50 + k,
+                            v.cfg.get("sim_overrides") or ())  # fmt: skip
+        r["atlas_x12_14"] = sorted(float(atlas_phi_band(particle, np.array([x]))[0]) for x in (12.0, 14.0))
+        band_rows[particle] = r
+    ratio_sim = band_rows["electron"]["band_5_7"] / band_rows["photon_unconv"]["band_5_7"]
+    ratio_atlas = float(np.mean(band_rows["electron"]["atlas_x12_14"]) / np.mean(band_rows["photon_unconv"]["atlas_x12_14"]))
+    for particle, r in band_rows.items():
+        v.row(
+            SECTION, f"energy between 5 and 7 φ cells, {particle}, |η| 0.30–0.325 (full simulation, middle layer)",
+            f"{r['band_5_7']:.3f} % ± {r['band_err']:.3f} %",
+            f"ATLAS Geant4 {r['atlas_x12_14'][0]:.2f}–{r['atlas_x12_14'][1]:.2f} % (all layers, X = 12–14 X0)", SRC_BAND, INFO,
+            f"mean R_φ {r['r_phi_mean']:.4f}; electron/photon: simulated {ratio_sim:.2f}, ATLAS {ratio_atlas:.2f}; "
+            f"E_T 20–50 GeV, ⟨μ⟩ = 0 without electronic noise, {r['n']} clusters",
+        )  # fmt: skip
     leak_rows = []
     n_leak = 100 if v.cfg.quick else int(c.get("n_leak", 1500))
     for k, (particle, etas) in enumerate(ATLAS_LEAK.items()):
@@ -275,7 +327,7 @@ def run(v) -> None:
            "cluster's layer energies with the [S4] layer depths, as calibHitsShowerDepth does). The scaled f3 multiplies "
            "the simulated median f3 by ATLAS/simulated leakage: what the back layer would hold if the tail just before "
            "the end of the calorimeter were heavier in that proportion.")  # fmt: skip
-    v.results["calib_hits"] = {"out_of_cone": out, "leakage": leak_rows}
+    v.results["calib_hits"] = {"out_of_cone": out, "leakage": leak_rows, "phi_band": band_rows}
 
 
 def samples(cfg) -> list:

@@ -396,3 +396,17 @@ def test_width_condition_row_reports_the_pile_up_term_in_quadrature():
     assert row.simulated == "0.0130 / 0.0050 / 0.0040"
     assert f"= {np.sqrt(0.013**2 - 0.005**2):.4f};" in row.comment  # the quadrature difference
     assert f"= {np.sqrt(28) * 0.05 / 25.0:.4f} at" in row.comment  # physics_cells.md's pile-up term
+
+
+def test_phi_band_of_the_calibration_hits_and_of_the_simulated_middle_window():
+    from omegaconf import OmegaConf
+
+    from calo_calib.validation import calib_hits as CH
+
+    x = np.array([12.0, 13.0, 14.0])
+    band = CH.atlas_ooc((3, 5), 0.3125, x) - CH.atlas_ooc((3, 7), 0.3125, x)
+    np.testing.assert_allclose(CH.atlas_phi_band("photon_unconv", x), band)
+    assert np.all((CH.atlas_phi_band("electron", x) > 0) & (CH.atlas_phi_band("electron", x) < 2))
+    lateral_cfg = OmegaConf.create({"et_min": 20, "et_max": 50, "batch": 200})
+    r = CH.middle_phi_band("photon_unconv", lateral_cfg, (0.3, 0.325), 150, 3)
+    assert r["n"] == 150 and 0.0 < r["band_5_7"] < 3.0 and 0.9 < r["r_phi_mean"] < 1.0
