@@ -60,6 +60,10 @@ class StripProfile:
     deta1: np.ndarray
     deta2: np.ndarray
 
+    def slot_eta(self) -> np.ndarray:
+        """(B, S) η of every slot (also of slots without a strip)."""
+        return self.ref[:, None] + (np.arange(self.P.shape[1])[None, :] - self.off) * self.deta1[:, None]
+
 
 def strip_profile(e, eta, phi, layer, seg, B, eta_h2, phi_h2, endcap) -> StripProfile | None:
     """The strips within ±2.5 middle cells in η, ±1 strip in φ of the hottest middle cell, summed over φ.
@@ -97,31 +101,37 @@ def strip_profile(e, eta, phi, layer, seg, B, eta_h2, phi_h2, endcap) -> StripPr
     return StripProfile(P, C, ref, off, deta1, deta2)
 
 
+def profile_maximum(prof: StripProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(B,) slot of the hottest strip ``kmax``, its energy ``emax`` [GeV] (0 without strips), ``good``
+    (a strip maximum above 0 GeV; ATLAS's emaxs1 starts at 0) and (B, S) ``rel``, each slot's index
+    distance to the hottest strip."""
+    P, C = prof.P, prof.C
+    kmax = np.argmax(np.where(C, P, -np.inf), axis=1)
+    emax = np.where(C.any(axis=1), P[np.arange(P.shape[0]), kmax], 0.0)
+    rel = np.arange(P.shape[1])[None, :] - kmax[:, None]
+    return kmax, emax, emax > 0, rel
+
+
+def profile_width(P: np.ndarray, sel: np.ndarray, rel: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """(B,) √(Σ E_i (i − i_max)² / Σ E_i) over the slots ``sel`` of the (B, S) profile ``P``; 0 where the
+    cluster is not ``good`` or either sum is ≤ 0 (``setWstot``/``setWs3``)."""
+    w = np.where(sel, P, 0.0)
+    s0 = w.sum(axis=1)
+    s2 = (w * rel * rel).sum(axis=1)
+    return np.where(good & (s0 > 0) & (s2 > 0), np.sqrt(np.maximum(s2, 0) / np.where(s0 > 0, s0, 1.0)), 0.0)
+
+
 def strip_shapes(e, eta, phi, layer, seg, B, cl, eta_h2, phi_h2, endcap) -> dict[str, np.ndarray]:
     """w_s_tot, w_s3, F_side, E_ratio, DeltaE from the phi-summed strip profile (all 0 without strips)."""
     prof = strip_profile(e, eta, phi, layer, seg, B, eta_h2, phi_h2, endcap)
     if prof is None:
         return {k: np.zeros(B) for k in STRIP_SHAPE_NAMES}
     P, C = prof.P, prof.C
-    S = P.shape[1]
-    ar = np.arange(S)
-
-    kmax = np.argmax(np.where(C, P, -np.inf), axis=1)
-    rows = np.arange(B)
-    emax = np.where(C.any(axis=1), P[rows, kmax], 0.0)
-    good = emax > 0  # a strip maximum above 0 GeV (ATLAS: emaxs1 starts at 0)
-    rel = ar[None, :] - kmax[:, None]
-
-    def width(sel: np.ndarray) -> np.ndarray:
-        w = np.where(sel, P, 0.0)
-        s0 = w.sum(axis=1)
-        s2 = (w * rel * rel).sum(axis=1)
-        return np.where(good & (s0 > 0) & (s2 > 0), np.sqrt(np.maximum(s2, 0) / np.where(s0 > 0, s0, 1.0)), 0.0)
-
-    slot_eta = prof.ref[:, None] + (ar[None, :] - prof.off) * prof.deta1[:, None]
+    kmax, emax, good, rel = profile_maximum(prof)
+    slot_eta = prof.slot_eta()
     in_tot = C & (np.abs(slot_eta - eta_h2[:, None]) <= WSTOT_HALF_ETA_L2 * prof.deta2[:, None] + _POS_TOL)
-    w_s_tot = width(in_tot)
-    w_s3 = width(C & (np.abs(rel) <= 1))
+    w_s_tot = profile_width(P, in_tot, rel, good)
+    w_s3 = profile_width(P, C & (np.abs(rel) <= 1), rel, good)
 
     e3 = np.where(C & (np.abs(rel) <= 1), P, 0.0).sum(axis=1)
     e7 = np.where(C & (np.abs(rel) <= 3), P, 0.0).sum(axis=1)

@@ -171,9 +171,15 @@ def cumulative(params: ShowerParams, t0: np.ndarray, t: np.ndarray) -> np.ndarra
 
 
 def profile_density(params: ShowerParams, t0: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """dE/dt / E at absolute depth ``t`` (1/X0), shape (s,)."""
-    d = np.maximum(t - t0, 1e-9)
+    """dE/dt / E at absolute depth ``t`` (1/X0), 0 before the shower start.
+
+    Args:
+        t0: (s,) shower start depth; t: (s,) or (s, k) depths. Returns the shape of ``t``.
+    """
     a, b = params.alpha, params.beta
+    if t.ndim == 2:
+        a, b, t0 = a[:, None], b[:, None], t0[:, None]
+    d = np.maximum(t - t0, 1e-9)
     return np.exp((a - 1) * np.log(b * d) - b * d - gammaln(a)) * b * (t > t0)
 
 

@@ -90,14 +90,14 @@ def leakage_point(particle: str, abs_eta: float, e_gev: float, n: int, seed: int
     cfg = compose_config(fixed_overrides(particle, e_gev, abs_eta, 0.01, 0.0) + list(sim_overrides))
     t = simulate_table(cfg, n, seed)
     col = {k: t.column(k).to_numpy().astype(float) for k in (
-        "cluster_e_ps", "cluster_e_l1", "cluster_e_l2", "cluster_e_l3", "cluster_eta",
+        "cluster_e", "cluster_e_ps", "cluster_e_l1", "cluster_e_l2", "cluster_e_l3", "cluster_eta",
         "truth_e_leak_behind", "truth_e_outside_cluster", "truth_e_dep_cluster")}  # fmt: skip
     layers = np.column_stack([col[k] for k in ("cluster_e_ps", "cluster_e_l1", "cluster_e_l2", "cluster_e_l3")])
     depth = shower_depth(layers, np.abs(col["cluster_eta"]))
     acc_truth = col["truth_e_outside_cluster"] + col["truth_e_dep_cluster"]
     leak = 100.0 * col["truth_e_leak_behind"] / acc_truth
     ref = atlas_leak(particle, abs_eta, depth)
-    f3 = col["cluster_e_l3"] / layers[:, 1:].sum(1)
+    f3 = col["cluster_e_l3"] / col["cluster_e"]  # as the shower-shape rows define it
     ratio = float(np.mean(ref) / np.mean(leak))
     return {
         "particle": particle, "abs_eta": abs_eta, "e": e_gev, "n": int(leak.size), "depth_x0": float(np.median(depth)),
@@ -115,8 +115,7 @@ def middle_phi_band(particle: str, lateral_cfg, abs_eta: tuple[float, float], n:
     from calo_calib.simulation import compose_config
     from calo_calib.validation import lateral
 
-    ov = [o for o in lateral.overrides(lateral_cfg, particle, list(sim_overrides)) if not o.startswith(("mu=", "gun.abs_eta"))]
-    ov += ["mu=0", "+detector.readout.elec_noise_scale=0", f"gun.abs_eta_min={abs_eta[0]:g}", f"gun.abs_eta_max={abs_eta[1]:g}"]
+    ov = lateral.overrides(lateral_cfg, particle, [*sim_overrides, "+detector.readout.elec_noise_scale=0"], mu=0.0, abs_eta=abs_eta)
     d = lateral.simulate_windows(compose_config(ov), n, seed, int(lateral_cfg.get("batch", 1000)))
     sh = lateral.lateral_shapes(d["l2_window_e"], d["l2_window_eta"], d["cluster_eta"], d["l2_window_valid"])
     e = {w: lateral.block(d["l2_window_e"], sh["hot_i"], sh["hot_j"], *w).sum(axis=(1, 2)) for w in ((3, 3), (3, 5), (3, 7))}
@@ -129,7 +128,7 @@ def middle_phi_band(particle: str, lateral_cfg, abs_eta: tuple[float, float], n:
 def atlas_phi_band(particle: str, depth_x0: np.ndarray) -> np.ndarray:
     """ATLAS's energy between 5 and 7 φ cells (3 η cells, all layers) at |η| = 0.3125: ooc(3×5) − ooc(3×7) [%]
     of ``ele35``/``ele37`` or ``gam35_unconv``/``gam37_unconv`` [S4]."""
-    tab = ATLAS_OOC_ELECTRON if particle == "electron" else ATLAS_OOC
+    tab = {"electron": ATLAS_OOC_ELECTRON, "photon_unconv": ATLAS_OOC}[particle]
     x = np.asarray(depth_x0, float)
     (a1, a2, a3), (b1, b2, b3) = tab[(3, 5)][0.3125], tab[(3, 7)][0.3125]
     return (a1 - b1) + (a2 - b2) * x + (a3 - b3) * x * x
@@ -158,10 +157,9 @@ def window_energies(params, t0: np.ndarray, bounds: list[float], abs_eta: float,
     t = np.linspace(bounds[0], bounds[3], n_depth + 1)
     t = 0.5 * (t[1:] + t[:-1])  # depth midpoints [X0 from the IP]
     dt = (bounds[3] - bounds[0]) / n_depth
-    tau = t[None, :] - t0[:, None]
-    started = tau > 0
-    tau = np.where(started, tau, 1e-6)
-    w = np.where(started, _density_2d(params, tau), 0.0) * dt
+    depths = np.broadcast_to(t, (t0.shape[0], t.size))
+    w = shower.profile_density(params, t0, depths) * dt  # 0 before each shower's start
+    tau = np.maximum(depths - t0[:, None], 1e-6)  # the radial profile is used only where w > 0
     r_c, r_t, p = shower.radial_params(params, tau * params.tau_scale[:, None])
     layer = np.where(t < bounds[1], geo.LAYER_L1, np.where(t < bounds[2], geo.LAYER_L2, geo.LAYER_L3))
     radius = np.array([float(geo.barrel_radius(int(k), np.array(abs_eta))) for k in layer])
@@ -185,14 +183,6 @@ def window_energies(params, t0: np.ndarray, bounds: list[float], abs_eta: float,
         out[(n_eta, n_phi)] = box.sum(1)
         out[(n_eta, n_phi, "l2")] = box[:, mid].sum(1)
     return out
-
-
-def _density_2d(params, tau: np.ndarray) -> np.ndarray:
-    """(s, k) gamma density 1/E dE/dt (1/X0) at per-shower depths ``tau`` (s, k) from each shower's start."""
-    from scipy.special import gammaln
-
-    a, b = params.alpha[:, None], params.beta[:, None]
-    return np.exp((a - 1) * np.log(b * tau) - b * tau - gammaln(a)) * b
 
 
 def photon_point(det, abs_eta: float, e_gev: float, n: int, rng: np.random.Generator) -> dict:

@@ -202,12 +202,15 @@ def size(cfg) -> int:
     return int(s.get("n_lateral", 3000)) if hasattr(s, "get") else 3000
 
 
-def overrides(c, particle: str, extra=()) -> list[str]:
+def overrides(c, particle: str, extra=(), mu: float | None = None, abs_eta: tuple[float, float] | None = None) -> list[str]:
+    """Simulation overrides of the section's samples (config block ``c``); ``mu`` and ``abs_eta`` = (lo, hi)
+    replace the block's ⟨μ⟩ and its |η| range 0 … ``abs_eta_max``."""
     et_min, et_max = float(c.get("et_min", 20)), float(c.get("et_max", 50))
+    lo, hi = abs_eta if abs_eta is not None else (0.0, float(c.get("abs_eta_max", 0.8)))
+    mu = float(c.get("mu", 40)) if mu is None else float(mu)
     return [
         f"particle={particle}", "gun.spectrum=flat_et", f"gun.e_min={et_min:g}", f"gun.e_max={et_max:g}",
-        "gun.abs_eta_min=0", f"gun.abs_eta_max={float(c.get('abs_eta_max', 0.8)):g}",
-        f"mu={float(c.get('mu', 40)):g}", "pileup.mu_rel_sigma=0", *list(extra),
+        f"gun.abs_eta_min={lo:g}", f"gun.abs_eta_max={hi:g}", f"mu={mu:g}", "pileup.mu_rel_sigma=0", *list(extra),
     ]  # fmt: skip
 
 
@@ -287,7 +290,7 @@ def run(v) -> None:
     for k, particle in enumerate(p for p in wc.get("particles", []) if p in per):
         widths = {"mu": float(core_width(per[particle][1]["r_eta"]))}
         for j, (key, more) in enumerate((("mu0", []), ("mu0_no_noise", ["+detector.readout.elec_noise_scale=0"]))):
-            cfg0 = compose_config([o for o in overrides(c, str(particle), extra) if not o.startswith("mu=")] + ["mu=0"] + more)
+            cfg0 = compose_config(overrides(c, str(particle), extra + more, mu=0.0))
             d0 = simulate_windows(cfg0, n, int(v.cfg.seed) + 7100 + 10 * k + j, int(c.get("batch", 1000)))
             sh0 = lateral_shapes(d0["l2_window_e"], d0["l2_window_eta"], d0["cluster_eta"], d0["l2_window_valid"])
             widths[key] = float(core_width(sh0["r_eta"]))

@@ -25,7 +25,6 @@ section lies in the profile, not in the cells, the clustering or the readout.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
 from calo_calib.simulation import geometry, shower
 from calo_calib.simulation.knobs import knob
@@ -49,8 +48,8 @@ def _params(media, medium: int, e_gev: float, n: int, rng: np.random.Generator, 
 
 def _density(params: shower.ShowerParams, t: np.ndarray) -> np.ndarray:
     """(s, k) longitudinal density 1/E dE/dt (1/X0) at depths ``t`` (k,) from each shower's start."""
-    a, b = params.alpha[:, None], params.beta[:, None]
-    return np.exp((a - 1) * np.log(b * t[None, :]) - b * t[None, :] - gammaln(a)) * b
+    n = params.alpha.shape[0]
+    return shower.profile_density(params, np.zeros(n), np.broadcast_to(np.asarray(t, float), (n, np.size(t))))
 
 
 def containment(media, medium: int, e_gev: float, radii_rm, rng: np.random.Generator, log_sigma: float = 0.0,

@@ -58,7 +58,7 @@ def ws3_and_position(table) -> tuple[np.ndarray, np.ndarray]:
     from calo_calib.data.cell_segments import flatten_cells
     from calo_calib.data.shower_shapes import CLUSTER_COLUMNS, shower_shape_cell_columns
     from calo_calib.data.shower_shapes_middle import middle_shapes
-    from calo_calib.data.shower_shapes_strips import strip_profile
+    from calo_calib.data.shower_shapes_strips import profile_maximum, profile_width, strip_profile
 
     cells, seg = flatten_cells(table, shower_shape_cell_columns(False))
     n = table.num_rows
@@ -72,33 +72,25 @@ def ws3_and_position(table) -> tuple[np.ndarray, np.ndarray]:
     if prof is None:
         return np.zeros(0), np.zeros(0)
     p, c = prof.P, prof.C
-    slots = np.arange(p.shape[1])
-    kmax = np.argmax(np.where(c, p, -np.inf), axis=1)
-    rows = np.arange(n)
-    good = c.any(axis=1) & (p[rows, kmax] > 0)
-    rel = slots[None, :] - kmax[:, None]
+    kmax, _, good, rel = profile_maximum(prof)
     in3 = c & (np.abs(rel) <= 1)
-    w3 = np.where(in3, p, 0.0)
-    s0, s2 = w3.sum(1), (w3 * rel * rel).sum(1)
-    ws3 = np.sqrt(np.maximum(s2, 0.0) / np.where(s0 > 0, s0, 1.0))
-    slot_eta = prof.ref[:, None] + (slots[None, :] - prof.off) * prof.deta1[:, None]
+    ws3 = profile_width(p, in3, rel, good)
+    slot_eta = prof.slot_eta()
     wb = np.where(c & (np.abs(rel) <= BARYCENTRE_HALF_STRIPS), np.maximum(p, 0.0), 0.0)
     eta_bary = (wb * slot_eta).sum(1) / np.where(wb.sum(1) > 0, wb.sum(1), 1.0)
-    u = relative_position(eta_bary, slot_eta[rows, kmax], prof.deta1)
-    ok = good & (s0 > 0) & np.isfinite(u)
+    u = relative_position(eta_bary, slot_eta[np.arange(n), kmax], prof.deta1)
+    ok = good & (np.where(in3, p, 0.0).sum(1) > 0) & np.isfinite(u)
     return ws3[ok], u[ok]
 
 
 def measure(particle: str, c, n: int, seed: int, extra: list[str]) -> dict:
     """Fit of w_s3 = a + b u² for ``n`` clusters of ``particle`` (config block ``c``, overrides ``extra``)."""
     from calo_calib.simulation import compose_config, simulate_table
+    from calo_calib.validation.samples import fixed_overrides
 
     lo, hi = (float(x) for x in c.get("abs_eta", [0.2, 0.7]))
-    overrides = [
-        f"particle={particle}", "gun.spectrum=fixed", f"gun.e_min={float(c.get('e', 40)):g}", "gun.e_max=1000",
-        f"gun.abs_eta_min={lo:g}", f"gun.abs_eta_max={hi:g}", f"mu={float(c.get('mu', 0)):g}", "pileup.mu_rel_sigma=0",
-    ] + list(extra)  # fmt: skip
-    ws3, u = ws3_and_position(simulate_table(compose_config(overrides), n, seed))
+    overrides = fixed_overrides(particle, float(c.get("e", 40)), (lo + hi) / 2, (hi - lo) / 2, float(c.get("mu", 0)))
+    ws3, u = ws3_and_position(simulate_table(compose_config(overrides + list(extra)), n, seed))
     a, b, b_err = fit_quadratic(u, ws3)
     return {"particle": particle, "overrides": list(extra), "n": int(ws3.size), "intercept": a, "slope": b, "slope_err": b_err,
             "mean": float(np.mean(ws3)), "mean_err": float(np.std(ws3) / np.sqrt(max(ws3.size, 1)))}  # fmt: skip

@@ -228,3 +228,21 @@ def test_unconverted_photons_shower_later_than_electrons(electrons_50_noiseless,
     assert shift > 4 * np.hypot(s_e, s_g), f"photon - electron depth = {shift:.3f} X0"
     assert shift < 9.0 / 7.0 + 0.5, f"photon - electron depth = {shift:.3f} X0 (card: 9/7 X0 later start)"
     assert ps_g < ps_e, "photons should deposit less in the presampler than electrons"
+
+
+def test_profile_density_on_a_depth_grid_matches_the_per_shower_form_and_integrates_to_the_cumulative():
+    from calo_calib.simulation import compose_config
+    from calo_calib.simulation.shower import accordion_media, cumulative, profile_density
+
+    media = accordion_media(compose_config([]).detector.accordion)
+    n = 50
+    p = longitudinal_params(np.full(n, 40.0), np.zeros(n, int), media, np.random.default_rng(2), 0.1)
+    t0 = np.linspace(1.0, 3.0, n)
+    t = np.linspace(0.0, 40.0, 4001)
+    grid = profile_density(p, t0, np.broadcast_to(t, (n, t.size)))
+    for k in (0, 1000, 2500):  # a column of the grid is the (s,) form at that depth
+        np.testing.assert_allclose(grid[:, k], profile_density(p, t0, np.full(n, t[k])))
+    assert np.all(grid[t[None, :] <= t0[:, None]] == 0.0)  # nothing before each shower's start
+    # the integral up to 20 X0 is the gamma cumulative (trapezoid on a 0.01 X0 grid)
+    upto = t <= 20.0
+    np.testing.assert_allclose(np.trapezoid(grid[:, upto], t[upto], axis=1), cumulative(p, t0, np.full(n, 20.0)), atol=2e-4)

@@ -293,6 +293,8 @@ def test_transcribed_calibration_hit_coefficients_leave_less_outside_a_wider_win
 
 
 def test_window_energies_grow_with_the_window_and_hold_the_whole_profile():
+    from omegaconf import OmegaConf
+
     from calo_calib.simulation import compose_config, shower
     from calo_calib.validation import calib_hits as CH
     from calo_calib.validation.longitudinal import layer_boundaries
@@ -302,8 +304,6 @@ def test_window_energies_grow_with_the_window_and_hold_the_whole_profile():
     rng = np.random.default_rng(3)
     n = 200
     params = shower.longitudinal_params(np.full(n, 50.0), np.zeros(n, int), media, rng, 0.1, 1.0, 1.0)
-    from omegaconf import OmegaConf
-
     bounds = [float(b) for b in layer_boundaries(OmegaConf.to_container(det, resolve=True), 0.3)]
     t0 = np.full(n, bounds[0] - 2.0)
     centre = CH.window_energies(params, t0, bounds, 0.3, np.zeros((n, 2)), windows=((3, 5), (3, 7), (7, 7), (41, 41)))
@@ -406,6 +406,8 @@ def test_phi_band_of_the_calibration_hits_and_of_the_simulated_middle_window():
     x = np.array([12.0, 13.0, 14.0])
     band = CH.atlas_ooc((3, 5), 0.3125, x) - CH.atlas_ooc((3, 7), 0.3125, x)
     np.testing.assert_allclose(CH.atlas_phi_band("photon_unconv", x), band)
+    with pytest.raises(KeyError):  # no silent fallback to another particle's coefficients
+        CH.atlas_phi_band("photon_conv", x)
     assert np.all((CH.atlas_phi_band("electron", x) > 0) & (CH.atlas_phi_band("electron", x) < 2))
     lateral_cfg = OmegaConf.create({"et_min": 20, "et_max": 50, "batch": 200})
     r = CH.middle_phi_band("photon_unconv", lateral_cfg, (0.3, 0.325), 150, 3)
