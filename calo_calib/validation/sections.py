@@ -29,6 +29,7 @@ MODULES = (
     "calo_calib.validation.lever_arm",
     "calo_calib.validation.calib_hits",
     "calo_calib.validation.strip_position",
+    "calo_calib.validation.front_energy",
 )
 SUMMARIES = {"shower_shapes": "calo_calib.validation.shower_shapes:summarise"}
 SIZE_KEYS = ("n_shapes", "n_pu_scan", "n_lateral", "n_upstream")

@@ -412,3 +412,46 @@ def test_phi_band_of_the_calibration_hits_and_of_the_simulated_middle_window():
     lateral_cfg = OmegaConf.create({"et_min": 20, "et_max": 50, "batch": 200})
     r = CH.middle_phi_band("photon_unconv", lateral_cfg, (0.3, 0.325), 150, 3)
     assert r["n"] == 150 and 0.0 < r["band_5_7"] < 3.0 and 0.9 < r["r_phi_mean"] < 1.0
+
+
+# --- the energy in front of the accordion against ATLAS's calibration hits (front_energy.py) ------------
+def test_front_energy_coefficients_evaluate_as_athena_does():
+    from calo_calib.validation import front_energy as FE
+
+    # barrel, unconverted photons at |eta| = 0.3125, E = 100 GeV, by hand from the [S4] row
+    assert FE.atlas_offset("photon_unconv", 0.3125, 100.0) == pytest.approx(6.6324 + 1.2384 * 100 - 5.6390e-4 * 1e4)
+    assert FE.atlas_slope("photon_unconv", 0.3125, 100.0) == pytest.approx(0.75383 * np.log(100.0) ** 0.33520 - 2.0882e-3 * 10)
+    # end-cap: the other forms, with E clamped at 20 GeV
+    assert FE.atlas_offset("electron", 1.6125, 100.0) == pytest.approx(1742.7 + 6.6619 * 100 - 10.834 * 10)
+    assert FE.atlas_slope("electron", 1.6125, 100.0) == pytest.approx(1.6835 - 0.11118 * np.log(100.0) + 3.4760e-3 * 10)
+    assert FE.atlas_offset("electron", 1.6125, 5.0) == FE.atlas_offset("electron", 1.6125, 20.0)
+    for particle in FE.ATLAS_OFFSET:
+        assert FE.ATLAS_OFFSET[particle].keys() == FE.ATLAS_SLOPE[particle].keys()
+        for eta in FE.ATLAS_OFFSET[particle]:
+            off = FE.atlas_offset(particle, eta, np.array([25.0, 100.0]))
+            slope = FE.atlas_slope(particle, eta, np.array([25.0, 100.0]))
+            # a front energy of 0-8 % of E at E_PS = 0 (a misplaced exponent would not be), about one front MeV per PS MeV
+            assert np.all((off > 0) & (off < 0.08 * np.array([25e3, 100e3]) + 400)), (particle, eta, off)
+            assert np.all((slope > 0.8) & (slope < 1.6)), (particle, eta, slope)
+
+
+def test_fit_line_recovers_a_known_line():
+    from calo_calib.validation.front_energy import fit_line
+
+    x = np.linspace(0.0, 3000.0, 50)
+    r = fit_line(x, 120.0 + 0.45 * x)
+    assert r["a"] == pytest.approx(120.0) and r["b"] == pytest.approx(0.45) and r["rms"] == pytest.approx(0.0, abs=1e-9)
+    assert r["r2"] == pytest.approx(1.0)
+    noisy = fit_line(x, 120.0 + 0.45 * x + np.random.default_rng(0).normal(0.0, 30.0, x.size))
+    assert abs(noisy["a"] - 120.0) < 4 * noisy["a_err"] and noisy["rms"] == pytest.approx(30.0, rel=0.3)
+
+
+def test_front_point_on_simulated_photons():
+    from calo_calib.validation import front_energy as FE
+
+    r = FE.front_point("photon_unconv", 1.2125, 100.0, 200, 5)
+    assert 0 < r["n"] <= 200  # the clusters reconstructed as unconverted
+    assert 0.0 < r["front_pct"] < 10.0 and r["b"] > 0.0 and r["rms"] > 0.0
+    assert r["atlas_offset"] == pytest.approx(float(FE.atlas_offset("photon_unconv", 1.2125, r["e_acc"])))
+    assert 90.0 < r["e_acc"] < 101.0  # GeV: the truth accordion energy of a 100 GeV photon
+    assert r["a_pct"] == pytest.approx(r["a"] / 1e3)  # MeV of a 100 GeV photon in percent

@@ -61,6 +61,7 @@ def test_validate_quick(tmp_path):
         "The upstream lever arm and the strip widths (toy cascade; diagnosis)",
         "Out-of-cone energy against ATLAS's calibration hits (Geant4; diagnosis)",
         "The strip width w_s3 against the impact position in the strip (egammaqweta1c; diagnosis)",
+        "Energy in front of the accordion against ATLAS's calibration hits (Geant4; diagnosis)",
     ):
         assert section in readme, section
     for png in EXPECTED_PNGS:
