@@ -213,6 +213,13 @@ def merge(parts: list[dict]) -> dict:
     return data
 
 
+def collect(samples: list[Sample], parts: dict[int, list]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """({key: data}, {key: simulation config}) of the finished jobs ``parts`` (by sample index), in the
+    order of ``samples``: the workers finish in any order, the report's rows must not follow it."""
+    order = sorted(parts)
+    return {samples[si].key: merge(parts[si]) for si in order}, {samples[si].key: parts[si][0]["cfg"] for si in order}
+
+
 def generate(samples: list[Sample], seed: int, workers: int) -> tuple[dict[str, dict], dict[str, dict], float]:
     """Run all samples; returns ({key: data}, {key: simulation config}, total simulation seconds)."""
     jobs = chunks(samples, seed)
@@ -238,8 +245,7 @@ def generate(samples: list[Sample], seed: int, workers: int) -> tuple[dict[str, 
                 f"({res['n'] / max(res['seconds'], 1e-9):6.0f}/s)  total {done_n}/{n_total}, {el:6.1f} s elapsed",
                 flush=True,
             )
-    data = {samples[si].key: merge(parts) for si, parts in results.items()}
-    cfgs = {samples[si].key: parts[0]["cfg"] for si, parts in results.items()}
+    data, cfgs = collect(samples, results)
     return data, cfgs, sim_seconds
 
 
@@ -252,6 +258,4 @@ def generate_inline(samples: list[Sample], seed: int) -> tuple[dict[str, dict], 
     for job in chunks(samples, seed):
         res = run_job(job)
         parts.setdefault(res["sample"], []).append(res)
-    data = {samples[si].key: merge(p) for si, p in parts.items()}
-    cfgs = {samples[si].key: p[0]["cfg"] for si, p in parts.items()}
-    return data, cfgs
+    return collect(samples, parts)

@@ -33,6 +33,18 @@ def test_merge_keeps_part_order():
     assert m["x"].tolist() == [1, 2, 3] and m["_cells"]["cell_e"].tolist() == [0.1, 0.2, 0.3]
 
 
+def test_collect_follows_the_sample_order_not_the_finishing_order():
+    smp = [S.Sample("a", "g", ["x"], 3), S.Sample("b", "g", ["y"], 3), S.Sample("c", "g", ["z"], 3)]
+
+    def part(i, part_no, values):
+        return {"sample": i, "part": part_no, "cfg": {"key": smp[i].key}, "data": {"x": np.array(values)}}
+
+    finished = {2: [part(2, 0, [7])], 0: [part(0, 1, [2]), part(0, 0, [1])], 1: [part(1, 0, [5])]}  # any order
+    data, cfgs = S.collect(smp, finished)
+    assert list(data) == ["a", "b", "c"] and list(cfgs) == ["a", "b", "c"]
+    assert data["a"]["x"].tolist() == [1, 2] and cfgs["c"] == {"key": "c"}
+
+
 def test_build_samples_quick():
     from calo_calib.validate import compose_validate_config
 
