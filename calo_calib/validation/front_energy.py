@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calo_calib.validation.common import INFO
+from calo_calib.validation.common import INFO, PAL, tag
 
 SECTION = "Energy in front of the accordion against ATLAS's calibration hits (Geant4; diagnosis)"
 SRC = "[S4] athena CaloSwCalibHitsCalibration_v9.py, CaloSwCalHitsEfront_{offset,slope}_v9_{ele,gam_unconv} (Geant4, GEO-18, 2011)"
@@ -130,6 +130,29 @@ def _add_row(v, r: dict, label: str, tail: str) -> None:
     )  # fmt: skip
 
 
+def _plot(v, out: list[dict]) -> None:
+    """front_energy.png: per particle, the simulated intercept and mean front energy against ATLAS's
+    WpsOff versus |η| (percent of E), one colour per energy; the probes are left out."""
+    nominal = [r for r in out if "material_scale" not in r]
+    particles = list(dict.fromkeys(r["particle"] for r in nominal))
+    fig, axes = v.plt.subplots(1, len(particles), figsize=(7.5 * len(particles), 5.5), squeeze=False)
+    for ax, particle in zip(axes[0], particles):
+        rows = [r for r in nominal if r["particle"] == particle]
+        for k, e in enumerate(sorted({r["e"] for r in rows})):
+            pts = sorted((r for r in rows if r["e"] == e), key=lambda r: r["abs_eta"])
+            eta = np.array([r["abs_eta"] for r in pts])
+            ax.plot(eta, [r["atlas_offset_pct"] for r in pts], "s-", color=PAL[k], label=f"ATLAS Geant4 WpsOff, {e:g} GeV")
+            ax.errorbar(eta, [r["a_pct"] for r in pts], yerr=[r["a_err"] * 100.0 / (r["e"] * 1e3) for r in pts],
+                        fmt="o", color=PAL[k], mfc="none", label=f"simulated intercept a, {e:g} GeV")  # fmt: skip
+            ax.plot(eta, [r["front_pct"] for r in pts], ":", color=PAL[k], label=f"simulated mean front energy, {e:g} GeV")
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel("|η|")
+        ax.set_ylabel("energy in front of the accordion [% of E]")
+        ax.legend(fontsize=9, loc="upper left")
+        tag(ax, particle.replace("_", " ") + r", $\langle\mu\rangle$ = 0", "lower right", fontsize=11)
+    v.fig(SECTION, "front_energy.png", fig)
+
+
 def run(v) -> None:
     """Add one row per (particle, |η|, E) point to the :class:`~calo_calib.validation.report.Validation` ``v``."""
     c = v.cfg.get("front_energy", {})
@@ -166,6 +189,7 @@ def run(v) -> None:
            "slope is the one at E_PS = 0 (the file's quadratic term vanishes there). "
            "Photons: the clusters reconstructed as unconverted.")  # fmt: skip
     v.results["front_energy"] = out
+    _plot(v, out)
 
 
 def samples(cfg) -> list:

@@ -28,6 +28,7 @@ EXPECTED_PNGS = (
     "shower_shapes_vs_mu.png",
     "pileup_scan_electron.png",
     "upstream_substructure.png",
+    "front_energy.png",
 )
 
 
