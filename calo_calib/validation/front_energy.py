@@ -184,8 +184,8 @@ def run(v) -> None:
            "(electronic noise included, as in ATLAS's fit). ATLAS's WpsOff and WpsSlo are evaluated at the clusters' mean "
            "truth accordion energy (ATLAS's E is the calibrated accordion energy). a against WpsOff does not depend on "
            "the presampler's EM scale; b against WpsSlo does. ATLAS's mean front energy is at least WpsOff (E_PS ≥ 0 and "
-           "WpsSlo > 0). ATLAS's WpsOff grows linearly with E by about the same fraction for electrons and photons "
-           "(backscatter from the accordion shower would); the simulated intercept does not. In the end-cap the "
+           "WpsSlo > 0). ATLAS's WpsOff grows linearly with E by a similar fraction of E for electrons and photons (within "
+           "a factor 2 at each |η|; backscatter from the accordion shower would); the simulated intercept does not. In the end-cap the "
            "slope is the one at E_PS = 0 (the file's quadratic term vanishes there). "
            "Photons: the clusters reconstructed as unconverted.")  # fmt: skip
     v.results["front_energy"] = out
