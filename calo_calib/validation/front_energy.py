@@ -32,7 +32,7 @@ import numpy as np
 from calo_calib.validation.common import INFO, PAL, tag
 
 SECTION = "Energy in front of the accordion against ATLAS's calibration hits (Geant4; diagnosis)"
-SRC = "[S4] athena CaloSwCalibHitsCalibration_v9.py, CaloSwCalHitsEfront_{offset,slope}_v9_{ele,gam_unconv} (Geant4, GEO-18, 2011)"
+SRC = "[S4] athena CaloSwCalibHitsCalibration_v9.py, CaloSwCalHitsEfront_{offset,slope}_v9_{ele,gam_unconv,gam_conv} (Geant4, GEO-18, 2011)"
 SEED_OFFSET = 10100
 # (o1, o2, o3) of WpsOff [MeV, E in GeV] and (s1, s2, s3) of WpsSlo, by particle and |η| bin centre [S4].
 ATLAS_OFFSET = {
@@ -41,9 +41,12 @@ ATLAS_OFFSET = {
     "photon_unconv": {0.3125: (6.6324, 1.2384, -5.6390e-4), 0.6125: (-30.030, 2.2560, -1.1404e-3),
                       0.9125: (86.198, 3.5436, -1.2556e-3), 1.2125: (124.10, 9.2028, -3.7618e-3)},
 }  # fmt: skip
+ATLAS_OFFSET["photon_conv"] = {0.3125: (577.85, 0.47362, 3.2834e-4), 0.6125: (689.85, 1.2430, 1.9069e-4),
+                               0.9125: (1173.3, 0.26937, 3.0679e-3), 1.2125: (1952.0, 5.2546, 2.4139e-3)}  # fmt: skip
 # the end-cap bin 1.6125 (bin 64), its own functional forms (see the module docstring)
 ATLAS_OFFSET["electron"][1.6125] = (1742.7, 6.6619, -10.834)
 ATLAS_OFFSET["photon_unconv"][1.6125] = (77.691, 6.0400, -29.135)
+ATLAS_OFFSET["photon_conv"][1.6125] = (3116.4, 10.654, -149.28)
 ENDCAP = (1.55, 1.8)
 ATLAS_SLOPE = {
     "electron": {0.3125: (0.61270, 0.44875, -6.9061e-3), 0.6125: (0.66097, 0.39135, -5.2188e-3),
@@ -51,11 +54,17 @@ ATLAS_SLOPE = {
     "photon_unconv": {0.3125: (0.75383, 0.33520, -2.0882e-3), 0.6125: (1.0738, 0.048892, 6.7152e-3),
                       0.9125: (0.98817, 0.16212, -7.1556e-4), 1.2125: (1.0399, 0.080461, 1.9336e-3)},
 }  # fmt: skip
+ATLAS_SLOPE["photon_conv"] = {0.3125: (0.44071, 0.63668, -8.3653e-3), 0.6125: (0.51459, 0.53881, -7.2323e-3),
+                              0.9125: (0.76516, 0.40242, -1.1621e-2), 1.2125: (0.68445, 0.43127, -1.1348e-2),
+                              1.6125: (1.0736, 3.6035e-3, -4.2385e-3)}  # fmt: skip
 ATLAS_SLOPE["electron"][1.6125] = (1.6835, -0.11118, 3.4760e-3)
 ATLAS_SLOPE["photon_unconv"][1.6125] = (1.5971, -0.13650, 1.1713e-2)
-# chi2/NDF of the fits in the file: the photon offsets 9-52 and slopes 2-19, the electron offsets
-# 1,400-52,000 (a line is a poor model of the electrons' front energy), the electron slopes 4-9.
-FIT_QUALITY = {"electron": "electron offset fits chi2/NDF 1,400–52,000 in [S4]", "photon_unconv": "photon fits chi2/NDF 2–52 in [S4]"}
+# chi2/NDF of the file's fits at the five bins used: a line is a poor model of the electrons' front energy.
+FIT_QUALITY = {
+    "electron": "[S4] fits χ²/NDF 1,400–261,000 (offsets), 1.7–9.3 (slopes) at these bins",
+    "photon_unconv": "[S4] fits χ²/NDF 9–88 (offsets), 2–19 (slopes) at these bins",
+    "photon_conv": "[S4] fits χ²/NDF 3.7–4.7 (offsets), 3.8–5.8 (slopes) at these bins",
+}
 
 
 def atlas_offset(particle: str, abs_eta: float, e_gev: np.ndarray) -> np.ndarray:
@@ -92,7 +101,7 @@ def front_point(particle: str, abs_eta: float, e_gev: float, n: int, seed: int, 
     """Simulate ``n`` clusters of ``particle`` at ``e_gev`` [GeV], |η| = ``abs_eta`` ± 0.0125 (the [S4] bin),
     ⟨μ⟩ = 0; fit their truth front energy on E_PS and evaluate ATLAS's at their mean accordion energy.
 
-    Photons keep the clusters reconstructed as unconverted (ATLAS's ``gam_unconv`` sample). Energies of
+    Photons keep the clusters reconstructed as ``particle`` (ATLAS's ``gam_unconv`` / ``gam_conv`` samples). Energies of
     the result in MeV, ``*_pct`` in percent of ``e_gev``.
     """
     from calo_calib.simulation import compose_config, simulate_table
@@ -163,7 +172,7 @@ def run(v) -> None:
     etas = [0.3125, 1.2125] if v.cfg.quick else [float(x) for x in c.get("abs_eta", [0.3125, 0.6125, 0.9125, 1.2125, 1.6125])]
     energies = [100.0] if v.cfg.quick else [float(x) for x in c.get("energies", [25, 100])]
     out = []
-    for k, particle in enumerate(c.get("particles", ["photon_unconv", "electron"])):
+    for k, particle in enumerate(c.get("particles", ["photon_unconv", "electron", "photon_conv"])):
         for j, abs_eta in enumerate(etas):
             for i, e in enumerate(energies):
                 r = front_point(particle, abs_eta, e, n, int(v.cfg.seed) + SEED_OFFSET + 100 * k + 10 * j + i, extra)
@@ -184,10 +193,10 @@ def run(v) -> None:
            "(electronic noise included, as in ATLAS's fit). ATLAS's WpsOff and WpsSlo are evaluated at the clusters' mean "
            "truth accordion energy (ATLAS's E is the calibrated accordion energy). a against WpsOff does not depend on "
            "the presampler's EM scale; b against WpsSlo does. ATLAS's mean front energy is at least WpsOff (E_PS ≥ 0 and "
-           "WpsSlo > 0). ATLAS's WpsOff grows linearly with E by a similar fraction of E for electrons and photons (within "
-           "a factor 2 at each |η|; backscatter from the accordion shower would); the simulated intercept does not. In the end-cap the "
+           "WpsSlo > 0). ATLAS's WpsOff grows with E (as backscatter from the accordion shower would), the simulated "
+           "intercept does not. In the end-cap the "
            "slope is the one at E_PS = 0 (the file's quadratic term vanishes there). "
-           "Photons: the clusters reconstructed as unconverted.")  # fmt: skip
+           "Photons: the clusters reconstructed as unconverted (photon_unconv) or converted (photon_conv).")  # fmt: skip
     v.results["front_energy"] = out
     _plot(v, out)
 
