@@ -24,6 +24,7 @@ __all__ = [
     "IQR_TO_SIGMA",
     "apply_linear_calibration",
     "bootstrap_error",
+    "fit_line",
     "fit_linear_calibration",
     "iqr",
     "median_response",
@@ -106,6 +107,22 @@ def fit_linear_calibration(X, y, intercept: bool = True) -> tuple[np.ndarray, fl
     if intercept:
         return coef[:-1], float(coef[-1])
     return coef, 0.0
+
+
+def fit_line(x, y) -> dict[str, float]:
+    """Least-squares straight line y = a + b x with the diagnostics the report quotes.
+
+    Returns ``a``, ``b``, their standard errors ``a_err``, ``b_err`` (from the residuals, n − 2
+    degrees of freedom), the residual RMS ``rms`` (units of y) and ``r2``, the fraction of the
+    variance of y that the line explains. For y = a + b u² pass x = u².
+    """
+    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    A = np.column_stack([np.ones(x.size), x])
+    (a, b), *_ = np.linalg.lstsq(A, y, rcond=None)
+    resid = y - (a + b * x)
+    cov = np.linalg.inv(A.T @ A) * float(resid @ resid) / max(x.size - 2, 1)
+    return {"a": float(a), "b": float(b), "a_err": float(np.sqrt(cov[0, 0])), "b_err": float(np.sqrt(cov[1, 1])),
+            "rms": float(np.sqrt(np.mean(resid**2))), "r2": float(1.0 - np.var(resid) / np.var(y))}  # fmt: skip
 
 
 def apply_linear_calibration(X, weights, c: float = 0.0) -> np.ndarray:

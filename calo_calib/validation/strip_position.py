@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from calo_calib.validation.common import INFO
+from calo_calib.validation.metrics import fit_line
 
 SECTION = "The strip width w_s3 against the impact position in the strip (egammaqweta1c; diagnosis)"
 SRC = "[S] athena egammaqweta1c.cxx: w_s3 − 0.76 u² at |η| < 1.0 (fitted to ATLAS simulation [R])"
@@ -38,15 +39,6 @@ def relative_position(eta: np.ndarray, eta_cell: np.ndarray, pitch: np.ndarray) 
     ``eta_cell`` in units of the strip ``pitch``, folded into [−0.5, 0.5) (0 at the centre)."""
     pos = np.abs(np.asarray(eta, float) - np.asarray(eta_cell, float) - np.asarray(pitch, float) / 2.0)
     return np.fmod(pos, pitch) / pitch - 0.5
-
-
-def fit_quadratic(u: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares (a, b) of w = a + b u², and the standard error of b (from the residuals)."""
-    a_mat = np.column_stack([np.ones(u.size), u * u])
-    (a, b), *_ = np.linalg.lstsq(a_mat, w, rcond=None)
-    resid = w - a_mat @ np.array([a, b])
-    cov = np.linalg.inv(a_mat.T @ a_mat) * float(resid @ resid) / max(u.size - 2, 1)
-    return float(a), float(b), float(np.sqrt(cov[1, 1]))
 
 
 def ws3_and_position(table) -> tuple[np.ndarray, np.ndarray]:
@@ -91,8 +83,9 @@ def measure(particle: str, c, n: int, seed: int, extra: list[str]) -> dict:
     lo, hi = (float(x) for x in c.get("abs_eta", [0.2, 0.7]))
     overrides = fixed_overrides(particle, float(c.get("e", 40)), (lo + hi) / 2, (hi - lo) / 2, float(c.get("mu", 0)))
     ws3, u = ws3_and_position(simulate_table(compose_config(overrides + list(extra)), n, seed))
-    a, b, b_err = fit_quadratic(u, ws3)
-    return {"particle": particle, "overrides": list(extra), "n": int(ws3.size), "intercept": a, "slope": b, "slope_err": b_err,
+    fit = fit_line(u * u, ws3)  # w_s3 = a + b u²
+    return {"particle": particle, "overrides": list(extra), "n": int(ws3.size), "intercept": fit["a"], "slope": fit["b"],
+            "slope_err": fit["b_err"],
             "mean": float(np.mean(ws3)), "mean_err": float(np.std(ws3) / np.sqrt(max(ws3.size, 1)))}  # fmt: skip
 
 

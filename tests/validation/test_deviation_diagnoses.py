@@ -1,5 +1,6 @@
 """The diagnosis sections of the validation: resolution put-back, pile-up granularity, ΔE noise toy, f1/f3 tail,
-strip cross-talk and the per-point fit against a global BDT."""
+strip cross-talk, the per-point fit against a global BDT, the lever arm, w_s3 against the strip position
+and the R_η width conditions (the calibration-hit sections: ``test_calibration_hits.py``)."""
 
 from __future__ import annotations
 
@@ -277,72 +278,6 @@ def test_probe_rows_name_the_material_scale_and_the_detector_variant():
     assert set(got) == {"x1.5", "material_phi"} and got["material_phi"]["scale"] is None
 
 
-# --- out-of-cone energy against ATLAS's calibration hits (calib_hits.py) ---------------------------------
-
-
-def test_transcribed_calibration_hit_coefficients_leave_less_outside_a_wider_window():
-    from calo_calib.validation import calib_hits as CH
-
-    x = np.linspace(10.0, 18.0, 9)  # shower depths of photons in the barrel [X0]
-    for abs_eta in CH.ATLAS_OOC[(3, 5)]:
-        ooc35, ooc37 = CH.atlas_ooc((3, 5), abs_eta, x), CH.atlas_ooc((3, 7), abs_eta, x)
-        assert np.all(ooc37 > 0) and np.all(ooc35 > ooc37), abs_eta
-        assert np.all(ooc35 < 10.0), abs_eta  # a few percent of the in-cluster energy
-    # the hand-evaluated polynomial of the |eta| = 0.3125 bin at X = 14 X0
-    assert CH.atlas_ooc((3, 7), 0.3125, np.array([14.0]))[0] == pytest.approx(1.2164 + 0.69209 * 14 - 0.034918 * 196)
-
-
-def test_window_energies_grow_with_the_window_and_hold_the_whole_profile():
-    from omegaconf import OmegaConf
-
-    from calo_calib.simulation import compose_config, shower
-    from calo_calib.validation import calib_hits as CH
-    from calo_calib.validation.longitudinal import layer_boundaries
-
-    det = compose_config([]).detector
-    media = shower.accordion_media(det.accordion)
-    rng = np.random.default_rng(3)
-    n = 200
-    params = shower.longitudinal_params(np.full(n, 50.0), np.zeros(n, int), media, rng, 0.1, 1.0, 1.0)
-    bounds = [float(b) for b in layer_boundaries(OmegaConf.to_container(det, resolve=True), 0.3)]
-    t0 = np.full(n, bounds[0] - 2.0)
-    centre = CH.window_energies(params, t0, bounds, 0.3, np.zeros((n, 2)), windows=((3, 5), (3, 7), (7, 7), (41, 41)))
-    edge = CH.window_energies(params, t0, bounds, 0.3, np.full((n, 2), 0.5), windows=((3, 7),))
-    acc = centre["acc"]
-    assert np.all(centre[(3, 5)] < centre[(3, 7)]) and np.all(centre[(3, 7)] < centre[(7, 7)])
-    assert np.all(centre[(41, 41)] <= acc * (1 + 1e-9)) and np.all(centre[(41, 41)] > 0.99 * acc)
-    assert np.allclose(centre["layers"].sum(1), acc)
-    # a shower hitting the corner of its cell leaves more of itself outside the cell-aligned window
-    assert np.mean(edge[(3, 7)] / acc) < np.mean(centre[(3, 7)] / acc)
-
-
-def test_photon_point_reports_consistent_out_of_cone_fractions():
-    from calo_calib.simulation import compose_config
-    from calo_calib.validation import calib_hits as CH
-
-    r = CH.photon_point(compose_config([]).detector, 0.3125, 50.0, 300, np.random.default_rng(5))
-    assert r["3x5"]["sim"] > r["3x7"]["sim"] > 0.0
-    assert 10.0 < r["depth_x0"] < 18.0
-    assert 0.9 < r["r_eta"] < 1.0 and 0.9 < r["r_phi"] < 1.0
-    # moving ATLAS's excess (or deficit) of out-of-cone energy into the R_eta ring lowers (raises) R_eta
-    assert (r["r_eta_lowest"] < r["r_eta"]) == (r["3x7"]["atlas"] > r["3x7"]["sim"])
-    assert r["r_eta_strict"] < min(r["r_eta"], r["r_eta_lowest"])
-
-
-def test_leakage_point_compares_the_truth_leakage_with_the_calibration_hits():
-    from calo_calib.validation import calib_hits as CH
-
-    r = CH.leakage_point("electron", 0.3125, 50.0, 200, 7)
-    assert r["n"] > 150
-    assert 0.0 < r["sim"] < 5.0 and 0.0 < r["atlas"] < 5.0  # percent of the accordion energy
-    assert 9.0 < r["depth_x0"] < 16.0
-    assert r["ratio"] == pytest.approx(r["atlas"] / r["sim"])
-    assert r["f3_scaled"] == pytest.approx(r["f3_median"] * r["ratio"])
-    # the parametrisation at the hand-evaluated depth of 12 X0
-    x = 12.0
-    assert CH.atlas_leak("electron", 0.3125, np.array([x]))[0] == pytest.approx(-0.26134 + 0.055322 * x + 1.3015e-6 * np.exp(x))
-
-
 # --- w_s3 against the impact position in the strip (strip_position.py) ----------------------------------
 
 
@@ -361,12 +296,14 @@ def test_relative_position_follows_athena():
 
 
 def test_quadratic_fit_and_the_interpolated_crossing():
-    from calo_calib.validation.strip_position import ATLAS_SLOPE, fit_quadratic, scale_at_atlas_slope
+    from calo_calib.validation.metrics import fit_line
+    from calo_calib.validation.strip_position import ATLAS_SLOPE, scale_at_atlas_slope
 
     rng = np.random.default_rng(0)
     u = rng.uniform(-0.5, 0.5, 20000)
     w = 0.55 + 0.76 * u**2 + rng.normal(0, 0.05, u.size)
-    a, b, b_err = fit_quadratic(u, w)
+    fit = fit_line(u * u, w)  # w = a + b u²
+    a, b, b_err = fit["a"], fit["b"], fit["b_err"]
     assert a == pytest.approx(0.55, abs=0.003) and abs(b - 0.76) < 4 * b_err < 0.05
     hit = scale_at_atlas_slope(np.array([1.0, 0.5]), np.array([0.3, 0.9]), np.array([0.68, 0.57]))
     f = (ATLAS_SLOPE - 0.3) / 0.6
@@ -376,15 +313,16 @@ def test_quadratic_fit_and_the_interpolated_crossing():
 
 def test_ws3_and_position_on_simulated_clusters():
     from calo_calib.simulation import compose_config, simulate_table
-    from calo_calib.validation.strip_position import fit_quadratic, ws3_and_position
+    from calo_calib.validation.metrics import fit_line
+    from calo_calib.validation.strip_position import ws3_and_position
 
     ov = ["particle=electron", "gun.spectrum=fixed", "gun.e_min=40", "gun.e_max=1000", "gun.abs_eta_min=0.2",
           "gun.abs_eta_max=0.7", "mu=0", "pileup.mu_rel_sigma=0"]  # fmt: skip
     ws3, u = ws3_and_position(simulate_table(compose_config(ov), 400, 5))
     assert ws3.size > 350 and np.all((u >= -0.5) & (u <= 0.5)) and np.all(ws3 >= 0) and np.all(ws3 <= 1.0)
     # a shower at the edge of its strip shares more energy with the neighbours than one at the centre
-    a, b, _ = fit_quadratic(u, ws3)
-    assert 0.3 < a < 0.9 and b > 0
+    fit = fit_line(u * u, ws3)
+    assert 0.3 < fit["a"] < 0.9 and fit["b"] > 0
 
 
 def test_width_condition_row_reports_the_pile_up_term_in_quadrature():
@@ -396,63 +334,3 @@ def test_width_condition_row_reports_the_pile_up_term_in_quadrature():
     assert row.simulated == "0.0130 / 0.0050 / 0.0040"
     assert f"= {np.sqrt(0.013**2 - 0.005**2):.4f};" in row.comment  # the quadrature difference
     assert f"= {np.sqrt(28) * 0.05 / 25.0:.4f} at" in row.comment  # physics_cells.md's pile-up term
-
-
-def test_phi_band_of_the_calibration_hits_and_of_the_simulated_middle_window():
-    from omegaconf import OmegaConf
-
-    from calo_calib.validation import calib_hits as CH
-
-    x = np.array([12.0, 13.0, 14.0])
-    band = CH.atlas_ooc((3, 5), 0.3125, x) - CH.atlas_ooc((3, 7), 0.3125, x)
-    np.testing.assert_allclose(CH.atlas_phi_band("photon_unconv", x), band)
-    with pytest.raises(KeyError):  # no silent fallback to another particle's coefficients
-        CH.atlas_phi_band("photon_conv", x)
-    assert np.all((CH.atlas_phi_band("electron", x) > 0) & (CH.atlas_phi_band("electron", x) < 2))
-    lateral_cfg = OmegaConf.create({"et_min": 20, "et_max": 50, "batch": 200})
-    r = CH.middle_phi_band("photon_unconv", lateral_cfg, (0.3, 0.325), 150, 3)
-    assert r["n"] == 150 and 0.0 < r["band_5_7"] < 3.0 and 0.9 < r["r_phi_mean"] < 1.0
-
-
-# --- the energy in front of the accordion against ATLAS's calibration hits (front_energy.py) ------------
-def test_front_energy_coefficients_evaluate_as_athena_does():
-    from calo_calib.validation import front_energy as FE
-
-    # barrel, unconverted photons at |eta| = 0.3125, E = 100 GeV, by hand from the [S4] row
-    assert FE.atlas_offset("photon_unconv", 0.3125, 100.0) == pytest.approx(6.6324 + 1.2384 * 100 - 5.6390e-4 * 1e4)
-    assert FE.atlas_slope("photon_unconv", 0.3125, 100.0) == pytest.approx(0.75383 * np.log(100.0) ** 0.33520 - 2.0882e-3 * 10)
-    # end-cap: the other forms, with E clamped at 20 GeV
-    assert FE.atlas_offset("electron", 1.6125, 100.0) == pytest.approx(1742.7 + 6.6619 * 100 - 10.834 * 10)
-    assert FE.atlas_slope("electron", 1.6125, 100.0) == pytest.approx(1.6835 - 0.11118 * np.log(100.0) + 3.4760e-3 * 10)
-    assert FE.atlas_offset("electron", 1.6125, 5.0) == FE.atlas_offset("electron", 1.6125, 20.0)
-    assert set(FE.ATLAS_OFFSET) == set(FE.FIT_QUALITY) == {"electron", "photon_unconv", "photon_conv"}
-    for particle in FE.ATLAS_OFFSET:
-        assert FE.ATLAS_OFFSET[particle].keys() == FE.ATLAS_SLOPE[particle].keys()
-        for eta in FE.ATLAS_OFFSET[particle]:
-            off = FE.atlas_offset(particle, eta, np.array([25.0, 100.0]))
-            slope = FE.atlas_slope(particle, eta, np.array([25.0, 100.0]))
-            # a front energy of 0-15 % of E at E_PS = 0 (a misplaced exponent would not be), about one front MeV per PS MeV
-            assert np.all((off > 0) & (off < 0.15 * np.array([25e3, 100e3]) + 500)), (particle, eta, off)
-            assert np.all((slope > 0.8) & (slope < 1.6)), (particle, eta, slope)
-
-
-def test_fit_line_recovers_a_known_line():
-    from calo_calib.validation.front_energy import fit_line
-
-    x = np.linspace(0.0, 3000.0, 50)
-    r = fit_line(x, 120.0 + 0.45 * x)
-    assert r["a"] == pytest.approx(120.0) and r["b"] == pytest.approx(0.45) and r["rms"] == pytest.approx(0.0, abs=1e-9)
-    assert r["r2"] == pytest.approx(1.0)
-    noisy = fit_line(x, 120.0 + 0.45 * x + np.random.default_rng(0).normal(0.0, 30.0, x.size))
-    assert abs(noisy["a"] - 120.0) < 4 * noisy["a_err"] and noisy["rms"] == pytest.approx(30.0, rel=0.3)
-
-
-def test_front_point_on_simulated_photons():
-    from calo_calib.validation import front_energy as FE
-
-    r = FE.front_point("photon_unconv", 1.2125, 100.0, 200, 5)
-    assert 0 < r["n"] <= 200  # the clusters reconstructed as unconverted
-    assert 0.0 < r["front_pct"] < 10.0 and r["b"] > 0.0 and r["rms"] > 0.0
-    assert r["atlas_offset"] == pytest.approx(float(FE.atlas_offset("photon_unconv", 1.2125, r["e_acc"])))
-    assert 90.0 < r["e_acc"] < 101.0  # GeV: the truth accordion energy of a 100 GeV photon
-    assert r["a_pct"] == pytest.approx(r["a"] / 1e3)  # MeV of a 100 GeV photon in percent

@@ -168,3 +168,14 @@ def test_gflash_worked_values():
     fr = T.gflash_layer_fractions(50.0, [2.2, 6.0, 22.0, 23.74])
     assert fr.sum() == pytest.approx(1.0)
     assert fr[1] > fr[0] > fr[2]
+
+
+def test_fit_line_recovers_a_known_line():
+    from calo_calib.validation.metrics import fit_line
+
+    x = np.linspace(0.0, 3000.0, 50)
+    r = fit_line(x, 120.0 + 0.45 * x)
+    assert r["a"] == pytest.approx(120.0) and r["b"] == pytest.approx(0.45) and r["rms"] == pytest.approx(0.0, abs=1e-9)
+    assert r["r2"] == pytest.approx(1.0)
+    noisy = fit_line(x, 120.0 + 0.45 * x + np.random.default_rng(0).normal(0.0, 30.0, x.size))
+    assert abs(noisy["a"] - 120.0) < 4 * noisy["a_err"] and noisy["rms"] == pytest.approx(30.0, rel=0.3)
